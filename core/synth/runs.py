@@ -1,0 +1,160 @@
+"""Deterministic sample runs in the native JSONL layout: arithmetic chains, rollout trees, a text agent.
+
+Every run imitates training: the scripted policy's per-step error rate falls geometrically over
+iterations, so success rates rise and zero-variance groups appear late. Everything is driven by one
+seed, so ``creditscope synth`` reproduces ``sample_data/`` byte for byte.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from core.synth import agent, arithmetic
+
+ENVS: tuple[str, ...] = ("arithmetic", "tree", "agent")
+
+
+def error_rate(iteration: int, iterations: int, start: float = 0.35, end: float = 0.04) -> float:
+    """Per-step slip probability at ``iteration``: geometric decay from ``start`` to ``end``."""
+    if iterations <= 1:
+        return start
+    return start * (end / start) ** (iteration / (iterations - 1))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _arith_steps(
+    problem: arithmetic.Problem, lines: list[str], rng: np.random.Generator, err: float
+) -> tuple[list[dict[str, Any]], float]:
+    """Step dicts for one arithmetic solution, with a noisy logged PRM score and a critic value.
+
+    The logged ``prm`` and ``value`` imitate what a trainer with a PRM and a critic would write:
+    informative but noisy, so schemes that use them differ from ground truth in realistic ways.
+    """
+    labels = arithmetic.step_labels(problem, lines)
+    result = arithmetic.outcome(problem, lines)
+    steps = []
+    ok_so_far = True
+    for t, (line, good) in enumerate(zip(lines, labels, strict=True)):
+        remaining = len(lines) - t
+        critic = (1 - err) ** remaining if ok_so_far else 0.05
+        ok_so_far = ok_so_far and good
+        steps.append(
+            {
+                "state": "\n".join([problem.text, *lines[:t]]),
+                "action": line,
+                "reward": result if t == len(lines) - 1 else 0.0,
+                "label": 1.0 if good else 0.0,
+                "valid": arithmetic.parse_line(line) is not None,
+                "prm": round(_sigmoid(2.5 * (1 if good else -1) + rng.normal(0, 1.2)), 6),
+                "value": round(min(1.0, max(0.0, critic + rng.normal(0, 0.08))), 6),
+            }
+        )
+    return steps, result
+
+
+def _record(run: str, it: int, group: str, traj: str, prompt: str, outcome: float, steps: list, meta: dict) -> dict:
+    return {
+        "run": run,
+        "iteration": it,
+        "group": group,
+        "trajectory": traj,
+        "prompt": prompt,
+        "outcome": outcome,
+        "split": "train",
+        "meta": meta,
+        "steps": steps,
+    }
+
+
+def arithmetic_records(prompts: int, iterations: int, group_size: int, seed: int, run: str) -> Iterator[dict]:
+    """Flat chains: ``group_size`` independent solutions per problem per iteration."""
+    rng = np.random.default_rng([seed, 1])
+    for it in range(iterations):
+        err = error_rate(it, iterations)
+        for p in range(prompts):
+            problem = arithmetic.make_problem(rng)
+            group = f"it{it}-p{p}"
+            for r in range(group_size):
+                lines = arithmetic.policy_lines(problem, rng, err)
+                steps, result = _arith_steps(problem, lines, rng, err)
+                meta = {"answer": problem.answer, "error_rate": round(err, 6)}
+                yield _record(run, it, group, f"{group}-r{r}", problem.text, result, steps, meta)
+
+
+def tree_records(prompts: int, iterations: int, group_size: int, seed: int, run: str) -> Iterator[dict]:
+    """TreeRL-style groups: each new rollout branches off a random step of an earlier one.
+
+    Shared prefixes share ``node`` ids; a branch point is chosen uniformly among the earlier
+    rollout's steps, so the tree is bushy near the root and thins out towards the leaves.
+    """
+    rng = np.random.default_rng([seed, 2])
+    for it in range(iterations):
+        err = error_rate(it, iterations)
+        for p in range(prompts):
+            problem = arithmetic.make_problem(rng, min_ops=4, max_ops=6)
+            group = f"it{it}-p{p}"
+            paths: list[tuple[list[str], list[str]]] = []  # (lines, node ids)
+            next_node = 0
+            for r in range(group_size):
+                if paths:
+                    base_lines, base_nodes = paths[int(rng.integers(0, len(paths)))]
+                    cut = int(rng.integers(0, len(base_lines)))
+                    prefix, nodes = base_lines[:cut], base_nodes[:cut]
+                else:
+                    prefix, nodes = [], []
+                lines = arithmetic.policy_lines(problem, rng, err, prefix)
+                nodes = list(nodes)
+                for _ in range(len(lines) - len(nodes)):
+                    nodes.append(f"{group}-n{next_node}")
+                    next_node += 1
+                paths.append((lines, nodes))
+                steps, result = _arith_steps(problem, lines, rng, err)
+                for t, s in enumerate(steps):
+                    s["node"] = nodes[t]
+                    s["parent"] = nodes[t - 1] if t > 0 else None
+                meta = {"answer": problem.answer, "error_rate": round(err, 6), "branched_at": len(prefix)}
+                yield _record(run, it, group, f"{group}-r{r}", problem.text, result, steps, meta)
+
+
+def agent_records(prompts: int, iterations: int, group_size: int, seed: int, run: str) -> Iterator[dict]:
+    """Episodes of the key-and-door world; a prompt fixes the start room, so states recur within a group."""
+    rng = np.random.default_rng([seed, 3])
+    for it in range(iterations):
+        err = error_rate(it, iterations, start=0.7, end=0.15)
+        for p in range(prompts):
+            start = agent.START_ROOMS[(it + p) % len(agent.START_ROOMS)]
+            group = f"it{it}-p{p}"
+            prompt = f"Find the key and reach the garden. You start in the {start}."
+            for r in range(group_size):
+                steps = agent.rollout(start, rng, err)
+                success = 1.0 if steps[-1]["action"] == "go garden" and steps[-1]["valid"] else 0.0
+                meta = {"start_room": start, "error_rate": round(err, 6), "env_return": sum(s["reward"] for s in steps)}
+                yield _record(run, it, group, f"{group}-r{r}", prompt, success, steps, meta)
+
+
+GENERATORS = {"arithmetic": arithmetic_records, "tree": tree_records, "agent": agent_records}
+
+
+def records(
+    env: str, *, prompts: int = 6, iterations: int = 10, group_size: int = 8, seed: int = 0, run: str | None = None
+) -> Iterator[dict]:
+    """Native JSONL records (one trajectory each) of the sample environment ``env``.
+
+    Args:
+        env: One of :data:`ENVS`.
+        prompts: Prompts (groups) per iteration.
+        iterations: Training iterations to imitate.
+        group_size: Rollouts per group (trajectories per prompt for ``tree``: leaves of the tree).
+        seed: Seed of the whole run.
+        run: Run name written into each record; defaults to ``env``.
+    """
+    if env not in GENERATORS:
+        raise ValueError(f"unknown sample environment {env!r}; choose from {', '.join(ENVS)}")
+    return GENERATORS[env](prompts, iterations, group_size, seed, run or env)
