@@ -1,0 +1,203 @@
+"""Inspect AI evaluation logs: ``.eval`` zip archives and ``.json`` EvalLogs.
+
+Checked against UKGovernmentBEIS/inspect_ai @ 499e6152 (log version 2) and real logs written by
+inspect_ai 0.3.58 (2025-02) through 2025-09 (see tests/fixtures/inspect_ai/SOURCES.md).
+
+Mapping (log-formats.md B.11):
+
+- run: ``eval.task`` is the default run name; ``iteration`` is 0 (an eval has no training step) unless
+  ``options.extra["iteration"]`` says otherwise; ``split`` is ``"val"`` unless ``options.split`` forces one.
+- trajectory = sample x epoch, ``traj_id = "{file stem}/{sample id}/epoch{epoch}"``;
+  group = sample ``id`` (its epochs are the group's rollouts).
+- steps = one per assistant message (:func:`core.ingest.messages.messages_to_steps`); tool results and
+  user turns between assistant turns form the next step's state. Inspect's tool calls
+  (``{id, function: "name", arguments: {...}}``) are normalised to the shared shape first.
+- outcome = the chosen scorer's value mapped by :mod:`._inspect_scores` (``options.extra["scorer"]``,
+  default: the first scorer named in the header that the sample has). Every scorer's number is kept in
+  ``meta["reward_components"]``; raw scores (answer, explanation, metadata) in ``meta["sample"]["scores"]``.
+  An unscored sample gets outcome 0.0 and ``meta["scored"] = false`` (counted in ``run_config``).
+- ``attachment://`` references are resolved in messages, input, output and scores; events and the
+  attachment table are kept as they are in ``meta["sample"]``. Per-step logprobs and usage come from
+  the ``model`` event whose output message id matches the step's assistant message.
+- Samples without any assistant message (e.g. errored before generating) are skipped with a note.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.errors import IngestError
+from core.ingest.base import AdapterOptions, Rollouts
+from core.ingest.formats._inspect_container import ZIP_MAGIC, InspectLog, read_inspect_log, resolve_attachments
+from core.ingest.formats._inspect_scores import choose_outcome_scorer, score_components
+from core.ingest.formats._source_reading import head_mentions_keys
+from core.ingest.formats._trajectory_frames import FrameBuilder, StepRow
+from core.ingest.messages import MessageFormatError, messages_to_steps, render_message
+
+NAME = "inspect"
+PRIORITY = 20
+CHECKED_AGAINST = "inspect_ai @ 499e6152 (EvalLog version 2; real logs from inspect_ai 0.3.58 to 2025-09)"
+
+_RESOLVED_SAMPLE_KEYS = ("messages", "input", "output", "scores", "target", "metadata")
+
+
+def detect(path: Path, head: bytes) -> str | None:
+    """Accept ``.eval`` zips and ``.json`` EvalLogs (keys ``version``, ``status``, ``eval``)."""
+    if path.suffix == ".eval":
+        return None if head.startswith(ZIP_MAGIC) else "a .eval file that is not a zip archive"
+    if path.suffix != ".json":
+        return "not a .eval or .json file"
+    if not head.lstrip().startswith(b"{"):
+        return "not a JSON object"
+    missing = head_mentions_keys(head, ("version", "status", "eval"))
+    if missing:
+        return f"JSON lacks EvalLog keys {', '.join(missing)}"
+    if head_mentions_keys(head, ("task", "model")):
+        return "eval spec lacks task/model"
+    return None
+
+
+def _normalise_tool_calls(messages: list[Any]) -> list[Any]:
+    """Rewrite Inspect tool calls (``function`` holds the name) to ``{name, arguments, ...}``, keeping all fields."""
+    normalised: list[Any] = []
+    for message in messages:
+        if isinstance(message, dict) and isinstance(message.get("tool_calls"), list):
+            calls = []
+            for call in message["tool_calls"]:
+                if isinstance(call, dict) and isinstance(call.get("function"), str):
+                    call = {"name": call["function"], **{k: v for k, v in call.items() if k != "function"}}
+                calls.append(call)
+            message = {**message, "tool_calls": calls}
+        normalised.append(message)
+    return normalised
+
+
+def _model_outputs_by_message_id(events: Any) -> dict[str, dict[str, Any]]:
+    """Map assistant message ids to the logprobs/usage of the ``model`` event that produced them."""
+    found: dict[str, dict[str, Any]] = {}
+    for event in events if isinstance(events, list) else []:
+        if not isinstance(event, dict) or event.get("event") != "model" or not isinstance(event.get("output"), dict):
+            continue
+        output = event["output"]
+        for choice in output.get("choices") or []:
+            message = choice.get("message") if isinstance(choice, dict) else None
+            if isinstance(message, dict) and message.get("id"):
+                details = {"usage": output.get("usage"), "logprobs": choice.get("logprobs")}
+                found[message["id"]] = {key: value for key, value in details.items() if value is not None}
+    return found
+
+
+def _prompt_text(sample_input: Any) -> str | None:
+    """Render the sample ``input`` (a string or a message list) as text."""
+    if isinstance(sample_input, str):
+        return sample_input
+    if isinstance(sample_input, list):
+        return "\n\n".join(render_message(m) for m in sample_input if isinstance(m, dict))
+    return None
+
+
+def _reductions_by_sample(reductions: list[Any]) -> dict[str, dict[str, Any]]:
+    """Index epoch reductions as ``{str(sample_id): {scorer: reduced score}}``."""
+    indexed: dict[str, dict[str, Any]] = {}
+    for reduction in reductions:
+        if not isinstance(reduction, dict):
+            continue
+        for reduced in reduction.get("samples") or []:
+            if isinstance(reduced, dict) and "sample_id" in reduced:
+                indexed.setdefault(str(reduced["sample_id"]), {})[str(reduction.get("scorer"))] = reduced
+    return indexed
+
+
+def _sample_steps(sample: dict[str, Any], path: Path, locator: str) -> list[StepRow]:
+    """Convert a sample's messages into steps, attaching raw content parts and model-event details."""
+    messages = _normalise_tool_calls(sample.get("messages") or [])
+    try:
+        converted = messages_to_steps(messages, field_prefix="messages")
+    except MessageFormatError as exc:
+        raise IngestError(str(path), exc.problem, locator, exc.field) from exc
+    assistant_messages = [m for m in messages if m.get("role") == "assistant"]
+    model_outputs = _model_outputs_by_message_id(sample.get("events"))
+    steps: list[StepRow] = []
+    for step, message in zip(converted, assistant_messages, strict=True):
+        extra = dict(step["extra"])
+        if isinstance(message.get("content"), list):
+            # The rendered action flattens content parts; keep them (reasoning signatures, types) raw.
+            extra["content_parts"] = message["content"]
+        extra.update(model_outputs.get(message.get("id") or "", {}))
+        steps.append(StepRow(action=step["action"], state=step["state"], extra=extra))
+    return steps
+
+
+def read(path: Path, options: AdapterOptions) -> Rollouts:
+    """Read an Inspect log into canonical frames (see the module docstring for the mapping).
+
+    Options (``options.extra``): ``scorer`` (name of the scorer giving the outcome), ``iteration`` (int).
+
+    Raises:
+        IngestError: Corrupt zip or member, invalid JSON, malformed messages, non-finite score values.
+    """
+    log: InspectLog = read_inspect_log(path)
+    eval_spec = log.header.get("eval") if isinstance(log.header.get("eval"), dict) else {}
+    header_scorers = [s.get("name") for s in eval_spec.get("scorers") or [] if isinstance(s, dict)]
+    requested_scorer = options.extra.get("scorer")
+    iteration = int(options.extra.get("iteration", 0))
+    split = options.split or "val"
+    reductions = _reductions_by_sample(log.reductions)
+    builder = FrameBuilder()
+    skipped: list[str] = []
+    unscored = 0
+    for locator, raw_sample in log.samples:
+        for key in ("id", "epoch"):
+            if key not in raw_sample:
+                raise IngestError(str(path), "missing required key", locator, key)
+        attachments = raw_sample.get("attachments") if isinstance(raw_sample.get("attachments"), dict) else {}
+        sample = {
+            key: resolve_attachments(value, attachments) if key in _RESOLVED_SAMPLE_KEYS else value
+            for key, value in raw_sample.items()
+        }
+        if not isinstance(sample.get("messages") or [], list):
+            raise IngestError(str(path), "expected a list", locator, "messages")
+        steps = _sample_steps(sample, path, locator)
+        if not steps:
+            skipped.append(f"{path}:{locator}: sample has no assistant message (error: {sample.get('error')!r:.80})")
+            continue
+        scores = sample.get("scores") if isinstance(sample.get("scores"), dict) else {}
+        components = score_components(scores, str(path), locator)
+        scorer = choose_outcome_scorer(scores, header_scorers, requested_scorer, str(path), locator)
+        outcome = components.get(scorer) if scorer is not None else None
+        if outcome is None:
+            unscored += 1
+        meta = {
+            "sample": {key: value for key, value in sample.items() if key != "messages"},
+            "reward_components": components,
+            "outcome_scorer": scorer,
+            "scored": outcome is not None,
+            "reductions": reductions.get(str(sample["id"])),
+        }
+        builder.add(
+            traj_id=f"{path.stem}/{sample['id']}/epoch{sample['epoch']}",
+            iteration=iteration,
+            group_id=str(sample["id"]),
+            prompt=_prompt_text(sample.get("input")),
+            split=split,
+            outcome=0.0 if outcome is None else outcome,
+            steps=steps,
+            meta={key: value for key, value in meta.items() if value is not None},
+        )
+    if not len(builder):
+        raise IngestError(str(path), "log holds no samples with an assistant message")
+    steps_frame, trajectories = builder.build()
+    run_config = {
+        "inspect_header": log.header,
+        "outcome_scorer": requested_scorer or (header_scorers[0] if header_scorers else None),
+        "unscored_samples": unscored,
+        "unread_members": log.unread_members,
+    }
+    return Rollouts(
+        steps=steps_frame,
+        trajectories=trajectories,
+        run_config=run_config,
+        default_run=eval_spec.get("task") or path.stem,
+        skipped=skipped,
+    )
