@@ -1,0 +1,146 @@
+"""verl ``trainer.rollout_data_dir`` / ``trainer.validation_data_dir`` dumps: ``{dir}/{global_steps}.jsonl``.
+
+Checked against volcengine/verl @ b178a3cd (``ray_trainer._dump_generations``) and the real dump
+``rollouts/2.jsonl`` of Hecate0821/hecate_verl @ c21a8be2 (keys input/output/score/step/request_id).
+
+Mapping (log-formats.md B.1):
+
+- iteration: the ``step`` key, else the file name's number (``37.jsonl``), else 0.
+- split: ``options.split`` if given; else ``val`` when a folder in the path is named like validation
+  (``val``, ``validation_data_dir``, ``val_generations``, ...) or the records carry ``reward`` (only
+  validation dumps write it); else ``train``.
+- group_id: verl writes no group key and reorders rows (``_balance_batch``), so a group is the rows of
+  one file with an identical ``input``: ``{split}:{sha1(input)[:12]}``.
+- traj_id: ``{split}/{file stem}/{line number}``, stable across re-reads.
+- outcome: ``score`` (reward-function score before any KL penalty); step ``reward`` stays null because
+  verl logs no per-step reward.
+- steps: a multi-turn (tool agent loop) output is one flat string; where role words survive (a
+  ``user``/``tool`` line, its text, then an ``assistant`` line) it is cut into one step per assistant
+  turn and the tool/user text in between becomes the next step's state. Otherwise the output is
+  split with ``options.splitter`` (:mod:`core.ingest.split`) and step k's state is the input plus
+  the earlier steps.
+- meta: every other key (``gts``, ``acc``, ``pred``, ``request_id``, ``reward``, any reward_extra_info)
+  plus ``step_split`` (``"turns"`` or the concrete splitter used).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from core.errors import IngestError
+from core.ingest.base import AdapterOptions, Rollouts
+from core.ingest.formats._rollout_records import (
+    FrameBuilder,
+    first_record,
+    number,
+    prefix_states,
+    read_jsonl,
+    require,
+    split_flat_turns,
+    text_key,
+)
+from core.ingest.split import resolve_splitter, split_steps, validate_splitter
+
+NAME = "verl"
+PRIORITY = 30
+CHECKED_AGAINST = "volcengine/verl b178a3cd (_dump_generations); hecate_verl c21a8be2 rollouts/2.jsonl"
+
+REQUIRED_KEYS: tuple[str, ...] = ("input", "output", "score")
+_MAPPED_KEYS = frozenset({"input", "output", "score", "step"})
+_VALIDATION_FOLDER = re.compile(r"(^|[_\-.])(val|valid|validation|eval)([_\-.]|$)", re.IGNORECASE)
+
+
+def detect(path: Path, head: bytes) -> str | None:
+    """Accept JSONL whose first record has string ``input``/``output`` and a ``score``."""
+    if path.suffix != ".jsonl":
+        return "not a .jsonl file"
+    record = first_record(head)
+    if record is None:
+        return "first line is not a JSON object"
+    missing = [key for key in REQUIRED_KEYS if key not in record]
+    if missing:
+        return f"first record lacks keys {'/'.join(missing)}"
+    if not isinstance(record["input"], str) or not isinstance(record["output"], str):
+        return "input/output are not strings"
+    return None
+
+
+def _infer_split(path: Path, records: list[tuple[int, dict[str, Any]]], options: AdapterOptions) -> str:
+    """Train or val, per the module docstring."""
+    if options.split is not None:
+        return options.split
+    if any(_VALIDATION_FOLDER.search(folder) for folder in path.parent.parts[-3:]):
+        return "val"
+    return "val" if all("reward" in record for _, record in records) else "train"
+
+
+def _iteration(record: dict[str, Any], path: Path, line: int) -> int:
+    """The ``step`` key, else the file name's number, else 0."""
+    step = record.get("step")
+    if step is None:
+        return int(path.stem) if path.stem.isdigit() else 0
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise IngestError(str(path), f"expected an integer, got {type(step).__name__}", line, "step")
+    return step
+
+
+def response_steps(prompt: str, output: str, splitter: str) -> tuple[list[dict[str, Any]], str]:
+    """Steps of one flat response and how it was split (``"turns"`` or the concrete splitter).
+
+    Args:
+        prompt: The decoded prompt (first step's state).
+        output: The decoded response.
+        splitter: Splitter for single-turn responses.
+    """
+    turns = split_flat_turns(output)
+    if turns is not None:
+        steps = [
+            {"state": prompt if position == 0 else observation, "action": action.strip()}
+            for position, (observation, action) in enumerate(turns)
+        ]
+        return steps, "turns"
+    pieces = split_steps(output, splitter)
+    states = prefix_states(prompt, pieces)
+    return [{"state": state, "action": piece} for state, piece in zip(states, pieces, strict=True)], resolve_splitter(
+        output, splitter
+    )
+
+
+def read(path: Path, options: AdapterOptions) -> Rollouts:
+    """Read one verl step dump; see the module docstring for the mapping.
+
+    Raises:
+        IngestError: Bad JSON, a missing or non-string ``input``/``output``, a non-numeric or non-finite
+            ``score`` (naming the line and field).
+    """
+    validate_splitter(options.splitter)
+    records, skipped = read_jsonl(path, options)
+    split = _infer_split(path, records, options)
+    builder = FrameBuilder()
+    for line, record in records:
+        prompt = require(record, "input", path, line, str)
+        output = require(record, "output", path, line, str)
+        outcome = number(require(record, "score", path, line), path, line, "score")
+        steps, how = response_steps(prompt, output, options.splitter)
+        meta = {key: value for key, value in record.items() if key not in _MAPPED_KEYS}
+        meta["step_split"] = how
+        builder.add(
+            traj_id=f"{split}/{path.stem}/{line}",
+            iteration=_iteration(record, path, line),
+            group_id=f"{split}:{text_key(prompt)}",
+            prompt=prompt,
+            split=split,
+            outcome=outcome,
+            meta=meta,
+            steps=steps,
+        )
+    steps_frame, trajectories = builder.build()
+    return Rollouts(
+        steps=steps_frame,
+        trajectories=trajectories,
+        run_config={"splitter": options.splitter, "verl_turns": "split at role words user/tool ... assistant"},
+        default_run=path.parent.name or None,
+        skipped=skipped,
+    )
