@@ -1,0 +1,108 @@
+"""RL Logging Board rollout files: ``rollout_samples/<task>/data.jsonl``, one JSON object per rollout.
+
+Checked against HarderThenHarder/RLLoggingBoard @ cf56d5d9 (``rollout_samples/eval_poem_task/data.jsonl``:
+keys prompt, response, reward, step, ref_response, ref_reward; 3000 records, steps 0..2300 every 100).
+
+Mapping:
+
+- iteration: ``step``; group_id: ``{step}:{sha1(prompt)[:12]}`` (rollouts of an identical prompt in
+  the same step; the file stores no group key); traj_id: ``{file stem}/{line number}``.
+- split: ``options.split`` if given, else ``val`` when the file or its folder is named like an eval set
+  (``eval_poem_task``, ``validation``, ...), else ``train``.
+- outcome: ``reward`` (single-turn, outcome-level); steps are ``response`` split with
+  ``options.splitter``; step k's state is the prompt plus the earlier steps.
+- meta: everything else, including the reference model's ``ref_response``/``ref_reward`` and any
+  token-level arrays the board carries (``response_tokens``, ``logprobs``, ``ref_logprobs``, ``values``,
+  ``token_rewards``), plus ``step_split`` (the concrete splitter used).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from core.errors import IngestError
+from core.ingest.base import AdapterOptions, Rollouts
+from core.ingest.formats._rollout_records import (
+    FrameBuilder,
+    first_record,
+    number,
+    prefix_states,
+    read_jsonl,
+    require,
+    text_key,
+)
+from core.ingest.split import resolve_splitter, split_steps, validate_splitter
+
+NAME = "rl_logging_board"
+PRIORITY = 40
+CHECKED_AGAINST = "HarderThenHarder/RLLoggingBoard cf56d5d9 rollout_samples/*/data.jsonl"
+
+REQUIRED_KEYS: tuple[str, ...] = ("prompt", "response", "reward", "step")
+_MAPPED_KEYS = frozenset(REQUIRED_KEYS)
+_EVAL_NAME = re.compile(r"(^|[_\-.])(eval|val|valid|validation|test)([_\-.]|$)", re.IGNORECASE)
+
+
+def detect(path: Path, head: bytes) -> str | None:
+    """Accept JSONL whose first record has string ``prompt``/``response``, a ``reward`` and a ``step``."""
+    if path.suffix != ".jsonl":
+        return "not a .jsonl file"
+    record = first_record(head)
+    if record is None:
+        return "first line is not a JSON object"
+    missing = [key for key in REQUIRED_KEYS if key not in record]
+    if missing:
+        return f"first record lacks keys {'/'.join(missing)}"
+    if not isinstance(record["prompt"], str) or not isinstance(record["response"], str):
+        return "prompt/response are not strings (chat-message lists are other formats)"
+    return None
+
+
+def _infer_split(path: Path, options: AdapterOptions) -> str:
+    """Train or val: forced, else from the file and folder names."""
+    if options.split is not None:
+        return options.split
+    names = (path.stem, path.parent.name)
+    return "val" if any(_EVAL_NAME.search(name) for name in names) else "train"
+
+
+def read(path: Path, options: AdapterOptions) -> Rollouts:
+    """Read one RL Logging Board ``data.jsonl``; see the module docstring for the mapping.
+
+    Raises:
+        IngestError: Bad JSON, missing keys, a non-integer ``step`` or a non-finite ``reward``, naming
+            the line and field.
+    """
+    validate_splitter(options.splitter)
+    records, skipped = read_jsonl(path, options)
+    split = _infer_split(path, options)
+    builder = FrameBuilder()
+    for line, record in records:
+        prompt = require(record, "prompt", path, line, str)
+        response = require(record, "response", path, line, str)
+        step = require(record, "step", path, line, int)
+        if isinstance(step, bool):
+            raise IngestError(str(path), "expected an integer, got bool", line, "step")
+        outcome = number(require(record, "reward", path, line), path, line, "reward")
+        pieces = split_steps(response, options.splitter)
+        states = prefix_states(prompt, pieces)
+        meta = {key: value for key, value in record.items() if key not in _MAPPED_KEYS}
+        meta["step_split"] = resolve_splitter(response, options.splitter)
+        builder.add(
+            traj_id=f"{path.stem}/{line}",
+            iteration=step,
+            group_id=f"{step}:{text_key(prompt)}",
+            prompt=prompt,
+            split=split,
+            outcome=outcome,
+            meta=meta,
+            steps=[{"state": state, "action": piece} for state, piece in zip(states, pieces, strict=True)],
+        )
+    steps, trajectories = builder.build()
+    return Rollouts(
+        steps=steps,
+        trajectories=trajectories,
+        run_config={"splitter": options.splitter},
+        default_run=path.parent.name or None,
+        skipped=skipped,
+    )
