@@ -193,7 +193,10 @@ class FrameBuilder:
             steps[column] = steps[column].astype("float64")
         steps["valid"] = steps["valid"].astype("boolean")
         for column in ("group_id", "traj_id", "state", "action", "node_id", "parent_id", "extra"):
-            steps[column] = steps[column].astype("object")
+            # pandas turns None into NaN in mixed columns; the store expects SQL NULL, i.e. None.
+            steps[column] = steps[column].astype("object").where(steps[column].notna(), None)
+        for column in ("prompt", "meta"):
+            trajectories[column] = trajectories[column].astype("object").where(trajectories[column].notna(), None)
         trajectories["iteration"] = trajectories["iteration"].astype("int64")
         trajectories["outcome"] = trajectories["outcome"].astype("float64")
         return steps, trajectories
