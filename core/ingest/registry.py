@@ -150,13 +150,17 @@ def _is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def _expand(raw: str) -> list[Path]:
-    """Expand one user-given path (file, folder or glob) into the files it names, sorted."""
+def _expand(raw: str) -> tuple[list[Path], bool]:
+    """Expand one user-given path (file, folder or glob) into the files it names, sorted.
+
+    Returns:
+        The files, and whether they came from walking a folder (where unrecognised files are skipped).
+    """
     path = Path(raw)
     if path.is_file():
         if is_companion(path):
             raise IngestError(raw, "this is a side file read together with its main file; ingest the main file")
-        return [path]
+        return [path], False
     if path.is_dir():
         files = [
             candidate
@@ -165,7 +169,7 @@ def _expand(raw: str) -> list[Path]:
         ]
         if not files:
             raise IngestError(raw, "folder holds no files to ingest")
-        return files
+        return files, True
     if _GLOB_CHARACTERS & set(raw):
         matches = [
             Path(match)
@@ -174,36 +178,58 @@ def _expand(raw: str) -> list[Path]:
         ]
         if not matches:
             raise IngestError(raw, "pattern matches no files")
-        return matches
+        return matches, False
     raise IngestError(raw, "no such file or folder")
 
 
-def plan_sources(paths: Sequence[str], fmt: str = "auto") -> list[tuple[Path, ModuleType]]:
+def plan_sources(
+    paths: Sequence[str], fmt: str = "auto", notes: list[str] | None = None
+) -> list[tuple[Path, ModuleType]]:
     """Expand user paths into (file, adapter) pairs, in a stable order.
 
     Folders are walked recursively in sorted order; hidden files and adapters' companion files are
-    skipped. Globs are expanded with ``**`` support. A file named twice is planned once.
+    skipped. Globs are expanded with ``**`` support. A file named twice is planned once. Log folders
+    also hold READMEs, configs and metric files, so with ``fmt="auto"`` a file found by walking a
+    folder that no adapter recognises is skipped (and noted); a file named directly or by a glob
+    must be recognised.
 
     Args:
         paths: Files, folders or glob patterns as typed by the user.
         fmt: ``"auto"`` to detect each file's format, or a format name forced on every file.
+        notes: When given, one line is appended per skipped unrecognised file, for the CLI to report.
 
     Returns:
         One ``(path, adapter module)`` pair per file.
 
     Raises:
         IngestError: A path does not exist, a folder is empty or a glob matches nothing.
-        FormatNotDetected: With ``fmt="auto"``, a file no adapter recognises.
+        FormatNotDetected: With ``fmt="auto"``, a file named directly that no adapter recognises, or a
+            folder in which no file is recognised (the message is that of its first file).
         UnknownFormat: ``fmt`` is not a known format name.
     """
     forced = None if fmt == "auto" else get(fmt)
     seen: set[Path] = set()
     plan: list[tuple[Path, ModuleType]] = []
     for raw in paths:
-        for path in _expand(str(raw)):
+        files, from_folder = _expand(str(raw))
+        first_failure: FormatNotDetected | None = None
+        planned_here = 0
+        for path in files:
             key = path.resolve()
             if key in seen:
                 continue
             seen.add(key)
-            plan.append((path, forced if forced is not None else detect(path)))
+            try:
+                module = forced if forced is not None else detect(path)
+            except FormatNotDetected as exc:
+                if not from_folder:
+                    raise
+                first_failure = first_failure or exc
+                if notes is not None:
+                    notes.append(f"{path}: skipped, no adapter recognised it")
+                continue
+            plan.append((path, module))
+            planned_here += 1
+        if from_folder and planned_here == 0 and first_failure is not None:
+            raise first_failure
     return plan

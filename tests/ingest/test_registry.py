@@ -157,3 +157,26 @@ def test_real_package_adapters_honour_the_contract():
         assert module.CHECKED_AGAINST
     names = [module.NAME for module in registry.adapters()]
     assert len(names) == len(set(names)), "two adapters share a NAME"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_folder_walk_skips_unrecognised_files_with_a_note_but_named_files_must_be_recognised(
+    fake_formats, tmp_path, monkeypatch
+):
+    registry.adapters()
+    monkeypatch.setattr(sys.modules["core.ingest.formats.generic"], "detect", lambda path, head: "not generic")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "1.jsonl").write_text('{"a": 1}\n')
+    (logs / "README.md").write_text("notes")
+    notes: list[str] = []
+    plan = registry.plan_sources([str(logs)], notes=notes)
+    assert [path.name for path, _ in plan] == ["1.jsonl"]
+    assert notes == [f"{logs / 'README.md'}: skipped, no adapter recognised it"]
+    with pytest.raises(FormatNotDetected):
+        registry.plan_sources([str(logs / "README.md")])
+    only_docs = tmp_path / "docs"
+    only_docs.mkdir()
+    (only_docs / "README.md").write_text("notes")
+    with pytest.raises(FormatNotDetected):
+        registry.plan_sources([str(only_docs)])
