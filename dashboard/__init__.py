@@ -1,0 +1,1 @@
+"""creditscope dashboard: Streamlit pages and the pure figure builders they draw with."""

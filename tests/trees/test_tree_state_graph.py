@@ -1,0 +1,107 @@
+"""state_graph and cluster_states: anchor states, transitions, loops, similarity merging."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from tree_frames import AGENT_PATHS, build_steps
+
+from core.errors import MissingInput
+from core.trees import cluster_states, state_graph
+
+
+def node_for(graph, room: str) -> str:
+    return next(n for n, text in graph.nodes(data="state") if text == f"You are in room {room}.")
+
+
+def test_one_node_per_distinct_state_with_visits_and_outcome_mix(agent_steps: pd.DataFrame) -> None:
+    graph = state_graph(agent_steps)
+    assert len(graph) == 5
+    s0, s1, s3 = node_for(graph, "S0"), node_for(graph, "S1"), node_for(graph, "S3")
+    assert graph.graph["starts"] == [s0]
+    assert graph.nodes[s0]["visits"] == 5 and graph.nodes[s0]["occurrences"] == 6  # E comes back to S0
+    assert graph.nodes[s0]["value"] == pytest.approx(3 / 5)
+    assert (graph.nodes[s1]["n_success"], graph.nodes[s1]["n_fail"]) == (3, 1)  # A, B, E succeed; D fails
+    assert graph.nodes[s3]["trajs"] == ["B", "C"] and graph.nodes[s3]["occurrences"] == 3
+    assert sum(d["leaves"] for _, d in graph.nodes(data=True)) == len(AGENT_PATHS)
+
+
+def test_transitions_count_actions_and_keep_loops(agent_steps: pd.DataFrame) -> None:
+    graph = state_graph(agent_steps)
+    s0, s1, s2, s3, s4 = (node_for(graph, f"S{i}") for i in range(5))
+    assert graph.number_of_edges() == 8
+    assert graph.edges[s0, s1]["count"] == 3
+    assert graph.edges[s0, s1]["actions"] == {"go north": 2, "go N": 1}
+    assert graph.edges[s1, s2]["trajs"] == ["A", "B", "E"]
+    assert graph.has_edge(s3, s3) and graph.edges[s3, s3]["actions"] == {"wait": 1}  # C waits in place
+    assert graph.has_edge(s0, s4) and graph.has_edge(s4, s0)  # E's cycle
+    total_transitions = sum(len(states) - 1 for states, _, _ in AGENT_PATHS.values())
+    assert sum(c for _, _, c in graph.edges(data="count")) == total_transitions
+
+
+def test_terminal_nodes_show_last_actions(agent_steps: pd.DataFrame) -> None:
+    graph = state_graph(agent_steps, terminals=True)
+    assert len(graph) == 7
+    success, fail = graph.nodes["end: success"], graph.nodes["end: fail"]
+    assert success["visits"] == 3 and fail["visits"] == 2 and success["kind"] == "terminal"
+    assert graph.edges[node_for(graph, "S2"), "end: success"]["actions"] == {"open door": 3}
+
+
+def test_quantity_is_averaged_over_all_occurrences(agent_steps: pd.DataFrame) -> None:
+    values = agent_steps["step_idx"].to_numpy(dtype=float)
+    graph = state_graph(agent_steps, quantity="step index", values=values)
+    s0 = graph.nodes[node_for(graph, "S0")]
+    # S0 rows: step 0 of A..E, and step 2 of E.
+    assert s0["q_count"] == 6 and s0["q_mean"] == pytest.approx(2 / 6)
+
+
+def test_similarity_merges_near_identical_states() -> None:
+    base = "You stand in the hall. A locked door is to the north; a key lies on the table."
+    steps = build_steps(
+        {
+            "a": {
+                "outcome": 1,
+                "steps": [{"state": base, "action": "take key"}, {"state": "You hold a key.", "action": "go"}],
+            },
+            "b": {
+                "outcome": 0,
+                "steps": [{"state": base + " ", "action": "go"}, {"state": "Dark room.", "action": "x"}],
+            },
+        }
+    )
+    assert len(state_graph(steps)) == 4
+    merged = state_graph(steps, similarity=0.9)
+    assert len(merged) == 3
+    hall = next(n for n, d in merged.nodes(data=True) if d["n_variants"] == 2)
+    assert merged.nodes[hall]["state"] == base and merged.nodes[hall]["visits"] == 2
+    assert merged.graph["similarity"] == 0.9 and "difflib" in merged.graph["similarity_method"]
+
+
+def test_cluster_states_is_greedy_against_first_members() -> None:
+    texts = ["aaaaaaaaab", "aaaaaaaabb", "aaaaaaabbb", "zzzz", "aaaaaaaaab"]
+    labels, representatives = cluster_states(texts, similarity=0.85)
+    # "aaaaaaabbb" is 0.8 similar to the first member, so it starts its own cluster even though it is
+    # 0.9 similar to the second text (GiGPO compares with the representative only).
+    assert list(labels) == [0, 0, 1, 2, 0]
+    assert representatives == ["aaaaaaaaab", "aaaaaaabbb", "zzzz"]
+    exact, _ = cluster_states(texts)
+    assert list(exact) == [0, 1, 2, 3, 0]
+    with pytest.raises(ValueError):
+        cluster_states(texts, similarity=1.5)
+
+
+def test_missing_states_are_reported(agent_steps: pd.DataFrame) -> None:
+    steps = agent_steps.copy()
+    steps.loc[[0, 3], "state"] = None
+    with pytest.raises(MissingInput, match="2 of"):
+        state_graph(steps)
+    with pytest.raises(MissingInput):
+        state_graph(agent_steps.drop(columns=["state"]))
+
+
+def test_shuffled_rows_give_the_same_graph(agent_steps: pd.DataFrame) -> None:
+    shuffled = agent_steps.sample(frac=1.0, random_state=3)
+    first, second = state_graph(agent_steps), state_graph(shuffled)
+    assert set(first.edges) == set(second.edges)
+    assert {n: d["visits"] for n, d in first.nodes(data=True)} == {n: d["visits"] for n, d in second.nodes(data=True)}
+    assert {n: d["leaves"] for n, d in first.nodes(data=True)} == {n: d["leaves"] for n, d in second.nodes(data=True)}
