@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from core.errors import IngestError
@@ -55,7 +56,7 @@ def test_tree_steps_keep_node_fields(tree):
     first = root["children"][0]
     row = tree.steps[tree.steps.node_id == f"trees_vine:1/n{first['node_id']}"].iloc[0]
     assert row["action"] == first["answer"]
-    assert row["step_idx"] == 0 and row["parent_id"] is None
+    assert row["step_idx"] == 0 and pd.isna(row["parent_id"])
     assert row["value"] == pytest.approx(first["accumulated_value"])
     extra = json.loads(row["extra"])
     assert extra["aggregate_answer"] == first["aggregate_answer"] and extra["visits"] == first["visits"]
