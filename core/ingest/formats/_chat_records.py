@@ -25,7 +25,8 @@ def chat_steps(
     """Steps of one rollout whose completion is a message list (one step per assistant turn) or text.
 
     Args:
-        prompt: Prompt messages (list) or text.
+        prompt: Prompt messages (list) or text; None when ``completion`` is the whole conversation, whose
+            messages before the first assistant turn are then the prompt.
         completion: Completion messages (list) or text.
         splitter: Splitter for text completions.
         path: Source file, for errors.
@@ -41,7 +42,10 @@ def chat_steps(
     """
     try:
         if isinstance(completion, list):
-            prompt_messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+            if prompt is None or isinstance(prompt, list):
+                prompt_messages = prompt
+            else:
+                prompt_messages = [{"role": "user", "content": prompt}]
             steps = messages_to_steps(completion, prompt_messages, field_prefix=field)
             if not steps:
                 return [
