@@ -124,6 +124,8 @@ def require(record: dict[str, Any], key: str, path: Path, locator: int | str, ex
 
 def _json_safe(value: Any) -> Any:
     """Replace non-finite floats (which strict JSON and DuckDB reject) by strings, recursively."""
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()  # numpy scalars and arrays from parquet rows become plain Python values
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
