@@ -114,6 +114,14 @@ def ordered_rows(steps: pd.DataFrame) -> pd.DataFrame:
     return positioned.sort_values(["traj_id", "step_idx"], kind="stable")
 
 
+def positional_columns(steps: pd.DataFrame, names: Iterable[str]) -> dict[str, list[object]]:
+    """Return the named columns as plain lists indexed by row position (None for absent columns).
+
+    Builders read one row per node; list indexing is ~100x cheaper than ``DataFrame.iloc``.
+    """
+    return {name: steps[name].tolist() if name in steps.columns else [None] * len(steps) for name in names}
+
+
 @dataclass
 class NodeAccumulator:
     """What a builder collects for one node while walking the rows."""
@@ -137,7 +145,7 @@ def node_statistics(acc: NodeAccumulator, outcomes: dict[str, float], quantity: 
         ``q_count``, ``q_min``, ``q_max`` (the ``q_*`` are NaN / 0 without a quantity).
     """
     trajs = sorted(acc.trajs)
-    value = float(np.mean([outcomes[t] for t in trajs])) if trajs else math.nan
+    value = sum(outcomes[t] for t in trajs) / len(trajs) if trajs else math.nan
     stats: dict[str, object] = {
         "visits": len(trajs),
         "leaves": acc.leaves,

@@ -19,6 +19,7 @@ from core.trees.common import (
     group_key,
     node_statistics,
     ordered_rows,
+    positional_columns,
     resolve_quantity,
     short_hash,
     text_or_empty,
@@ -94,7 +95,7 @@ def prefix_tree(steps: pd.DataFrame, *, quantity: str | None = None, values: np.
         orphan_parents=orphans,
         outcomes=outcomes,
     )
-    positioned = steps.reset_index(drop=True)
+    columns = positional_columns(steps, ("step_idx", "action", "state"))
     root_acc = NodeAccumulator(first_row=-1, trajs=set(outcomes))
     first_states = ordered.drop_duplicates("traj_id")["state"] if "state" in ordered.columns else pd.Series()
     graph.add_node(
@@ -108,13 +109,12 @@ def prefix_tree(steps: pd.DataFrame, *, quantity: str | None = None, values: np.
         **node_statistics(root_acc, outcomes, quantity_values),
     )
     for node, acc in accumulators.items():
-        row = positioned.iloc[acc.first_row]
         graph.add_node(
             node,
             kind="step",
-            step_idx=int(row["step_idx"]),
-            action=text_or_empty(row["action"]),
-            state=text_or_empty(row["state"]) if "state" in positioned.columns else "",
+            step_idx=int(columns["step_idx"][acc.first_row]),
+            action=text_or_empty(columns["action"][acc.first_row]),
+            state=text_or_empty(columns["state"][acc.first_row]),
             members=[node],
             n_steps=1,
             **node_statistics(acc, outcomes, quantity_values),

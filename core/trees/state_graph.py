@@ -22,6 +22,7 @@ from core.trees.common import (
     group_key,
     node_statistics,
     ordered_rows,
+    positional_columns,
     resolve_quantity,
     short_hash,
     text_or_empty,
@@ -165,21 +166,20 @@ def state_graph(
         outcomes=outcomes,
         similarity_method=SIMILARITY_METHOD if similarity is not None else "identical text",
     )
-    positioned = steps.reset_index(drop=True)
+    columns = positional_columns(steps, ("step_idx", "action"))
     for node, acc in accumulators.items():
         stats = node_statistics(acc, outcomes, None if node.startswith("end:") else quantity_values)
         n_success = sum(outcomes[t] > success_above for t in acc.trajs)
         if node.startswith("end:"):
             attrs = {"kind": "terminal", "state": node, "n_variants": 0, "step_idx": -1, "action": ""}
         else:
-            row = positioned.iloc[acc.first_row]
             attrs = {
                 "kind": "state",
                 "state": text_of_node[node],
                 "n_variants": len(variants[node]),
-                "step_idx": int(min(positioned["step_idx"].iloc[acc.rows])),
+                "step_idx": int(min(columns["step_idx"][r] for r in acc.rows)),
                 "action": "",
-                "first_action": text_or_empty(row["action"]),
+                "first_action": text_or_empty(columns["action"][acc.first_row]),
             }
         graph.add_node(
             node,
