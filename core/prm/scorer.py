@@ -1,0 +1,299 @@
+"""The scorer: a loaded PRM that turns trajectories into per-step scores, batched by a token budget.
+
+Score ranges: every family returns a probability in [0, 1] except ``implicit``, which returns
+β·Σ log(π/π_ref) over the step's tokens (unbounded, around 0; positive means the PRM model likes the
+step more than the reference does).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.prm.batching import PreparedSequence, token_budget_batches, truncate
+from core.prm.formats import ENCODERS, EncodedSequence
+from core.prm.loading import fingerprint, is_causal, load_model, read_config, resolve_device
+from core.prm.types import FAMILIES, FormatSettings, ProgressCallback, ScorerSpec, Trajectory, TrajectoryScores
+
+DEFAULT_BATCH_TOKENS = 16384
+_FALLBACK_MAX_LENGTH = 4096
+
+
+@dataclass
+class ScoringStats:
+    """Counters of work done by a scorer since it was created.
+
+    Attributes:
+        forward_passes: Batches run through the model (a reference model's pass counts separately).
+        tokens: Real (unpadded) tokens fed to the model.
+        padded_tokens: Tokens including padding.
+        seconds: Wall time spent in :meth:`Scorer.score`.
+    """
+
+    forward_passes: int = 0
+    tokens: int = 0
+    padded_tokens: int = 0
+    seconds: float = 0.0
+
+
+def build_spec(
+    model: str,
+    family: str,
+    *,
+    settings: FormatSettings | None = None,
+    revision: str | None = None,
+    ref_model: str | None = None,
+) -> ScorerSpec:
+    """Describe a scorer without loading its weights (enough to compute its ``scorer_id``).
+
+    Raises:
+        ValueError: Unknown family, or ``implicit`` without a reference model.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown PRM family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if family == "implicit" and not ref_model:
+        raise ValueError("the implicit family needs a reference model (ref_model / --ref-model)")
+    return ScorerSpec(
+        family=family,
+        model=model,
+        fingerprint=fingerprint(model, revision),
+        settings=settings or FormatSettings(),
+        ref_model=ref_model if family == "implicit" else None,
+        ref_fingerprint=fingerprint(ref_model, revision) if family == "implicit" and ref_model else None,
+    )
+
+
+def spec_is_prefix_causal(spec: ScorerSpec, revision: str | None = None) -> bool:
+    """Whether each step's score depends only on the prompt and the steps up to it (decides cache keys)."""
+    if spec.family != "token-cls":
+        return True  # causal LMs, and seqcls which only ever sees the prefix
+    return is_causal(read_config(spec.model, revision))
+
+
+class Scorer:
+    """A PRM ready to score. Thread-safe: one lock serialises forward passes on the shared model.
+
+    Attributes:
+        spec: The scorer's identity.
+        model: The loaded network.
+        tokenizer: Its tokenizer.
+        ref_model: Reference network for ``implicit``, else None.
+        device: Where the networks live.
+        max_length: Token limit applied to every sequence.
+        stats: Work counters.
+    """
+
+    def __init__(self, spec: ScorerSpec, model: Any, tokenizer: Any, device: str, ref_model: Any | None = None) -> None:
+        self.spec = spec
+        self.model = model
+        self.tokenizer = tokenizer
+        self.ref_model = ref_model
+        self.device = device
+        self.max_length = spec.settings.max_length or _model_max_length(model, tokenizer)
+        self.stats = ScoringStats()
+        self._lock = threading.Lock()
+        self._pad_id = _pad_id(tokenizer)
+        if spec.family == "seqcls" and getattr(model.config, "pad_token_id", None) is None:
+            # HF sequence classifiers find each row's last token through pad_token_id.
+            model.config.pad_token_id = self._pad_id
+        if spec.family in ("shepherd", "rlhflow"):
+            self._good_id = _last_token_id(tokenizer, spec.settings.good_token)
+            self._bad_id = _last_token_id(tokenizer, spec.settings.bad_token)
+
+    @property
+    def scorer_id(self) -> str:
+        """Stable id of this scorer (see :attr:`ScorerSpec.scorer_id`)."""
+        return self.spec.scorer_id
+
+    @classmethod
+    def load(
+        cls,
+        model: str,
+        family: str,
+        *,
+        device: str = "auto",
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        settings: FormatSettings | None = None,
+        ref_model: str | None = None,
+        spec: ScorerSpec | None = None,
+    ) -> Scorer:
+        """Load a PRM from a local folder or hub id.
+
+        Args:
+            model: Folder or hub id (``from_pretrained`` semantics).
+            family: One of :data:`core.prm.types.FAMILIES`.
+            device: ``"auto"``, ``"cuda"`` or ``"cpu"``.
+            trust_remote_code: Allow the checkpoint's own Python code to run (needed by Qwen2.5-Math-PRM).
+            revision: Hub revision.
+            settings: Formatter settings (family defaults when None).
+            ref_model: Reference LM for ``implicit``.
+            spec: An already computed spec (skips fingerprinting again).
+        """
+        spec = spec or build_spec(model, family, settings=settings, revision=revision, ref_model=ref_model)
+        resolved = resolve_device(device)
+        network, tokenizer = load_model(
+            family, model, device=resolved, trust_remote_code=trust_remote_code, revision=revision
+        )
+        reference = None
+        if family == "implicit" and ref_model:
+            reference, _ = load_model(
+                family, ref_model, device=resolved, trust_remote_code=trust_remote_code, revision=revision
+            )
+        return cls(spec, network, tokenizer, resolved, reference)
+
+    def encode(self, trajectories: Sequence[Trajectory]) -> list[EncodedSequence]:
+        """Token sequences for ``trajectories`` in this family's format (no truncation yet)."""
+        encoder = ENCODERS[self.spec.family]
+        sequences: list[EncodedSequence] = []
+        for index, traj in enumerate(trajectories):
+            sequences.extend(encoder(self.tokenizer, traj, index, self.spec.settings))
+        return sequences
+
+    def score(
+        self,
+        trajectories: Sequence[Trajectory],
+        *,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        progress: ProgressCallback | None = None,
+    ) -> list[TrajectoryScores]:
+        """Score every step of every trajectory.
+
+        Args:
+            trajectories: Prompts and step texts.
+            batch_tokens: Padded-token budget per forward pass.
+            progress: Called as ``progress(done, total)`` in trajectories after each batch.
+
+        Returns:
+            One :class:`TrajectoryScores` per trajectory, in order; steps past the cut are NaN and flagged.
+        """
+        started = time.perf_counter()
+        results = [TrajectoryScores([math.nan] * len(t.steps), [False] * len(t.steps), 0) for t in trajectories]
+        prepared = [truncate(seq, self.max_length) for seq in self.encode(trajectories)]
+        for seq in prepared:
+            results[seq.traj_index].n_tokens = max(results[seq.traj_index].n_tokens, seq.full_length)
+            for step in seq.truncated_steps:
+                results[seq.traj_index].truncated[step] = True
+        batches = token_budget_batches(prepared, batch_tokens)
+        remaining_reads = _reads_per_trajectory(prepared)
+        done = sum(1 for n in remaining_reads.values() if n == 0)
+        with self._lock:
+            for batch in batches:
+                for seq, values in zip(batch, self._run_batch(batch), strict=True):
+                    for read, value in zip(seq.reads, values, strict=True):
+                        results[seq.traj_index].scores[read.step] = value
+                    remaining_reads[seq.traj_index] -= len(seq.reads)
+                    done += remaining_reads[seq.traj_index] == 0
+                if progress is not None:
+                    progress(done, len(trajectories))
+        self.stats.seconds += time.perf_counter() - started
+        return results
+
+    def _run_batch(self, batch: list[PreparedSequence]) -> list[list[float]]:
+        """One forward pass (two for ``implicit``) over a padded batch; scores grouped per sequence."""
+        import torch
+
+        from core.prm import heads
+
+        width = max(len(s.input_ids) for s in batch)
+        ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        read_rows, read_pos, span_rows, span_pos, span_owner = [], [], [], [], []
+        for row, seq in enumerate(batch):
+            ids[row, : len(seq.input_ids)] = torch.tensor(seq.input_ids, dtype=torch.long)
+            mask[row, : len(seq.input_ids)] = 1
+            for read in seq.reads:
+                read_rows.append(row)
+                read_pos.append(read.position)
+                for pos in range(read.span_start, read.position + 1):
+                    span_rows.append(row)
+                    span_pos.append(pos)
+                    span_owner.append(len(read_rows) - 1)
+        self.stats.forward_passes += 1 + (self.ref_model is not None)
+        self.stats.tokens += int(mask.sum())
+        self.stats.padded_tokens += ids.numel()
+        ids, mask = ids.to(self.device, non_blocking=True), mask.to(self.device, non_blocking=True)
+        rows = torch.tensor(read_rows, device=self.device)
+        positions = torch.tensor(read_pos, device=self.device)
+        family = self.spec.family
+        with torch.inference_mode():
+            if family in ("token-cls", "qwen"):
+                flat = heads.token_classifier_scores(self.model, ids, mask, rows, positions)
+            elif family == "seqcls":
+                flat = heads.sequence_classifier_scores(self.model, ids, mask)
+            elif family in ("shepherd", "rlhflow"):
+                flat = heads.good_bad_scores(self.model, ids, mask, rows, positions, self._good_id, self._bad_id)
+            else:
+                flat = self._implicit_scores(ids, mask, span_rows, span_pos, span_owner, len(read_rows))
+            values = flat.float().cpu().tolist()  # one device sync per batch
+        grouped, cursor = [], 0
+        for seq in batch:
+            grouped.append(values[cursor : cursor + len(seq.reads)])
+            cursor += len(seq.reads)
+        return grouped
+
+    def _implicit_scores(
+        self, ids: Any, mask: Any, span_rows: list[int], span_pos: list[int], span_owner: list[int], n_reads: int
+    ) -> Any:
+        """β·Σ_span [log π(y_t) − log π_ref(y_t)] per step."""
+        import torch
+
+        from core.prm import heads
+
+        rows = torch.tensor(span_rows, device=self.device, dtype=torch.long)
+        positions = torch.tensor(span_pos, device=self.device, dtype=torch.long)
+        owner = torch.tensor(span_owner, device=self.device, dtype=torch.long)
+        policy = heads.token_logprobs(self.model, ids, mask, rows, positions)
+        reference = heads.token_logprobs(self.ref_model, ids, mask, rows, positions)
+        totals = torch.zeros(n_reads, device=self.device, dtype=torch.float32)
+        totals.index_add_(0, owner, policy - reference)
+        return self.spec.settings.beta * totals
+
+
+def _reads_per_trajectory(prepared: list[PreparedSequence]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for seq in prepared:
+        counts[seq.traj_index] = counts.get(seq.traj_index, 0) + len(seq.reads)
+    return counts
+
+
+def _model_max_length(model: Any, tokenizer: Any) -> int:
+    """The model's position limit, else the tokenizer's (ignoring its 'no limit' sentinel), else 4096."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit:
+        return int(limit)
+    tok_limit = getattr(tokenizer, "model_max_length", None)
+    return int(tok_limit) if tok_limit and tok_limit < 10**9 else _FALLBACK_MAX_LENGTH
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return 0  # padded positions are masked and never read, so any id works
+
+
+def _last_token_id(tokenizer: Any, text: str) -> int:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise ValueError(f"token {text!r} encodes to nothing with this tokenizer")
+    return int(ids[-1])
+
+
+@dataclass
+class ScoreTiming:
+    """Timings of a scoring run, for reports.
+
+    Attributes:
+        load_seconds: Time to load the model(s).
+        score_seconds: Time in forward passes and bookkeeping.
+        stats: The scorer's counters.
+    """
+
+    load_seconds: float = 0.0
+    score_seconds: float = 0.0
+    stats: ScoringStats = field(default_factory=ScoringStats)

@@ -1,0 +1,153 @@
+"""Plain data types shared by the PRM scorers, the score cache and ``rescore``.
+
+Nothing here imports torch or transformers, so the dashboard and the store can use these types
+without paying for a model stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FAMILIES: tuple[str, ...] = ("qwen", "token-cls", "shepherd", "rlhflow", "seqcls", "implicit")
+"""PRM families a scorer can be built for (see ``core/prm/formats.py`` for each input recipe)."""
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(done, total)``: called after each batch with the number of trajectories scored so far."""
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """What a PRM sees of one rollout: the problem and the solution split into steps.
+
+    Attributes:
+        prompt: The problem / task text.
+        steps: Step texts in order (one per canonical step row, from the ``action`` column).
+    """
+
+    prompt: str
+    steps: tuple[str, ...]
+
+
+@dataclass
+class TrajectoryScores:
+    """Per-step PRM scores of one trajectory, with an explicit truncation record.
+
+    Attributes:
+        scores: One score per step; NaN where the step lies past the model's max length.
+        truncated: One flag per step, True where the step could not be scored because of the cut.
+        n_tokens: Token count of the full formatted input (before truncation).
+    """
+
+    scores: list[float]
+    truncated: list[bool]
+    n_tokens: int
+
+    @property
+    def was_truncated(self) -> bool:
+        """Whether any step of the trajectory fell past the cut."""
+        return any(self.truncated)
+
+
+@dataclass(frozen=True)
+class FormatSettings:
+    r"""Formatter settings that change what the model sees, hence part of the scorer's identity.
+
+    Attributes:
+        separator: Step separator for ``token-cls`` (TRL default ``"\\n"``) and the step joiner for ``seqcls``
+            and ``implicit``.
+        step_tag: Step tag for ``shepherd`` (Math-Shepherd's ``"ки"``) and the separator token of ``qwen``
+            (``"<extra_0>"``); None picks the family default.
+        good_token: Token read as "step is good" by the causal-LM families (``"+"``).
+        bad_token: Token read as "step is bad" (``"-"``).
+        system_prompt: System message for ``qwen`` (the model card's default when None).
+        beta: Implicit-PRM coefficient β in β·log(π/π_ref) (EurusPRM card: 0.001).
+        max_length: Token limit; None uses the model's ``max_position_embeddings`` (or the tokenizer's limit).
+    """
+
+    separator: str = "\n"
+    step_tag: str | None = None
+    good_token: str = "+"
+    bad_token: str = "-"
+    system_prompt: str | None = None
+    beta: float = 0.001
+    max_length: int | None = None
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    """Everything that determines a scorer's output, hashed into its ``scorer_id``.
+
+    Attributes:
+        family: One of :data:`FAMILIES`.
+        model: Local folder or hub id as given by the user.
+        fingerprint: Hub commit sha, or a hash of the local folder's weight and tokenizer files.
+        settings: Formatter settings.
+        ref_model: Reference model (``implicit`` only), as given.
+        ref_fingerprint: Fingerprint of the reference model.
+    """
+
+    family: str
+    model: str
+    fingerprint: str
+    settings: FormatSettings = field(default_factory=FormatSettings)
+    ref_model: str | None = None
+    ref_fingerprint: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec as a JSON-ready dict (stored in ``prm_scorers.spec``)."""
+        return asdict(self)
+
+    @property
+    def scorer_id(self) -> str:
+        """A short stable id: the family plus a hash of the canonical JSON of the whole spec."""
+        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return f"{self.family}:{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
+
+
+def step_content_hashes(trajectory: Trajectory, *, prefix_only: bool = True) -> list[str]:
+    """Cache keys of each step: a hash of the prompt and the step texts the score can depend on.
+
+    For causal models a step's score depends only on the prompt and the steps up to and including it,
+    so editing step k leaves the keys of steps before k unchanged and only those steps hit the model
+    again. Bidirectional encoders also see later steps, so for them every key covers the whole
+    trajectory (``prefix_only=False``).
+
+    Args:
+        trajectory: The rollout.
+        prefix_only: Whether the model is causal (keys cover prefixes) or not (keys cover everything).
+
+    Returns:
+        One hex digest per step.
+    """
+    hasher = hashlib.sha256()
+    hasher.update(_length_prefixed(trajectory.prompt))
+    prefix_digests = []
+    for step in trajectory.steps:
+        # Length-prefixing keeps ("ab", "c") and ("a", "bc") apart; copying the running hasher makes
+        # the whole list linear in the text size instead of quadratic.
+        hasher.update(_length_prefixed(step))
+        prefix_digests.append(hasher.copy().hexdigest())
+    if prefix_only:
+        return prefix_digests
+    whole = prefix_digests[-1] if prefix_digests else hasher.hexdigest()
+    return [hashlib.sha256(f"{whole}:{k}".encode()).hexdigest() for k in range(len(trajectory.steps))]
+
+
+def _length_prefixed(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return len(data).to_bytes(8, "little") + data
+
+
+def nan_to_none(value: float) -> float | None:
+    """NaN → None, so a missing score is stored as SQL NULL rather than a NaN that sorts oddly."""
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def as_trajectories(prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[Trajectory]:
+    """Zip prompts and step lists into :class:`Trajectory` objects."""
+    return [Trajectory(prompt=p, steps=tuple(s)) for p, s in zip(prompts, steps, strict=True)]

@@ -1,0 +1,166 @@
+"""All SQL behind PRM rescoring: the scorer registry, the content-hash score cache, per-step scores, the active scorer.
+
+Every function takes a DuckDB connection or cursor (the store hands out cursors from ``reader()``
+and, inside a transaction under its write lock, from ``writer()``). Bulk data goes in and out as
+pandas frames registered as views, never row by row. The tables are created by the store's
+migration:
+
+- ``prm_scorers(scorer_id, spec, created_at)``: one row per scorer identity.
+- ``prm_cache(scorer_id, content_hash, score, truncated)``: score of a (prompt, steps up to k) content.
+- ``prm_step_scores(run_id, traj_id, step_idx, scorer_id, score, truncated)``: scores placed on steps.
+- ``prm_active(run_id, scorer_id)``: which scorer the ``steps`` view shows as ``prm``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+CACHE_COLUMNS: tuple[str, ...] = ("content_hash", "score", "truncated")
+STEP_SCORE_COLUMNS: tuple[str, ...] = ("run_id", "traj_id", "step_idx", "score", "truncated")
+
+
+@contextmanager
+def _registered(cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> Iterator[str]:
+    """Expose ``frame`` to SQL under a unique name for the duration of the block."""
+    name = f"_prm_{uuid.uuid4().hex}"
+    cur.register(name, frame)
+    try:
+        yield name
+    finally:
+        cur.unregister(name)
+
+
+def register_scorer(cur: duckdb.DuckDBPyConnection, scorer_id: str, spec: dict[str, Any]) -> None:
+    """Record a scorer's spec once; later calls with the same id keep the first row."""
+    cur.execute(
+        "INSERT INTO prm_scorers (scorer_id, spec, created_at) VALUES (?, ?, now()) ON CONFLICT DO NOTHING",
+        [scorer_id, json.dumps(spec, sort_keys=True)],
+    )
+
+
+def scorer_spec(cur: duckdb.DuckDBPyConnection, scorer_id: str) -> dict[str, Any] | None:
+    """The stored spec of ``scorer_id``, or None when unknown."""
+    row = cur.execute("SELECT spec FROM prm_scorers WHERE scorer_id = ?", [scorer_id]).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def lookup_cached(cur: duckdb.DuckDBPyConnection, scorer_id: str, content_hashes: Sequence[str]) -> pd.DataFrame:
+    """Cached scores of ``scorer_id`` for the given content hashes.
+
+    Returns:
+        Frame with columns ``content_hash, score, truncated``: one row per hash found (misses are absent;
+        a NULL score with ``truncated`` True is a cached truncation, not a miss).
+    """
+    wanted = pd.DataFrame({"content_hash": pd.Series(list(dict.fromkeys(content_hashes)), dtype="string")})
+    with _registered(cur, wanted) as name:
+        return cur.execute(
+            f"""SELECT c.content_hash, c.score, c.truncated
+                FROM prm_cache c JOIN {name} w ON c.content_hash = w.content_hash
+                WHERE c.scorer_id = ?""",
+            [scorer_id],
+        ).df()
+
+
+def insert_cached(cur: duckdb.DuckDBPyConnection, scorer_id: str, scores: pd.DataFrame) -> int:
+    """Add new cache entries in bulk; hashes already cached for this scorer are left alone.
+
+    Args:
+        cur: Write cursor.
+        scorer_id: The scorer that produced the scores.
+        scores: Columns ``content_hash, score, truncated`` (score NULL/NaN where truncated).
+
+    Returns:
+        Number of rows offered.
+    """
+    frame = scores.loc[:, list(CACHE_COLUMNS)].drop_duplicates("content_hash")
+    with _registered(cur, frame) as name:
+        cur.execute(
+            f"""INSERT INTO prm_cache (scorer_id, content_hash, score, truncated)
+                SELECT ?, content_hash, CASE WHEN isnan(score) THEN NULL ELSE score END, truncated FROM {name}
+                ON CONFLICT DO NOTHING""",
+            [scorer_id],
+        )
+    return len(frame)
+
+
+def upsert_step_scores(cur: duckdb.DuckDBPyConnection, scorer_id: str, scores: pd.DataFrame) -> int:
+    """Write (or overwrite) the scores of ``scorer_id`` on steps, in bulk.
+
+    Args:
+        cur: Write cursor.
+        scorer_id: The scorer.
+        scores: Columns ``run_id, traj_id, step_idx, score, truncated``.
+
+    Returns:
+        Number of rows written.
+    """
+    frame = scores.loc[:, list(STEP_SCORE_COLUMNS)]
+    with _registered(cur, frame) as name:
+        cur.execute(
+            f"""INSERT OR REPLACE INTO prm_step_scores (run_id, traj_id, step_idx, scorer_id, score, truncated)
+                SELECT run_id, traj_id, CAST(step_idx AS INTEGER), ?,
+                       CASE WHEN isnan(score) THEN NULL ELSE score END, truncated
+                FROM {name}""",
+            [scorer_id],
+        )
+    return len(frame)
+
+
+def step_scores(
+    cur: duckdb.DuckDBPyConnection, run_id: str, scorer_id: str, traj_ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Scores of ``scorer_id`` on the steps of a run (optionally only some trajectories), ordered by step."""
+    query = "SELECT traj_id, step_idx, score, truncated FROM prm_step_scores WHERE run_id = ? AND scorer_id = ?"
+    if traj_ids is None:
+        return cur.execute(query + " ORDER BY traj_id, step_idx", [run_id, scorer_id]).df()
+    wanted = pd.DataFrame({"traj_id": pd.Series(list(traj_ids), dtype="string")})
+    with _registered(cur, wanted) as name:
+        return cur.execute(
+            query + f" AND traj_id IN (SELECT traj_id FROM {name}) ORDER BY traj_id, step_idx", [run_id, scorer_id]
+        ).df()
+
+
+def set_active(cur: duckdb.DuckDBPyConnection, run_id: str, scorer_id: str | None) -> None:
+    """Make ``scorer_id`` the scorer the ``steps`` view shows for ``run_id``; None goes back to logged scores."""
+    if scorer_id is None:
+        cur.execute("DELETE FROM prm_active WHERE run_id = ?", [run_id])
+    else:
+        cur.execute("INSERT OR REPLACE INTO prm_active (run_id, scorer_id) VALUES (?, ?)", [run_id, scorer_id])
+
+
+def get_active(cur: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The active scorer of ``run_id``, or None when the run shows its logged PRM scores."""
+    row = cur.execute("SELECT scorer_id FROM prm_active WHERE run_id = ?", [run_id]).fetchone()
+    return None if row is None else row[0]
+
+
+def list_scorers(cur: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
+    """Scorers that have scores on ``run_id``, with coverage and whether each is active.
+
+    Returns:
+        Columns ``scorer_id, family, model, n_steps, n_truncated, mean_score, active, created_at``, newest first.
+    """
+    return cur.execute(
+        """SELECT s.scorer_id,
+                  json_extract_string(p.spec, '$.family') AS family,
+                  json_extract_string(p.spec, '$.model') AS model,
+                  count(*) AS n_steps,
+                  count(*) FILTER (WHERE s.truncated) AS n_truncated,
+                  avg(s.score) AS mean_score,
+                  coalesce(a.scorer_id IS NOT NULL, false) AS active,
+                  p.created_at
+           FROM prm_step_scores s
+           LEFT JOIN prm_scorers p USING (scorer_id)
+           LEFT JOIN prm_active a ON a.run_id = s.run_id AND a.scorer_id = s.scorer_id
+           WHERE s.run_id = ?
+           GROUP BY ALL
+           ORDER BY p.created_at DESC NULLS LAST, s.scorer_id""",
+        [run_id],
+    ).df()
