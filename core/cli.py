@@ -1,0 +1,208 @@
+"""The ``creditscope`` command line: ingest, runs, formats, synth, advantages, serve (+ PRM commands)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.errors import CreditscopeError
+
+DEFAULT_DB = os.environ.get("CREDITSCOPE_DB", "creditscope.duckdb")
+
+
+def _open_store(db: str, read_only: bool = False):  # noqa: ANN202 - keeps duckdb out of `--help`
+    from core.store.database import Store
+
+    return Store.open(db, read_only=read_only)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Load files/folders/globs; with ``--follow`` keep loading new and grown files."""
+    from tqdm import tqdm
+
+    from core.ingest.base import AdapterOptions
+    from core.ingest.runner import ingest
+
+    extra = {"allow_partial_tail": True} if args.follow else {}
+    options = AdapterOptions(splitter=args.splitter, split=args.split, extra=extra)
+    store = _open_store(args.db)
+    try:
+        while True:
+            started = time.perf_counter()
+            with tqdm(desc="ingest", unit="file", disable=args.quiet or None, leave=False) as bar:
+                report = ingest(store, args.paths, fmt=args.format, run=args.run, options=options,
+                                on_source=lambda r: bar.update(1))  # fmt: skip
+            elapsed = time.perf_counter() - started
+            changed = [s for s in report.sources if s.status != "unchanged"]
+            for s in changed:
+                print(f"{s.status:9} {s.path} [{s.format}] {s.n_trajectories} trajectories, {s.n_steps} steps")
+                for note in s.skipped:
+                    print(f"          skipped: {note}")
+            if not args.follow or changed or not report.sources:
+                unchanged = len(report.sources) - len(changed)
+                print(
+                    f"{len(changed)} file(s) loaded, {unchanged} unchanged: {report.n_trajectories} trajectories, "
+                    f"{report.n_steps} steps in {elapsed:.2f}s -> {args.db}"
+                )
+            if not args.follow:
+                return 0
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        store.close()
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """Print the runs table with counts."""
+    from core.store.queries import runs_summary
+
+    store = _open_store(args.db, read_only=True)
+    try:
+        frame = runs_summary(store)
+    finally:
+        store.close()
+    if frame.empty:
+        print(f"no runs in {args.db}")
+        return 0
+    cols = ["run_id", "source_format", "iterations", "groups", "trajectories", "steps", "mean_outcome"]
+    print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def cmd_formats(args: argparse.Namespace) -> int:
+    """List the format adapters in detection order."""
+    from core.ingest import registry
+
+    for module in registry.adapters():
+        print(f"{module.NAME:18} {module.CHECKED_AGAINST}")
+    for problem in registry.broken_adapters():
+        print(f"(unavailable) {problem}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """Write sample runs as native JSONL (and Parquet for ``--parquet``)."""
+    from core.synth import ENVS, generate_steps, write_jsonl
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for env in args.env or list(ENVS):
+        kwargs = {"prompts": args.prompts, "iterations": args.iterations, "group_size": args.group_size,
+                  "seed": args.seed}  # fmt: skip
+        n = write_jsonl(out / f"{env}.jsonl", env, **kwargs)
+        print(f"{out / f'{env}.jsonl'}: {n} steps")
+        if args.parquet:
+            generate_steps(env, **kwargs).drop(columns=["run_id"]).to_parquet(out / f"{env}.parquet", index=False)
+            print(f"{out / f'{env}.parquet'}: {n} steps")
+    return 0
+
+
+def cmd_advantages(args: argparse.Namespace) -> int:
+    """Compute one scheme's per-step advantages for a run and write them to Parquet or CSV."""
+    from core.credit import compute
+    from core.credit.params import parse_cli_params
+    from core.store.queries import steps
+
+    store = _open_store(args.db, read_only=True)
+    try:
+        frame = steps(store, run_id=args.run)
+    finally:
+        store.close()
+    if frame.empty:
+        raise CreditscopeError(f"run {args.run!r} not found in {args.db} (see `creditscope runs --db {args.db}`)")
+    params = parse_cli_params(args.scheme, args.param or [])
+    frame["advantage"] = compute(frame, args.scheme, **params)
+    out = frame[["run_id", "iteration", "group_id", "traj_id", "step_idx", "advantage"]]
+    if args.out.endswith(".csv"):
+        out.to_csv(args.out, index=False)
+    else:
+        out.to_parquet(args.out, index=False)
+    print(f"{args.out}: {len(out)} steps, scheme {args.scheme} {params}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the dashboard on ``--db``."""
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    env = {**os.environ, "CREDITSCOPE_DB": str(Path(args.db).resolve())}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+           "--server.address", args.address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]  # fmt: skip
+    return subprocess.call(cmd, env=env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="creditscope", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="load rollout logs into a database")
+    p.add_argument("paths", nargs="+", help="files, folders or globs")
+    p.add_argument("--db", default=DEFAULT_DB)
+    p.add_argument("--run", help="put everything into this run (default: names from the sources)")
+    p.add_argument("--format", default="auto", help="auto (default) or a name from `creditscope formats`")
+    p.add_argument("--splitter", default="auto", help="step splitter for single-response logs")
+    p.add_argument("--split", choices=["train", "val"], help="force the split of every trajectory")
+    p.add_argument("--follow", action="store_true", help="keep watching for new and grown files")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between --follow polls")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("runs", help="list runs with counts")
+    p.add_argument("--db", default=DEFAULT_DB)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("formats", help="list the log formats creditscope reads")
+    p.set_defaults(func=cmd_formats)
+
+    p = sub.add_parser("synth", help="write the sample environments' runs as native files")
+    p.add_argument("--out", required=True)
+    p.add_argument("--env", action="append", choices=["arithmetic", "tree", "agent"])
+    p.add_argument("--prompts", type=int, default=6)
+    p.add_argument("--iterations", type=int, default=10)
+    p.add_argument("--group-size", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--parquet", action="store_true", help="also write the flat step table as Parquet")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("advantages", help="export one scheme's per-step advantages")
+    p.add_argument("--db", default=DEFAULT_DB)
+    p.add_argument("--run", required=True)
+    p.add_argument("--scheme", required=True)
+    p.add_argument("--param", action="append", metavar="K=V", help="scheme parameter, repeatable")
+    p.add_argument("--out", required=True, help="FILE.parquet or FILE.csv")
+    p.set_defaults(func=cmd_advantages)
+
+    p = sub.add_parser("serve", help="start the dashboard")
+    p.add_argument("--db", default=DEFAULT_DB)
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1")
+    p.set_defaults(func=cmd_serve)
+
+    # PRM commands live with the PRM code; a missing optional piece must not break the others.
+    try:
+        importlib.import_module("core.prm.cli").register(sub)
+    except ModuleNotFoundError as exc:
+        if exc.name != "core.prm.cli":
+            raise
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``creditscope`` script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CreditscopeError as exc:
+        print(f"creditscope: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""creditscope's native formats: JSONL with one trajectory per line, and the flat step table as Parquet.
+
+JSONL record (one line; only ``trajectory``, ``outcome`` and ``steps[].action`` are required)::
+
+    {"run": "arith", "iteration": 3, "group": "it3-p0", "trajectory": "it3-p0-r1", "prompt": "...",
+     "outcome": 1.0, "split": "train", "meta": {...},
+     "steps": [{"state": "...", "action": "17 * 3 = 51", "reward": 0.0, "label": 1, "node": "n4",
+                "parent": "n1", "valid": true, "prm": 0.93, "value": 0.71, "any_other_key": ...}]}
+
+Defaults: ``run`` = ``--run`` or the file's stem, ``iteration`` = 0, ``group`` = the prompt (else the
+trajectory id), ``split`` = "train". Unknown top-level keys are merged into ``meta``; unknown step keys
+are kept per step in ``extra``. Parquet: one row per step with the canonical column names
+(``run_id`` optional) plus optional ``prompt``/``split``; other columns go to ``extra``.
+
+Bulk ingest of JSONL does not use :func:`read`: DuckDB reads the file directly
+(:mod:`core.store.native_jsonl`); :func:`read` is the validating fallback that names the exact line
+and field of any problem, and the reader for small files and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core.errors import IngestError
+from core.ingest.base import STEP_FRAME_COLUMNS, TRAJ_FRAME_COLUMNS, AdapterOptions, Rollouts
+
+NAME = "native"
+PRIORITY = 90
+CHECKED_AGAINST = "creditscope native format v1 (this repository)"
+
+_TOP = ("run", "iteration", "group", "trajectory", "prompt", "outcome", "split", "meta", "steps")
+_STEP = ("state", "action", "reward", "label", "node", "parent", "valid", "prm", "value")
+_STEP_TO_COLUMN = {"node": "node_id", "parent": "parent_id"}
+_PARQUET_REQUIRED = ("traj_id", "step_idx", "action", "outcome")
+
+
+def detect(path: Path, head: bytes) -> str | None:
+    """Accept ``.jsonl`` whose first record has ``trajectory`` and a ``steps`` list, or canonical Parquet."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = set(pq.read_schema(path).names)
+        except Exception as exc:  # unreadable footer: not ours to explain here
+            return f"unreadable parquet ({exc})"
+        missing = [c for c in _PARQUET_REQUIRED if c not in names]
+        return f"parquet lacks canonical columns {missing}" if missing else None
+    if path.suffix not in (".jsonl", ".ndjson"):
+        return "not a .jsonl/.parquet file"
+    line = head.split(b"\n", 1)[0]
+    try:
+        first = json.loads(line)
+    except ValueError:
+        return "first line is not a complete JSON object"
+    if not isinstance(first, dict) or "trajectory" not in first or not isinstance(first.get("steps"), list):
+        return "first record lacks 'trajectory' and a 'steps' list"
+    return None
+
+
+def read(path: Path, options: AdapterOptions) -> Rollouts:
+    """Read and validate a native file into canonical frames."""
+    if path.suffix == ".parquet":
+        return _read_parquet(path, options)
+    steps: list[dict[str, Any]] = []
+    trajs: list[dict[str, Any]] = []
+    runs: set[str] = set()
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            rec = _parse_line(path, lineno, raw)
+            traj = validate_record(str(path), lineno, rec)
+            runs.add(traj["run_id"] or "")
+            trajs.append(traj)
+            for t, step in enumerate(rec["steps"]):
+                row = {_STEP_TO_COLUMN.get(k, k): step.get(k) for k in _STEP}
+                for key in ("node_id", "parent_id"):
+                    row[key] = None if row[key] is None else str(row[key])
+                extra = {k: v for k, v in step.items() if k not in _STEP}
+                row.update(traj_id=traj["traj_id"], step_idx=t, extra=json.dumps(extra) if extra else None)
+                steps.append(row)
+    if not trajs:
+        raise IngestError(str(path), "file holds no records")
+    step_frame = pd.DataFrame(steps)
+    for col in STEP_FRAME_COLUMNS:
+        if col not in step_frame:
+            step_frame[col] = None
+    traj_frame = pd.DataFrame(trajs)[[*TRAJ_FRAME_COLUMNS, "run_id"]]
+    return Rollouts(steps=step_frame[list(STEP_FRAME_COLUMNS)], trajectories=traj_frame, default_run=path.stem)
+
+
+def _parse_line(path: Path, lineno: int, raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(str(path), f"not valid UTF-8 (byte {exc.start} of the line)", record=lineno) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IngestError(str(path), f"invalid JSON ({exc.msg} at column {exc.colno})", record=lineno) from exc
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check(path: str, line: int, field: str, value: Any, kind: str, required: bool = False) -> None:
+    """Raise an IngestError unless ``value`` is of ``kind`` (or None when not required)."""
+    if value is None:
+        if required:
+            raise IngestError(path, "required field is missing or null", record=line, field=field)
+        return
+    ok = {
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "id": isinstance(value, str | int) and not isinstance(value, bool),
+        "text": isinstance(value, str),
+        "bool": isinstance(value, bool),
+    }[kind]
+    if not ok:
+        raise IngestError(path, f"expected {kind}, got {_describe(value)}", record=line, field=field)
+    if kind == "number" and not math.isfinite(value):
+        raise IngestError(path, f"expected a finite number, got {value}", record=line, field=field)
+
+
+def validate_record(path: str, line: int, rec: Any) -> dict[str, Any]:
+    """Validate one JSONL record and return its trajectory row (run_id None when the record names none)."""
+    if not isinstance(rec, dict):
+        raise IngestError(path, f"expected a JSON object, got {_describe(rec)}", record=line)
+    _check(path, line, "trajectory", rec.get("trajectory"), "id", required=True)
+    _check(path, line, "outcome", rec.get("outcome"), "number", required=True)
+    for key, kind in (("run", "id"), ("iteration", "integer"), ("group", "id"), ("prompt", "text"), ("split", "text")):
+        _check(path, line, key, rec.get(key), kind)
+    if rec.get("split") not in (None, "train", "val"):
+        raise IngestError(path, f"expected 'train' or 'val', got {_describe(rec['split'])}", record=line, field="split")
+    steps = rec.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise IngestError(path, f"expected a non-empty list, got {_describe(steps)}", record=line, field="steps")
+    for i, step in enumerate(steps):
+        where = f"steps[{i}]"
+        if not isinstance(step, dict):
+            raise IngestError(path, f"expected an object, got {_describe(step)}", record=line, field=where)
+        _check(path, line, f"{where}.action", step.get("action"), "text", required=True)
+        _check(path, line, f"{where}.state", step.get("state"), "text")
+        for key in ("reward", "label", "prm", "value"):
+            _check(path, line, f"{where}.{key}", step.get(key), "number")
+        _check(path, line, f"{where}.valid", step.get("valid"), "bool")
+        for key in ("node", "parent"):
+            _check(path, line, f"{where}.{key}", step.get(key), "id")
+    meta = rec.get("meta")
+    extra_top = {k: v for k, v in rec.items() if k not in _TOP}
+    if extra_top:
+        meta = {**meta, **extra_top} if isinstance(meta, dict) else {"meta": meta, **extra_top}
+    traj_id = str(rec["trajectory"])
+    group = rec.get("group", rec.get("prompt", traj_id))
+    return {
+        "run_id": None if rec.get("run") is None else str(rec["run"]),
+        "traj_id": traj_id,
+        "iteration": rec.get("iteration") or 0,
+        "group_id": str(group if group is not None else traj_id),
+        "prompt": rec.get("prompt"),
+        "split": rec.get("split") or "train",
+        "outcome": float(rec["outcome"]),
+        "meta": None if meta is None else json.dumps(meta),
+    }
+
+
+def _read_parquet(path: Path, options: AdapterOptions) -> Rollouts:
+    frame = pd.read_parquet(path)
+    canonical = set(STEP_FRAME_COLUMNS) | {"run_id", "prompt", "split"}
+    extra_cols = [c for c in frame.columns if c not in canonical]
+    for col in STEP_FRAME_COLUMNS:
+        if col not in frame:
+            frame[col] = None
+    if extra_cols:
+        frame["extra"] = [json.dumps(r, default=str) for r in frame[extra_cols].to_dict("records")]
+    firsts = frame.sort_values(["traj_id", "step_idx"]).groupby("traj_id", sort=False).first().reset_index()
+    trajs = pd.DataFrame(
+        {
+            "run_id": firsts["run_id"] if "run_id" in firsts else None,
+            "traj_id": firsts["traj_id"].astype(str),
+            "iteration": firsts["iteration"].fillna(0).astype("int64"),
+            "group_id": firsts["group_id"].astype(str),
+            "prompt": firsts["prompt"] if "prompt" in firsts else None,
+            "split": firsts["split"] if "split" in firsts else "train",
+            "outcome": firsts["outcome"].astype("float64"),
+            "meta": None,
+        }
+    )
+    return Rollouts(steps=frame[list(STEP_FRAME_COLUMNS)], trajectories=trajs, default_run=path.stem)

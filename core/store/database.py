@@ -1,0 +1,129 @@
+"""The one owner of a creditscope DuckDB file: opens it, migrates it, hands out cursors.
+
+DuckDB allows one read-write process per file, and within that process one connection must not be
+shared by threads (duckdb 2.0 refuses a busy connection). So a :class:`Store` keeps a single
+connection and gives every caller its own ``cursor()``; writes go through :meth:`Store.writer`,
+which serialises them with a lock and wraps them in one transaction (the datasette pattern:
+many readers, one writer).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from core.errors import DatabaseLocked
+from core.store.migrations import MIGRATIONS, SCHEMA_VERSION
+
+_LOCK_PID = re.compile(r"PID (\d+)")
+
+
+class Store:
+    """A creditscope database.
+
+    Use :meth:`open`; read with :meth:`reader` (a fresh cursor per call, safe from any thread) and
+    write with :meth:`writer` (one transaction under a process-wide lock).
+    """
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, path: str, read_only: bool):
+        self._conn = conn
+        self.path = path
+        self.read_only = read_only
+        self._write_lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: str | Path = ":memory:", *, read_only: bool = False) -> Store:
+        """Open (creating and migrating if needed) the database at ``path``.
+
+        Raises:
+            DatabaseLocked: Another process holds the file. DuckDB allows a single read-write
+                process and then no readers at all, so the message names that process and the
+                ways around it.
+        """
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            pid = _LOCK_PID.search(str(exc))
+            holder = f"process {pid.group(1)}" if pid else "another process"
+            raise DatabaseLocked(
+                f"{path} is open in {holder} (for example `creditscope serve` or another ingest). DuckDB lets only "
+                "one process use a database file at a time. Ingest from the dashboard's Ingest page while it runs, "
+                "or stop that process and retry. Nothing was changed."
+            ) from exc
+        store = cls(conn, path, read_only)
+        if not read_only:
+            # Staging area for bulk loads (see core.store.native_jsonl): in memory, shared by all cursors.
+            conn.execute("ATTACH ':memory:' AS cs_stage")
+            store._migrate()
+        return store
+
+    def close(self) -> None:
+        """Close the connection; cursors handed out become unusable."""
+        self._conn.close()
+
+    def _migrate(self) -> None:
+        cur = self._conn.cursor()
+        try:
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = int(row[0]) if row and row[0] is not None else 0
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has schema version {current}, newer than this creditscope ({SCHEMA_VERSION})"
+                )
+            for version in range(current, SCHEMA_VERSION):
+                cur.execute("BEGIN")
+                cur.execute(MIGRATIONS[version])
+                cur.execute("INSERT INTO schema_version VALUES (?)", [version + 1])
+                cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for the caller's thread, closed afterwards."""
+        cur = self._conn.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the write lock across several steps (e.g. staging files, then one :meth:`writer` block)."""
+        with self._write_lock:
+            yield
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside one transaction; everything in the block lands, or nothing does."""
+        if self.read_only:
+            raise PermissionError(f"{self.path} was opened read-only")
+        with self._write_lock:
+            cur = self._conn.cursor()
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    yield cur
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    def query_df(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
+        """Run a read query on a fresh cursor and return a DataFrame (for store modules only)."""
+        with self.reader() as cur:
+            return cur.execute(sql, params or []).df()

@@ -1,0 +1,217 @@
+"""Bulk loading of canonical frames and native JSONL into the store, one source at a time.
+
+Every function here runs on a cursor already inside :meth:`Store.writer`'s transaction, so a
+failure anywhere rolls the whole ingest command back. Rows are never inserted one by one: frames
+go in through DuckDB's pandas scan, native JSONL through ``read_json`` straight from the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from core.errors import IngestError
+from core.ingest.base import Rollouts
+from core.schema import STEP_COLUMN_NAMES
+
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Bookkeeping for one ingested file (a row of the ``sources`` table)."""
+
+    source_id: str
+    path: str
+    format: str
+    run_override: str | None
+    content_hash: str
+    size: int
+    mtime: float
+    options: dict
+
+
+def previous_state(cur: duckdb.DuckDBPyConnection, source_id: str) -> tuple[str, int, float] | None:
+    """(content_hash, size, mtime) recorded for a source, or None if it was never ingested."""
+    row = cur.execute("SELECT content_hash, size, mtime FROM sources WHERE source_id = ?", [source_id]).fetchone()
+    return (str(row[0]), int(row[1]), float(row[2])) if row else None
+
+
+def touch_source(cur: duckdb.DuckDBPyConnection, source_id: str, mtime: float) -> None:
+    """Remember a new mtime for a file whose content did not change, so the next check is cheap."""
+    cur.execute("UPDATE sources SET mtime = ? WHERE source_id = ?", [mtime, source_id])
+
+
+def load_rollouts(
+    cur: duckdb.DuckDBPyConnection, src: SourceInfo, rollouts: Rollouts, default_run: str
+) -> tuple[int, int]:
+    """Replace a source's rows with an adapter's frames; returns (trajectories, steps) loaded.
+
+    The run is ``src.run_override`` when the user named one, else the trajectory frame's optional
+    ``run_id`` column (a native file may hold several runs), else ``default_run``.
+    """
+    steps = rollouts.steps
+    trajs = rollouts.trajectories
+    if trajs.empty:
+        raise IngestError(src.path, "no trajectories found")
+    trajs = trajs.copy()
+    if src.run_override or "run_id" not in trajs.columns:
+        trajs["run_id"] = src.run_override or default_run
+    else:
+        trajs["run_id"] = trajs["run_id"].where(trajs["run_id"].notna(), default_run)
+    cur.register("_cs_steps_df", steps)
+    cur.register("_cs_trajs_df", trajs)
+    try:
+        delete_source(cur, src.source_id)
+        # Iteration, group and outcome come from the trajectory frame so a step can never disagree
+        # with its trajectory, whatever the adapter put in the step frame.
+        step_exprs = ", ".join(
+            "t.iteration::BIGINT AS iteration"
+            if c == "iteration"
+            else "t.group_id::VARCHAR AS group_id"
+            if c == "group_id"
+            else "t.outcome::DOUBLE AS outcome"
+            if c == "outcome"
+            else f"s.{c}"
+            for c in STEP_COLUMN_NAMES
+            if c != "run_id"
+        )
+        cur.execute(
+            f"""INSERT INTO step_rows BY NAME
+            SELECT t.run_id::VARCHAR AS run_id, {step_exprs.replace("s.prm", "s.prm AS prm_logged")},
+                   s.extra::JSON AS extra, ? AS source_id
+            FROM _cs_steps_df s JOIN _cs_trajs_df t
+              ON s.traj_id::VARCHAR = t.traj_id::VARCHAR""",
+            [src.source_id],
+        )
+        cur.execute(
+            """INSERT INTO trajectories BY NAME
+            SELECT t.run_id::VARCHAR AS run_id, t.traj_id::VARCHAR AS traj_id, t.iteration::BIGINT AS iteration,
+                   t.group_id::VARCHAR AS group_id, t.prompt::VARCHAR AS prompt,
+                   coalesce(t.split::VARCHAR, 'train') AS split, t.outcome::DOUBLE AS outcome,
+                   coalesce(n.n, 0)::INTEGER AS n_steps, t.meta::JSON AS meta, ? AS source_id
+            FROM _cs_trajs_df t
+            LEFT JOIN (SELECT traj_id::VARCHAR AS traj_id, count(*) AS n FROM _cs_steps_df GROUP BY 1) n
+              ON n.traj_id = t.traj_id::VARCHAR""",
+            [src.source_id],
+        )
+    finally:
+        cur.unregister("_cs_steps_df")
+        cur.unregister("_cs_trajs_df")
+    run_config = {**rollouts.run_config, **({"options": src.options} if src.options else {})}
+    return finish_source(cur, src, run_config)
+
+
+def delete_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
+    """Drop what an earlier ingest of this source wrote, including PRM scores of its trajectories."""
+    cur.execute(
+        """DELETE FROM prm_step_scores p USING trajectories t
+        WHERE t.source_id = ? AND p.run_id = t.run_id AND p.traj_id = t.traj_id""",
+        [source_id],
+    )
+    cur.execute("DELETE FROM step_rows WHERE source_id = ?", [source_id])
+    cur.execute("DELETE FROM trajectories WHERE source_id = ?", [source_id])
+
+
+def finish_source(
+    cur: duckdb.DuckDBPyConnection, src: SourceInfo, run_config: dict, *, checked: bool = False
+) -> tuple[int, int]:
+    """Check the rows just written for this source, then record the source and its runs.
+
+    ``checked`` skips the per-step scans (finite numbers, unique step indices) for rows whose
+    staging already guaranteed them; the cross-source id checks always run.
+    """
+    _check_source(cur, src, per_step=not checked)
+    n_traj, n_steps = cur.execute(
+        "SELECT count(*), coalesce(sum(n_steps), 0) FROM trajectories WHERE source_id = ?", [src.source_id]
+    ).fetchone()  # type: ignore[misc]
+    cur.execute(
+        """INSERT INTO runs
+        SELECT DISTINCT run_id, ?, ?, now()::TIMESTAMP, ?::JSON FROM trajectories WHERE source_id = ?
+        ON CONFLICT (run_id) DO UPDATE SET ingested_at = excluded.ingested_at,
+            config = json_merge_patch(coalesce(runs.config, '{}'), excluded.config)""",
+        [src.format, src.path, json.dumps(run_config, default=str), src.source_id],
+    )
+    cur.execute("DELETE FROM runs WHERE run_id NOT IN (SELECT DISTINCT run_id FROM trajectories)")
+    cur.execute(
+        """INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?::JSON)""",
+        [
+            src.source_id,
+            src.path,
+            src.format,
+            src.run_override,
+            src.content_hash,
+            src.size,
+            src.mtime,
+            n_traj,
+            n_steps,
+            json.dumps(src.options, default=str),
+        ],
+    )
+    return int(n_traj), int(n_steps)
+
+
+def _check_source(cur: duckdb.DuckDBPyConnection, src: SourceInfo, *, per_step: bool) -> None:
+    """Reject rows that would break the contract: duplicate ids, empty trajectories, non-finite numbers."""
+    dup = cur.execute(
+        """SELECT t.traj_id, list_distinct(list(s.path)) FROM trajectories t LEFT JOIN sources s USING (source_id)
+        WHERE t.run_id IN (SELECT run_id FROM trajectories WHERE source_id = $1)
+        GROUP BY t.run_id, t.traj_id HAVING count(*) > 1 LIMIT 1""",
+        [src.source_id],
+    ).fetchone()
+    if dup is None:
+        dup = cur.execute(
+            """SELECT traj_id, NULL FROM trajectories WHERE source_id = ?
+            GROUP BY run_id, traj_id HAVING count(*) > 1 LIMIT 1""",
+            [src.source_id],
+        ).fetchone()
+    if dup is not None:
+        elsewhere = f" (already ingested from {', '.join(dup[1])})" if dup[1] else ""
+        raise IngestError(
+            src.path,
+            f"trajectory id {dup[0]!r} occurs more than once in its run{elsewhere}; "
+            "ingest it with another --run name if it belongs to a different run",
+        )
+    split = cur.execute(
+        "SELECT traj_id, split FROM trajectories WHERE source_id = ? AND split NOT IN ('train', 'val') LIMIT 1",
+        [src.source_id],
+    ).fetchone()
+    if split is not None:
+        raise IngestError(src.path, f"trajectory {split[0]!r}: split must be 'train' or 'val', got {split[1]!r}")
+    empty = cur.execute(
+        "SELECT traj_id FROM trajectories WHERE source_id = ? AND n_steps = 0 LIMIT 1", [src.source_id]
+    ).fetchone()
+    if empty is not None:
+        raise IngestError(src.path, f"trajectory {empty[0]!r} has no steps")
+    if not per_step:
+        return
+    bad = cur.execute(
+        f"""SELECT traj_id, step_idx, {", ".join(f"isfinite({c}) IS FALSE" for c in _PHYSICAL_FLOATS)}
+        FROM step_rows WHERE source_id = ? AND NOT ({_ALL_FINITE})
+        LIMIT 1""",
+        [src.source_id],
+    ).fetchone()
+    if bad is not None:
+        column = _PHYSICAL_FLOATS[list(bad[2:]).index(True)]
+        name = "prm" if column == "prm_logged" else column
+        raise IngestError(src.path, f"trajectory {bad[0]!r} step {bad[1]}: {name} is NaN or infinite")
+    dup_step = cur.execute(
+        """SELECT traj_id, step_idx FROM step_rows WHERE source_id = ?
+        GROUP BY traj_id, step_idx HAVING count(*) > 1 LIMIT 1""",
+        [src.source_id],
+    ).fetchone()
+    if dup_step is not None:
+        raise IngestError(src.path, f"trajectory {dup_step[0]!r} has step {dup_step[1]} more than once")
+
+
+_PHYSICAL_FLOATS = ("reward", "outcome", "label", "prm_logged", "value")
+_ALL_FINITE = " AND ".join(f"coalesce(isfinite({c}), TRUE)" for c in _PHYSICAL_FLOATS)
+
+
+def frame_dtypes_ok(steps: pd.DataFrame) -> None:
+    """Assert an adapter frame has every step column (a programming error, not bad input, if not)."""
+    missing = [c for c in STEP_COLUMN_NAMES if c != "run_id" and c not in steps.columns]
+    if missing:
+        raise TypeError(f"adapter step frame lacks columns {missing}")

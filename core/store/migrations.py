@@ -1,0 +1,82 @@
+"""Schema of the creditscope database, as an ordered list of migrations.
+
+Each entry moves the schema from version ``i`` to ``i + 1``. Never edit a released migration:
+append a new one and describe it in the README's "Schema changes" section. The ``steps`` view is
+the public contract (``core.schema.STEP_COLUMNS``); physical tables may change behind it.
+"""
+
+from __future__ import annotations
+
+from core.schema import STEP_COLUMNS
+
+_STEP_PHYSICAL = ",\n    ".join(
+    f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" if c.name != "prm" else "prm_logged DOUBLE"
+    for c in STEP_COLUMNS
+)
+_STEP_VIEW_COLUMNS = ",\n    ".join(
+    "COALESCE(a.score, s.prm_logged) AS prm" if c.name == "prm" else f"s.{c.name}" for c in STEP_COLUMNS
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: canonical tables, source bookkeeping, PRM score cache, and the public `steps` view.
+    f"""
+CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY,
+    source_format VARCHAR NOT NULL,
+    source_path VARCHAR NOT NULL,
+    ingested_at TIMESTAMP NOT NULL,
+    config JSON
+);
+CREATE TABLE sources (
+    source_id VARCHAR PRIMARY KEY,
+    path VARCHAR NOT NULL,
+    format VARCHAR NOT NULL,
+    run_override VARCHAR,
+    content_hash VARCHAR NOT NULL,
+    size BIGINT NOT NULL,
+    mtime DOUBLE NOT NULL,
+    n_trajectories BIGINT NOT NULL,
+    n_steps BIGINT NOT NULL,
+    ingested_at TIMESTAMP NOT NULL,
+    options JSON
+);
+CREATE TABLE trajectories (
+    run_id VARCHAR NOT NULL,
+    traj_id VARCHAR NOT NULL,
+    iteration BIGINT NOT NULL,
+    group_id VARCHAR NOT NULL,
+    prompt VARCHAR,
+    split VARCHAR NOT NULL,
+    outcome DOUBLE NOT NULL,
+    n_steps INTEGER NOT NULL,
+    meta JSON,
+    source_id VARCHAR NOT NULL
+);
+CREATE TABLE step_rows (
+    {_STEP_PHYSICAL},
+    extra JSON,
+    source_id VARCHAR NOT NULL
+);
+CREATE TABLE prm_scorers (scorer_id VARCHAR PRIMARY KEY, spec JSON, created_at TIMESTAMP);
+CREATE TABLE prm_cache (
+    scorer_id VARCHAR, content_hash VARCHAR, score DOUBLE, truncated BOOLEAN,
+    PRIMARY KEY (scorer_id, content_hash)
+);
+CREATE TABLE prm_step_scores (
+    run_id VARCHAR, traj_id VARCHAR, step_idx INTEGER, scorer_id VARCHAR, score DOUBLE, truncated BOOLEAN,
+    PRIMARY KEY (run_id, traj_id, step_idx, scorer_id)
+);
+CREATE TABLE prm_active (run_id VARCHAR PRIMARY KEY, scorer_id VARCHAR);
+CREATE VIEW steps AS
+SELECT
+    {_STEP_VIEW_COLUMNS},
+    s.extra
+FROM step_rows s
+LEFT JOIN (
+    SELECT p.run_id, p.traj_id, p.step_idx, p.score
+    FROM prm_step_scores p JOIN prm_active USING (run_id, scorer_id)
+) a ON a.run_id = s.run_id AND a.traj_id = s.traj_id AND a.step_idx = s.step_idx;
+""",
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,168 @@
+"""Fast path for native JSONL: DuckDB reads the file itself, with no Python per record.
+
+``read_json`` auto-detects the record layout and refuses records with keys it did not see while
+sampling, so nothing is dropped silently. Whenever the detected types are not what the native
+format allows (or DuckDB refuses the file), :class:`FastPathUnavailable` tells the caller to fall
+back to the Python reader, which validates every record and names the exact line and field.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from core.store.load import SourceInfo, delete_source, finish_source
+
+TOP_KEYS = ("run", "iteration", "group", "trajectory", "prompt", "outcome", "split", "meta", "steps")
+STEP_KEYS = ("state", "action", "reward", "label", "node", "parent", "valid", "prm", "value")
+
+_INT = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+_NUM = _INT | {"DOUBLE", "FLOAT", "DECIMAL"}
+_ID = _INT | {"VARCHAR"}
+# What the native format allows for each field, as DuckDB type families.
+_ALLOWED: dict[str, set[str]] = {
+    "run": _ID, "iteration": _INT, "group": _ID, "trajectory": _ID, "prompt": {"VARCHAR"}, "outcome": _NUM,
+    "split": {"VARCHAR"}, "state": {"VARCHAR"}, "action": {"VARCHAR"}, "reward": _NUM, "label": _NUM,
+    "node": _ID, "parent": _ID, "valid": {"BOOLEAN"}, "prm": _NUM, "value": _NUM,
+}  # fmt: skip
+_SQL_TYPE = {"iteration": "BIGINT", "outcome": "DOUBLE", "reward": "DOUBLE", "label": "DOUBLE", "prm": "DOUBLE",
+             "value": "DOUBLE", "valid": "BOOLEAN"}  # fmt: skip
+
+
+class FastPathUnavailable(Exception):
+    """The file needs the validating Python reader (odd types, unseen keys, or invalid JSON)."""
+
+
+def _family(sql_type: str) -> str:
+    return sql_type.split("(")[0].strip()
+
+
+def _expr(cur: duckdb.DuckDBPyConnection, table: str, field: str, sql_type: str | None, source: str) -> str:
+    """SQL expression casting a detected field to its canonical type, or raising FastPathUnavailable."""
+    target = _SQL_TYPE.get(field, "VARCHAR")
+    if sql_type is None:
+        return f"NULL::{target}"
+    family = _family(sql_type)
+    if family in _ALLOWED[field]:
+        return f"{source}::{target}"
+    if family in {"JSON", "NULL"}:
+        # A field that is null everywhere is detected as JSON; anything else there is mixed types.
+        non_null = cur.execute(
+            f"SELECT count(*) FROM {table} WHERE {source} IS NOT NULL AND json_type({source}::JSON) <> 'NULL'"
+        ).fetchone()
+        if non_null and non_null[0] == 0:
+            return f"NULL::{target}"
+    raise FastPathUnavailable(f"field {field!r} detected as {sql_type}")
+
+
+STAGE = "cs_stage"
+"""In-memory database attached to every store: staging there keeps a failed fast path from aborting
+the writer's transaction (DuckDB aborts a transaction on any error inside it)."""
+
+
+def stage_native_jsonl(
+    stage: duckdb.DuckDBPyConnection, path: str, token: str, run_override: str | None, default_run: str
+) -> None:
+    """Parse ``path`` into a canonical staging table ``cs_stage.t_<token>`` and view ``cs_stage.s_<token>``.
+
+    The step view is evaluated once more by the final INSERT instead of being materialised here:
+    copying a million text rows twice costs more than unnesting them twice.
+
+    Runs on its own autocommit cursor. Raises :class:`FastPathUnavailable` whenever the file needs
+    the validating Python reader.
+    """
+    raw, steps = f"{STAGE}.raw_{token}", f"{STAGE}.rawsteps_{token}"
+    try:
+        stage.execute(
+            f"CREATE OR REPLACE TABLE {raw} AS SELECT * FROM read_json(?, format = 'newline_delimited', "
+            "maximum_object_size = 268435456)",
+            [path],
+        )
+        _stage_canonical(stage, raw, steps, token, run_override, default_run)
+    except duckdb.Error as exc:
+        drop_stage(stage, token)
+        raise FastPathUnavailable(str(exc)) from exc
+    except FastPathUnavailable:
+        drop_stage(stage, token)
+        raise
+    finally:
+        stage.execute(f"DROP TABLE IF EXISTS {raw}")
+
+
+def drop_stage(cur: duckdb.DuckDBPyConnection, token: str) -> None:
+    """Remove the staging tables of ``token``."""
+    cur.execute(f"DROP VIEW IF EXISTS {STAGE}.s_{token}")
+    for name in ("t", "raw", "rawsteps"):
+        cur.execute(f"DROP TABLE IF EXISTS {STAGE}.{name}_{token}")
+
+
+def _stage_canonical(
+    cur: duckdb.DuckDBPyConnection, raw: str, raw_steps: str, token: str, run_override: str | None, default_run: str
+) -> None:
+    top = {row[0]: row[1] for row in cur.execute(f"DESCRIBE {raw}").fetchall()}
+    if "trajectory" not in top or "outcome" not in top or "steps" not in top or not top["steps"].endswith("[]"):
+        raise FastPathUnavailable("required keys missing or steps not a list of objects")
+    cur.execute(
+        f"CREATE OR REPLACE TABLE {raw_steps} AS SELECT trajectory::VARCHAR AS traj, "
+        f"generate_subscripts(steps, 1) - 1 AS step_idx, unnest(steps) AS s FROM {raw}"
+    )
+    step_types = dict(
+        cur.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT s.* FROM {raw_steps})").fetchall()
+    )
+    if "action" not in step_types:
+        raise FastPathUnavailable("steps lack 'action'")
+
+    t = {k: _expr(cur, raw, k, top.get(k), f'"{k}"') for k in TOP_KEYS if k not in ("meta", "steps")}
+    s = {k: _expr(cur, raw_steps, k, step_types.get(k), f's."{k}"') for k in STEP_KEYS}
+    run = f"'{_quote(run_override)}'" if run_override else f"coalesce({t['run']}, '{_quote(default_run)}')"
+    group = f"coalesce({t['group']}, {t['prompt']}, {t['trajectory']})"
+    extra_top = [k for k in top if k not in TOP_KEYS]
+    meta = "to_json(meta)" if "meta" in top else "NULL::JSON"
+    if extra_top:
+        packed = ", ".join(f'"{k}" := "{k}"' for k in extra_top)
+        meta = f"json_merge_patch(coalesce({meta}, '{{}}'::JSON), to_json(struct_pack({packed})))"
+    extra_step = [k for k in step_types if k not in STEP_KEYS]
+    extra = "NULL::JSON"
+    if extra_step:
+        # merge_patch into {} drops keys whose value is null: a key only some steps carry stays off the others.
+        packed = "to_json(struct_pack(" + ", ".join(f'"{k}" := s."{k}"' for k in extra_step) + "))"
+        extra = f"nullif(json_merge_patch('{{}}'::JSON, {packed})::VARCHAR, '{{}}')::JSON"
+
+    cur.execute(
+        f"""CREATE OR REPLACE TABLE {STAGE}.t_{token} AS
+        SELECT {run} AS run_id, {t["trajectory"]} AS traj_id, coalesce({t["iteration"]}, 0) AS iteration,
+               {group} AS group_id, {t["prompt"]} AS prompt, coalesce({t["split"]}, 'train') AS split,
+               {t["outcome"]} AS outcome, len(steps)::INTEGER AS n_steps, {meta} AS meta
+        FROM {raw}"""
+    )
+    cur.execute(
+        f"""CREATE OR REPLACE VIEW {STAGE}.s_{token} AS
+        SELECT tr.run_id, tr.iteration, tr.group_id, tr.traj_id, r.step_idx::INTEGER AS step_idx,
+               {s["state"]} AS state, {s["action"]} AS action, {s["reward"]} AS reward, tr.outcome,
+               {s["node"]} AS node_id, {s["parent"]} AS parent_id, {s["label"]} AS label, {s["valid"]} AS valid,
+               {s["prm"]} AS prm_logged, {s["value"]} AS value, {extra} AS extra
+        FROM {raw_steps} r JOIN {STAGE}.t_{token} tr ON tr.traj_id = r.traj"""
+    )
+    # Anything the Python reader would reject sends the file there, so the user gets its exact message.
+    bad = cur.execute(
+        f"""SELECT (SELECT count(*) FROM {STAGE}.t_{token}
+                    WHERE traj_id IS NULL OR outcome IS NULL OR split NOT IN ('train', 'val') OR n_steps = 0)
+                 + (SELECT count(*) FROM {STAGE}.t_{token} WHERE NOT isfinite(outcome))
+                 + (SELECT count(*) FROM {STAGE}.s_{token} WHERE action IS NULL OR NOT ({_FINITE}))"""
+    ).fetchone()
+    if bad and bad[0]:
+        raise FastPathUnavailable("records need validation")
+
+
+_FINITE = " AND ".join(f"coalesce(isfinite({c}), TRUE)" for c in ("reward", "label", "prm_logged", "value"))
+
+
+def load_staged(cur: duckdb.DuckDBPyConnection, src: SourceInfo, token: str) -> tuple[int, int]:
+    """Inside the writer's transaction: replace the source's rows with staged ones."""
+    delete_source(cur, src.source_id)
+    cur.execute(f"INSERT INTO trajectories SELECT *, ? FROM {STAGE}.t_{token}", [src.source_id])
+    cur.execute(f"INSERT INTO step_rows SELECT *, ? FROM {STAGE}.s_{token}", [src.source_id])
+    return finish_source(cur, src, {}, checked=True)
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
