@@ -49,8 +49,8 @@ def prefix_tree(steps: pd.DataFrame, *, quantity: str | None = None, values: np.
         one here; more after :func:`core.trees.collapse_chains`), ``n_steps`` and the quantity's
         ``q_mean``, ``q_count``, ``q_min``, ``q_max``. Graph attributes: ``root``, ``group``,
         ``quantity``, ``node_source`` (``"explicit"`` or ``"derived"``), ``n_rows``,
-        ``n_trajectories`` and ``orphan_parents`` (parent ids referenced but absent; such nodes
-        hang under the root).
+        ``n_trajectories``, ``outcomes`` (trajectory id -> outcome) and ``orphan_parents`` (parent
+        ids referenced but absent; such nodes hang under the root).
 
     Raises:
         MissingInput: A required column is missing.

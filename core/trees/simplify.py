@@ -106,7 +106,8 @@ def cap_nodes(graph: nx.DiGraph, max_nodes: int, *, expand: Iterable[str] = ()) 
         max_nodes: Node budget, placeholders included (at least 1).
         expand: Node ids to open: each is shown with its path from the start and all its direct
             successors, even beyond the budget. A placeholder id opens its parent, so a page can
-            pass the id of a clicked placeholder straight back. Unknown ids are ignored (a stale
+            pass the id of a clicked placeholder straight back; the id of a node merged away by
+            :func:`collapse_chains` opens the merged node. Unknown ids are ignored (a stale
             selection after the data changed).
 
     Returns:
@@ -162,10 +163,15 @@ def cap_nodes(graph: nx.DiGraph, max_nodes: int, *, expand: Iterable[str] = ()) 
 def _forced_nodes(graph: nx.DiGraph, starts: list[str], expand: Iterable[str]) -> list[str]:
     """Return the nodes that ``expand`` asks to show: a path from a start to each target, and its successors."""
     forced: list[str] = []
+    holder: dict[str, str] | None = None
     for requested in expand:
         target = requested.removesuffix(MORE_SUFFIX)
         if target not in graph:
-            continue
+            # An id from before collapse_chains (e.g. a row's node) opens the merged node holding it.
+            holder = holder or {m: n for n, members in graph.nodes(data="members", default=[]) for m in members}
+            if target not in holder:
+                continue
+            target = holder[target]
         reachable = [s for s in starts if s == target or nx.has_path(graph, s, target)]
         if reachable:
             forced += nx.shortest_path(graph, reachable[0], target)

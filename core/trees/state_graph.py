@@ -108,7 +108,7 @@ def state_graph(
         ``n_fail``, ``trajs``, ``rows`` and ``q_mean``/``q_count``/``q_min``/``q_max``. Edges carry
         ``count`` (transitions), ``actions`` (action text -> count) and ``trajs``. Graph attributes:
         ``starts`` (nodes where trajectories begin), ``group``, ``quantity``, ``n_rows``,
-        ``n_trajectories``, ``similarity`` and ``similarity_method``.
+        ``n_trajectories``, ``outcomes``, ``similarity`` and ``similarity_method``.
 
     Raises:
         MissingInput: A required column is missing or some rows have no state.

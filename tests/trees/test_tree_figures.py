@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import networkx as nx
 import pandas as pd
 import plotly.graph_objects as go
@@ -106,3 +109,8 @@ def test_state_graph_figure_without_arrows_for_big_graphs(agent_steps: pd.DataFr
     figure = state_graph_figure(graph, title="agent", colour_label="value", max_arrows=0)
     assert not [a for a in figure.layout.annotations if a.showarrow]
     assert_one_marker_per_node(figure, graph)
+
+
+def test_tree_modules_do_not_import_streamlit() -> None:
+    code = "import sys, core.trees, dashboard.figures.trees; sys.exit('streamlit' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -138,3 +138,19 @@ def test_layered_layout_handles_cycles(agent_steps: pd.DataFrame) -> None:
     assert positions[start][1] == 0.0
     depth = nx.single_source_shortest_path_length(graph, start)
     assert all(positions[n][1] == -depth[n] for n in graph)
+
+
+def test_collapse_then_cap_then_expand(branching_steps: pd.DataFrame) -> None:
+    tree = prefix_tree(branching_steps)
+    collapsed = collapse_chains(tree)
+    capped = cap_nodes(collapsed, 10)
+    assert len(capped) <= 10
+    placeholder = next(n for n, k in capped.nodes(data="kind") if k == "placeholder")
+    parent = capped.nodes[placeholder]["expands"]
+    opened = cap_nodes(collapsed, 10, expand=[placeholder])
+    assert set(collapsed.successors(parent)) <= set(opened.nodes)
+    # An original node id that collapse_chains merged away opens the merged node holding it.
+    small = cap_nodes(collapsed, 3)
+    merged = next(n for n, d in collapsed.nodes(data=True) if len(d["members"]) > 1 and n not in small)
+    inner = collapsed.nodes[merged]["members"][-1]
+    assert merged in cap_nodes(collapsed, 3, expand=[inner])
