@@ -152,7 +152,7 @@ _SCHEMES: tuple[SchemeSpec, ...] = (
         ("action",),
         ("state",),
         (
-            ParamSpec("base", str, "grpo", "trajectory advantage averaged over a node", choices=("grpo", "rloo")),
+            ParamSpec("base", str, "grpo", _L + "trajectory advantage averaged over a node", choices=("grpo", "rloo")),
             ParamSpec(
                 "node",
                 str,

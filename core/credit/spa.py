@@ -44,9 +44,30 @@ def spa(prep: PreparedSteps, notes: list[str], *, grounding: float, ridge: float
     """SPA step reward ``ĉ_t + grounding·g_t`` per sorted row (optionally × (T-t-1) like the code's PPO)."""
     contribution, residual = fit_contributions(prep, ridge)
     notes.append(f"progress estimator fitted on {prep.n_traj} trajectories; relative residual {residual:.3f}")
-    grounded = np.where(prep.is_last, 1.0, prep.validity())
-    reward = contribution + grounding * grounded
-    if code_weighting:
-        # The released PPO trainer multiplies turn t's score by (T - t - 1): the last turn gets 0.
-        reward = reward * (prep.traj_len[prep.traj] - prep.pos - 1)
-    return reward
+    remaining = prep.traj_len[prep.traj] - prep.pos - 1
+    return step_rewards_from_contributions(
+        contribution, prep.validity(), prep.is_last, remaining, grounding=grounding, code_weighting=code_weighting
+    )
+
+
+def step_rewards_from_contributions(
+    contribution: np.ndarray,
+    valid: np.ndarray,
+    is_last: np.ndarray,
+    remaining: np.ndarray,
+    *,
+    grounding: float,
+    code_weighting: bool,
+) -> np.ndarray:
+    """SPA's reward assembly ``ĉ_t + grounding·g_t`` (g = valid, and 1 on the last step).
+
+    Args:
+        contribution: Estimated contribution per step.
+        valid: 1.0 where the action was executable.
+        is_last: Whether the step is its trajectory's last.
+        remaining: Steps after this one in its trajectory (T - t - 1).
+        grounding: Weight of the grounding signal.
+        code_weighting: Multiply by ``remaining`` like the released PPO trainer (the last step gets 0).
+    """
+    reward = contribution + grounding * np.where(is_last, 1.0, valid)
+    return reward * remaining if code_weighting else reward

@@ -14,8 +14,13 @@ def trajectory(traj_id: str, outcome: float, actions: list[str], group: str = "g
     """Rows of one trajectory; each keyword is a per-step list (state, reward, node_id, valid, prm, ...)."""
     rows = []
     for t, action in enumerate(actions):
-        row: dict[str, Any] = {"traj_id": traj_id, "group_id": group, "step_idx": t, "action": action,
-                               "outcome": outcome}
+        row: dict[str, Any] = {
+            "traj_id": traj_id,
+            "group_id": group,
+            "step_idx": t,
+            "action": action,
+            "outcome": outcome,
+        }
         for name, values in per_step.items():
             row[name] = values[t]
         rows.append(row)
@@ -26,7 +31,8 @@ def frame(*trajectories: list[dict], run: str = "run", iteration: int = 0) -> pd
     """Concatenate trajectories into a canonical frame with every schema column present."""
     rows = [row for traj in trajectories for row in traj]
     df = pd.DataFrame(rows)
-    df.insert(0, "run_id", run)
+    if "run_id" not in df.columns:
+        df.insert(0, "run_id", run)
     if "iteration" not in df.columns:
         df.insert(1, "iteration", iteration)
     for column in STEP_COLUMN_NAMES:
@@ -46,6 +52,8 @@ def outcome_group(outcomes: list[float], steps: list[int] | None = None, group: 
     """One group with the given outcomes (one step each unless ``steps`` gives the lengths)."""
     lengths = steps or [1] * len(outcomes)
     return frame(
-        *[trajectory(f"t{i}", r, [f"a{i}_{k}" for k in range(n)], group=group)
-          for i, (r, n) in enumerate(zip(outcomes, lengths, strict=True))]
+        *[
+            trajectory(f"t{i}", r, [f"a{i}_{k}" for k in range(n)], group=group)
+            for i, (r, n) in enumerate(zip(outcomes, lengths, strict=True))
+        ]
     )

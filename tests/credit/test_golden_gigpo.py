@@ -10,8 +10,14 @@ from tests.credit.builders import frame, steps_of, trajectory
 def gigpo_group(valid_b1: bool = True):
     return frame(
         trajectory("A", 1.0, ["a", "b", "c"], state=["S0", "S1", "S2"], reward=[0, 0, 1]),
-        trajectory("B", 1.0, ["a", "b", "c", "d"], state=["S0", "S3", "S1", "S2"], reward=[0, 0, 0, 1],
-                   valid=[True, valid_b1, True, True]),
+        trajectory(
+            "B",
+            1.0,
+            ["a", "b", "c", "d"],
+            state=["S0", "S3", "S1", "S2"],
+            reward=[0, 0, 0, 1],
+            valid=[True, valid_b1, True, True],
+        ),
         trajectory("C", 0.0, ["a", "b", "c"], state=["S0", "S3", "S3"], reward=[0, 0, 0]),
         trajectory("D", 0.0, ["a", "b", "c"], state=["S0", "S1", "S4"], reward=[0, 0, 0]),
     )

@@ -45,7 +45,10 @@ def test_grpo_cross_steps_statistics():
 
 
 def reinforce_batch():
-    g1 = [trajectory(f"a{i}", r, ["x"], group="g1", n_tokens=[n]) for i, (r, n) in enumerate(zip(R, [3, 2, 4, 1]))]
+    g1 = [
+        trajectory(f"a{i}", r, ["x"], group="g1", n_tokens=[n])
+        for i, (r, n) in enumerate(zip(R, [3, 2, 4, 1], strict=False))
+    ]
     g2 = [trajectory(f"b{i}", 1.0, ["x"], group="g2", n_tokens=[2]) for i in range(2)]
     return frame(*g1, *g2)
 
@@ -66,7 +69,9 @@ def test_reinforce_pp_token_whitening(scheme, expected):
 
 @pytest.mark.parametrize("scheme", ["reinforce_pp", "reinforce_pp_baseline"])
 def test_reinforce_pp_single_group_variants_coincide(scheme):
-    df = frame(*[trajectory(f"a{i}", r, ["x"], n_tokens=[n]) for i, (r, n) in enumerate(zip(R, [3, 2, 4, 1]))])
+    df = frame(
+        *[trajectory(f"a{i}", r, ["x"], n_tokens=[n]) for i, (r, n) in enumerate(zip(R, [3, 2, 4, 1], strict=False))]
+    )
     got = [steps_of(df, compute(df, scheme, unit="token"), f"a{i}")[0] for i in range(4)]
     np.testing.assert_allclose(got, [1.370320, -0.737865, -0.737865, 0.316228], atol=1e-6)
 

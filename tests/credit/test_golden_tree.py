@@ -6,8 +6,13 @@ import pytest
 from core.credit import compute, compute_with_info
 from tests.credit.builders import frame, steps_of, trajectory
 
-PATHS = {"X1": (["X", "X1"], 1.0), "X2": (["X", "X2"], 0.0), "Y1": (["Y", "Y1"], 0.0),
-         "Y2a": (["Y", "Y2", "Y2a"], 1.0), "Y2b": (["Y", "Y2", "Y2b"], 0.0)}
+PATHS = {
+    "X1": (["X", "X1"], 1.0),
+    "X2": (["X", "X2"], 0.0),
+    "Y1": (["Y", "Y1"], 0.0),
+    "Y2a": (["Y", "Y2", "Y2a"], 1.0),
+    "Y2b": (["Y", "Y2", "Y2b"], 0.0),
+}
 
 
 def example_tree(explicit: bool):
@@ -25,12 +30,27 @@ def assert_paths(df, adv, expected):
         np.testing.assert_allclose(steps_of(df, adv, leaf), values, atol=1e-6, err_msg=leaf)
 
 
-TREERL_CODE = {"X1": [0.176777, 1.411612], "X2": [0.176777, -1.088388], "Y1": [-0.096225, -0.951887],
-               "Y2a": [-0.096225, 0.224889, 1.411612], "Y2b": [-0.096225, 0.224889, -1.088388]}
-TREERL_PAPER = {"X1": [0.141421, 1.1], "X2": [0.141421, -0.9], "Y1": [-0.076980, -0.733333],
-                "Y2a": [-0.076980, 0.188562, 1.1], "Y2b": [-0.076980, 0.188562, -0.9]}
-TREEPS = {"X1": [0.1, 0.5], "X2": [0.1, -0.5], "Y1": [-0.066667, -0.333333],
-          "Y2a": [-0.066667, 0.166667, 0.5], "Y2b": [-0.066667, 0.166667, -0.5]}
+TREERL_CODE = {
+    "X1": [0.176777, 1.411612],
+    "X2": [0.176777, -1.088388],
+    "Y1": [-0.096225, -0.951887],
+    "Y2a": [-0.096225, 0.224889, 1.411612],
+    "Y2b": [-0.096225, 0.224889, -1.088388],
+}
+TREERL_PAPER = {
+    "X1": [0.141421, 1.1],
+    "X2": [0.141421, -0.9],
+    "Y1": [-0.076980, -0.733333],
+    "Y2a": [-0.076980, 0.188562, 1.1],
+    "Y2b": [-0.076980, 0.188562, -0.9],
+}
+TREEPS = {
+    "X1": [0.1, 0.5],
+    "X2": [0.1, -0.5],
+    "Y1": [-0.066667, -0.333333],
+    "Y2a": [-0.066667, 0.166667, 0.5],
+    "Y2b": [-0.066667, 0.166667, -0.5],
+}
 
 
 @pytest.mark.parametrize("explicit", [False, True])
@@ -72,7 +92,11 @@ def test_portool_reconstruction_example():
     )
     adv = compute(df, "portool", tool_bonus=0.1, fork_weight=1.0)
     win, lose, fork = 1.499997, -0.499999, 0.707106
-    expected = {"t0": [win + fork, win + fork], "t1": [lose + fork, lose - fork],
-                "t2": [lose - fork, lose, lose], "t3": [lose - fork, lose, lose]}
+    expected = {
+        "t0": [win + fork, win + fork],
+        "t1": [lose + fork, lose - fork],
+        "t2": [lose - fork, lose, lose],
+        "t3": [lose - fork, lose, lose],
+    }
     for traj, values in expected.items():
         np.testing.assert_allclose(steps_of(df, adv, traj), values, atol=1e-6, err_msg=traj)
