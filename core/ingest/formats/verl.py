@@ -67,7 +67,7 @@ def detect(path: Path, head: bytes) -> str | None:
     return None
 
 
-def _infer_split(path: Path, records: list[tuple[int, dict[str, Any]]], options: AdapterOptions) -> str:
+def infer_split(path: Path, records: list[tuple[int, dict[str, Any]]], options: AdapterOptions) -> str:
     """Train or val, per the module docstring."""
     if options.split is not None:
         return options.split
@@ -76,7 +76,7 @@ def _infer_split(path: Path, records: list[tuple[int, dict[str, Any]]], options:
     return "val" if all("reward" in record for _, record in records) else "train"
 
 
-def _iteration(record: dict[str, Any], path: Path, line: int) -> int:
+def iteration_of(record: dict[str, Any], path: Path, line: int) -> int:
     """The ``step`` key, else the file name's number, else 0."""
     step = record.get("step")
     if step is None:
@@ -117,7 +117,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     """
     validate_splitter(options.splitter)
     records, skipped = read_jsonl(path, options)
-    split = _infer_split(path, records, options)
+    split = infer_split(path, records, options)
     builder = FrameBuilder()
     for line, record in records:
         prompt = require(record, "input", path, line, str)
@@ -128,7 +128,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         meta["step_split"] = how
         builder.add(
             traj_id=f"{split}/{path.stem}/{line}",
-            iteration=_iteration(record, path, line),
+            iteration=iteration_of(record, path, line),
             group_id=f"{split}:{text_key(prompt)}",
             prompt=prompt,
             split=split,
