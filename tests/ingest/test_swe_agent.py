@@ -82,3 +82,10 @@ def test_truncated_file_and_bad_step(tmp_path, raw):
     with pytest.raises(IngestError) as info:
         swe_agent.read(source, AdapterOptions())
     assert info.value.field == "trajectory[4].observation"
+
+
+def test_native_jsonl_with_agent_like_step_keys_is_not_taken():
+    native_line = (
+        b'{"run":"r","trajectory":"t0","outcome":1,"steps":[{"action":"ls","observation":"a","thought":"b"}]}\n'
+    )
+    assert swe_agent.detect(Path("rollouts.jsonl"), native_line) is not None

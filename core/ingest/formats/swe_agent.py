@@ -20,6 +20,7 @@ Mapping (one file = one trajectory):
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,18 @@ PRIORITY = 20
 CHECKED_AGAINST = "SWE-agent/SWE-agent @ 3ea751c087f3 (tests/test_data/trajectories, .traj)"
 
 _STEP_MAPPED = ("action", "observation")
+_TRAJECTORY_LIST = re.compile(rb'"trajectory"\s*:\s*\[')
 
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept a JSON object with a ``trajectory`` list of action/observation/thought steps."""
     if not head.lstrip().startswith(b"{"):
         return "not a JSON object"
-    wanted = (b'"trajectory"', b'"action"', b'"observation"', b'"thought"')
-    missing = [key.decode() for key in wanted if key not in head]
-    return f"no SWE-agent keys {'/'.join(missing)}" if missing else None
+    # "trajectory" must hold a list: creditscope's native JSONL has a "trajectory" string instead.
+    if not _TRAJECTORY_LIST.search(head):
+        return "no 'trajectory' list"
+    missing = [key.decode() for key in (b'"action"', b'"observation"', b'"thought"') if key not in head]
+    return f"no SWE-agent step keys {'/'.join(missing)}" if missing else None
 
 
 def _task_prompt(history: Any) -> str | None:
