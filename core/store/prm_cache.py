@@ -2,8 +2,9 @@
 
 Every function takes a DuckDB connection or cursor (the store hands out cursors from ``reader()``
 and, inside a transaction under its write lock, from ``writer()``). Bulk data goes in and out as
-pandas frames registered as views, never row by row. The tables are created by the store's
-migration:
+pandas frames registered as views, never row by row. Every statement's result is fetched before the
+next one because duckdb 2.0 refuses new work on a cursor with an unfinished result. The tables are
+created by the store's migration:
 
 - ``prm_scorers(scorer_id, spec, created_at)``: one row per scorer identity.
 - ``prm_cache(scorer_id, content_hash, score, truncated)``: score of a (prompt, steps up to k) content.
@@ -42,13 +43,13 @@ def register_scorer(cur: duckdb.DuckDBPyConnection, scorer_id: str, spec: dict[s
     cur.execute(
         "INSERT INTO prm_scorers (scorer_id, spec, created_at) VALUES (?, ?, now()) ON CONFLICT DO NOTHING",
         [scorer_id, json.dumps(spec, sort_keys=True)],
-    )
+    ).fetchall()
 
 
 def scorer_spec(cur: duckdb.DuckDBPyConnection, scorer_id: str) -> dict[str, Any] | None:
     """The stored spec of ``scorer_id``, or None when unknown."""
-    row = cur.execute("SELECT spec FROM prm_scorers WHERE scorer_id = ?", [scorer_id]).fetchone()
-    return None if row is None else json.loads(row[0])
+    rows = cur.execute("SELECT spec FROM prm_scorers WHERE scorer_id = ?", [scorer_id]).fetchall()
+    return json.loads(rows[0][0]) if rows else None
 
 
 def lookup_cached(cur: duckdb.DuckDBPyConnection, scorer_id: str, content_hashes: Sequence[str]) -> pd.DataFrame:
@@ -86,7 +87,7 @@ def insert_cached(cur: duckdb.DuckDBPyConnection, scorer_id: str, scores: pd.Dat
                 SELECT ?, content_hash, CASE WHEN isnan(score) THEN NULL ELSE score END, truncated FROM {name}
                 ON CONFLICT DO NOTHING""",
             [scorer_id],
-        )
+        ).fetchall()
     return len(frame)
 
 
@@ -109,7 +110,7 @@ def upsert_step_scores(cur: duckdb.DuckDBPyConnection, scorer_id: str, scores: p
                        CASE WHEN isnan(score) THEN NULL ELSE score END, truncated
                 FROM {name}""",
             [scorer_id],
-        )
+        ).fetchall()
     return len(frame)
 
 
@@ -130,15 +131,17 @@ def step_scores(
 def set_active(cur: duckdb.DuckDBPyConnection, run_id: str, scorer_id: str | None) -> None:
     """Make ``scorer_id`` the scorer the ``steps`` view shows for ``run_id``; None goes back to logged scores."""
     if scorer_id is None:
-        cur.execute("DELETE FROM prm_active WHERE run_id = ?", [run_id])
+        cur.execute("DELETE FROM prm_active WHERE run_id = ?", [run_id]).fetchall()
     else:
-        cur.execute("INSERT OR REPLACE INTO prm_active (run_id, scorer_id) VALUES (?, ?)", [run_id, scorer_id])
+        cur.execute(
+            "INSERT OR REPLACE INTO prm_active (run_id, scorer_id) VALUES (?, ?)", [run_id, scorer_id]
+        ).fetchall()
 
 
 def get_active(cur: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
     """The active scorer of ``run_id``, or None when the run shows its logged PRM scores."""
-    row = cur.execute("SELECT scorer_id FROM prm_active WHERE run_id = ?", [run_id]).fetchone()
-    return None if row is None else row[0]
+    rows = cur.execute("SELECT scorer_id FROM prm_active WHERE run_id = ?", [run_id]).fetchall()
+    return rows[0][0] if rows else None
 
 
 def list_scorers(cur: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:

@@ -1,0 +1,118 @@
+"""Loading: remote code is never implied, custom-code checkpoints ask for the flag, batching is invisible."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import transformers
+
+from core.prm.loading import fingerprint
+from core.prm.scorer import Scorer, build_spec
+from core.prm.types import FormatSettings, Trajectory
+
+TRAJS = [
+    Trajectory(f"problem {i}", tuple("step " * (1 + (i * 7) % 5) + str(k) for k in range(1 + i % 4))) for i in range(9)
+]
+
+CUSTOM_MODEL_CODE = '''
+from transformers import Qwen2ForTokenClassification
+
+
+class Qwen2ForProcessRewardModel(Qwen2ForTokenClassification):
+    """Stand-in for Qwen's remote code: same weights, returns a plain tuple like the real one."""
+
+    def forward(self, input_ids=None, attention_mask=None, **kwargs):
+        return (super().forward(input_ids=input_ids, attention_mask=attention_mask).logits,)
+'''
+
+
+class _Refused(Exception):
+    pass
+
+
+@pytest.mark.parametrize("family", ["token-cls", "shepherd", "seqcls", "qwen"])
+def test_trust_remote_code_defaults_to_false_in_every_from_pretrained_call(save_checkpoint, monkeypatch, family):
+    folder = save_checkpoint("llama-causal")
+    seen: list[dict] = []
+
+    def record(cls, *args, **kwargs):
+        seen.append(kwargs)
+        raise _Refused
+
+    for auto in (
+        "AutoModel",
+        "AutoModelForTokenClassification",
+        "AutoModelForCausalLM",
+        "AutoModelForSequenceClassification",
+    ):
+        monkeypatch.setattr(getattr(transformers, auto), "from_pretrained", classmethod(record))
+    with pytest.raises(_Refused):
+        Scorer.load(str(folder), family, device="cpu")
+    assert seen and seen[0]["trust_remote_code"] is False
+
+
+def _custom_code_checkpoint(save_checkpoint):
+    folder = save_checkpoint("qwen2-tokcls", name="qwen-prm-remote")
+    config = json.loads((folder / "config.json").read_text())
+    config["architectures"] = ["Qwen2ForProcessRewardModel"]
+    config["auto_map"] = {"AutoModel": "modeling_qwen2_rm.Qwen2ForProcessRewardModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "modeling_qwen2_rm.py").write_text(CUSTOM_MODEL_CODE)
+    return folder
+
+
+def test_custom_code_checkpoint_asks_for_the_flag_instead_of_loading_a_random_head(save_checkpoint):
+    folder = _custom_code_checkpoint(save_checkpoint)
+    with pytest.raises(ValueError, match="--trust-remote-code"):
+        Scorer.load(str(folder), "qwen", device="cpu")
+
+
+def test_custom_code_runs_only_with_the_flag_and_matches_the_native_head(save_checkpoint):
+    native = Scorer.load(str(save_checkpoint("qwen2-tokcls", name="native")), "qwen", device="cpu")
+    remote = Scorer.load(str(_custom_code_checkpoint(save_checkpoint)), "qwen", device="cpu", trust_remote_code=True)
+    assert type(remote.model).__name__ == "Qwen2ForProcessRewardModel"
+    for a, b in zip(native.score(TRAJS[:3]), remote.score(TRAJS[:3]), strict=True):
+        assert a.scores == pytest.approx(b.scores, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kind", "family"),
+    [
+        ("llama-tokcls", "token-cls"),
+        ("llama-causal", "shepherd"),
+        ("qwen2-seqcls", "seqcls"),
+        ("bert-tokcls", "token-cls"),
+    ],
+)
+def test_batching_by_token_budget_gives_the_same_scores_as_one_by_one(save_checkpoint, kind, family):
+    scorer = Scorer.load(str(save_checkpoint(kind)), family, device="cpu")
+    batched = scorer.score(TRAJS, batch_tokens=4096)
+    passes_batched = scorer.stats.forward_passes
+    one_by_one = [scorer.score([t], batch_tokens=1)[0] for t in TRAJS]
+    assert passes_batched < len(TRAJS) <= scorer.stats.forward_passes - passes_batched
+    for a, b in zip(batched, one_by_one, strict=True):
+        assert a.scores == pytest.approx(b.scores, abs=1e-5)
+    assert scorer.stats.padded_tokens >= scorer.stats.tokens
+
+
+def test_progress_reports_every_trajectory_once_done(save_checkpoint):
+    scorer = Scorer.load(str(save_checkpoint("llama-tokcls")), "token-cls", device="cpu")
+    calls: list[tuple[int, int]] = []
+    scorer.score(TRAJS, batch_tokens=64, progress=lambda done, total: calls.append((done, total)))
+    assert len(calls) > 1 and calls[-1] == (len(TRAJS), len(TRAJS))
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_scorer_id_tracks_weights_family_and_settings(save_checkpoint, tmp_path):
+    folder = save_checkpoint("llama-tokcls")
+    base = build_spec(str(folder), "token-cls").scorer_id
+    assert build_spec(str(folder), "token-cls").scorer_id == base
+    assert build_spec(str(folder), "shepherd").scorer_id != base
+    assert build_spec(str(folder), "token-cls", settings=FormatSettings(separator=" ки")).scorer_id != base
+    retrained = save_checkpoint("llama-tokcls", seed=1)
+    assert fingerprint(str(retrained)) != fingerprint(str(folder))
+    with pytest.raises(ValueError, match="reference model"):
+        build_spec(str(folder), "implicit")
+    with pytest.raises(ValueError, match="unknown PRM family"):
+        build_spec(str(folder), "magic")
