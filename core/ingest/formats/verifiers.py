@@ -9,7 +9,8 @@ Files: ``results.jsonl`` (or ``<name>.results.jsonl``), read together with the c
 
 Mapping:
 
-- group_id: ``example_id``, else ``id`` (older verifiers), else the prompt's digest; prefixed by split.
+- group_id: ``group_id`` (prime-rl 2026-07..08 records), else ``example_id``, else ``id`` (older
+  verifiers), else the prompt's digest; prefixed by split.
 - iteration: the ``step_N`` folder of prime-rl paths, else 0 (vf-eval runs are not training steps).
 - split: ``options.split``; else ``val`` for vf-eval results (they are evaluations), ``eval_*`` files or
   files under an ``eval``/``evals`` folder; else ``train``.
@@ -118,8 +119,8 @@ def _attach_trajectory(steps: list[dict[str, Any]], meta: dict[str, Any], trajec
 
 
 def _group_key(record: dict[str, Any]) -> str:
-    """``example_id``, else ``id``, else the prompt's digest."""
-    for key in ("example_id", "id"):
+    """``group_id``, else ``example_id``, else ``id``, else the prompt's digest."""
+    for key in ("group_id", "example_id", "id"):
         if record.get(key) is not None:
             return str(record[key])
     return text_key(prompt_key(record.get("prompt")))
