@@ -99,7 +99,7 @@ def short_hash(text: str) -> str:
 
 def text_or_empty(value: object) -> str:
     """Return ``value`` as text, with null/NaN as the empty string."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     return str(value)
 

@@ -91,7 +91,9 @@ def state_graph(
     """Build the state-transition graph of one group.
 
     Args:
-        steps: Canonical step rows of ONE (run_id, iteration, group_id); every row needs a ``state``.
+        steps: Canonical step rows of ONE (run_id, iteration, group_id). A missing ``state`` at a
+            trajectory's first step joins the shared node ``"s:initial"`` (the prompt, left out by
+            many adapters); a missing state later on gets a node of its own.
         similarity: Merge near-identical states (see :func:`cluster_states`); None merges identical
             texts only.
         quantity: Column to aggregate per node, or the display name of ``values``.
@@ -111,37 +113,33 @@ def state_graph(
         ``n_trajectories``, ``outcomes``, ``similarity`` and ``similarity_method``.
 
     Raises:
-        MissingInput: A required column is missing or some rows have no state.
+        MissingInput: A required column is missing or no row has a state.
         ValueError: The rows span several groups, or ``similarity`` is out of range.
     """
     check_one_group(steps, "state_graph", extra_columns=("state",))
-    n_missing = int(steps["state"].isna().sum())
-    if n_missing:
+    if bool(steps["state"].isna().all()):
         raise MissingInput(
-            f"state_graph needs a state on every step; {n_missing} of {len(steps)} rows have none. "
+            f"state_graph needs states, but none of the {len(steps)} rows has one. "
             "Use the prefix tree for this group, or ingest with an adapter that records observations."
         )
     quantity_name, quantity_values = resolve_quantity(steps, quantity, values)
     ordered = ordered_rows(steps)
     outcomes = trajectory_outcomes(ordered)
-    labels, representatives = cluster_states([str(s) for s in ordered["state"]], similarity)
-    cluster_ids = ["s" + short_hash(text) for text in representatives]
-    text_of_node = dict(zip(cluster_ids, representatives, strict=True))
+    row_nodes, text_of_node = _anchor_nodes(ordered, similarity)
 
     accumulators: dict[str, NodeAccumulator] = {}
     variants: dict[str, set[str]] = {}
     edges: dict[tuple[str, str], dict[str, object]] = {}
     starts: list[str] = []
     previous: tuple[str, str, str] | None = None  # (traj, node, action) of the previous row
-    for position, traj, text, action, label in zip(
+    for position, traj, text, action, node in zip(
         ordered.index,
         ordered["traj_id"].astype(str),
-        ordered["state"].astype(str),
+        ordered["state"].map(text_or_empty),
         ordered["action"].map(text_or_empty),
-        labels,
+        row_nodes,
         strict=True,
     ):
-        node = cluster_ids[label]
         acc = accumulators.setdefault(node, NodeAccumulator(first_row=position))
         acc.trajs.add(traj)
         acc.rows.append(position)
@@ -194,6 +192,40 @@ def state_graph(
     for (source, target), data in edges.items():
         graph.add_edge(source, target, count=data["count"], actions=data["actions"], trajs=sorted(data["trajs"]))
     return graph
+
+
+INITIAL_UNLOGGED = "s:initial"
+"""Node of trajectories whose first state was not logged (typically the prompt, shared by the group)."""
+
+
+def _anchor_nodes(ordered: pd.DataFrame, similarity: float | None) -> tuple[list[str], dict[str, str]]:
+    """Return the node id of each ordered row and the display text of each node.
+
+    Logged states are clustered (:func:`cluster_states`) and named by a hash of the cluster's
+    first text, so ids are stable across rebuilds. A missing state at a trajectory's first step
+    is taken to be the group's shared initial observation (adapters often leave the prompt out);
+    a missing state later on is unknown, so it gets a node of its own rather than a guessed match.
+    """
+    texts = ordered["state"].tolist()
+    logged = [i for i, text in enumerate(texts) if not pd.isna(text)]
+    labels, representatives = cluster_states([str(texts[i]) for i in logged], similarity)
+    cluster_ids = ["s" + short_hash(text) for text in representatives]
+    text_of_node = dict(zip(cluster_ids, representatives, strict=True))
+    first_steps = (~ordered["traj_id"].duplicated()).tolist()
+    row_nodes: list[str] = []
+    for index, position in enumerate(ordered.index):
+        if first_steps[index]:
+            row_nodes.append(INITIAL_UNLOGGED)
+        else:
+            row_nodes.append(f"s:unlogged:{position}")
+    for index, label in zip(logged, labels, strict=True):
+        row_nodes[index] = cluster_ids[label]
+    for node in row_nodes:
+        if node == INITIAL_UNLOGGED:
+            text_of_node[node] = "(initial state not logged)"
+        elif node.startswith("s:unlogged:"):
+            text_of_node[node] = "(state not logged)"
+    return row_nodes, text_of_node
 
 
 def _count_transition(

@@ -90,11 +90,21 @@ def test_cluster_states_is_greedy_against_first_members() -> None:
         cluster_states(texts, similarity=1.5)
 
 
-def test_missing_states_are_reported(agent_steps: pd.DataFrame) -> None:
+def test_missing_states_join_the_initial_node_or_stand_alone(agent_steps: pd.DataFrame) -> None:
     steps = agent_steps.copy()
-    steps.loc[[0, 3], "state"] = None
-    with pytest.raises(MissingInput, match="2 of"):
-        state_graph(steps)
+    first_rows = steps.index[steps["step_idx"] == 0]
+    steps.loc[first_rows, "state"] = None  # adapters often leave the initial observation (the prompt) out
+    later = steps.index[(steps["traj_id"] == "C") & (steps["step_idx"] == 2)][0]
+    steps.loc[later, "state"] = None
+    graph = state_graph(steps)
+    assert graph.graph["starts"] == ["s:initial"]
+    assert graph.nodes["s:initial"]["visits"] == 5 and graph.nodes["s:initial"]["occurrences"] == 5
+    assert graph.nodes[f"s:unlogged:{later}"]["visits"] == 1
+    # E's return to S0 is still logged, so the S0 node keeps that one occurrence.
+    assert graph.nodes[node_for(graph, "S0")]["occurrences"] == 1
+    assert len(graph) == 7  # initial, S0..S4, and C's unlogged last state
+    with pytest.raises(MissingInput, match="none of the"):
+        state_graph(steps.assign(state=None))
     with pytest.raises(MissingInput):
         state_graph(agent_steps.drop(columns=["state"]))
 
