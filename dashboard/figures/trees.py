@@ -262,7 +262,8 @@ def _node_figure(
         xaxis={"visible": False},
         yaxis={"visible": False},
         margin={"l": 10, "r": 10, "t": 70, "b": 70},
-        height=max(360, 80 * (1 + len({round(p[1], 6) for p in positions.values()}))),
+        # About 60 px per depth level, capped so a 40-step tree stays on one screen or two.
+        height=min(1400, max(360, 60 * (2 + len({round(p[1], 6) for p in positions.values()})))),
     )
     figure.add_annotation(
         text=_caption(graph, colour_label, colour_by, midpoint, (low, high), scheme),
