@@ -35,10 +35,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         while True:
             started = time.perf_counter()
             with tqdm(desc="ingest", unit="file", disable=args.quiet or None, leave=False) as bar:
-                report = ingest(store, args.paths, fmt=args.format, run=args.run, options=options,
-                                on_source=lambda r: bar.update(1))  # fmt: skip
+                report = ingest(
+                    store, args.paths, fmt=args.format, run=args.run, options=options, on_source=lambda r: bar.update(1)
+                )
             elapsed = time.perf_counter() - started
             changed = [s for s in report.sources if s.status != "unchanged"]
+            for note in report.notes:
+                print(f"note: {note}")
             for s in changed:
                 print(f"{s.status:9} {s.path} [{s.format}] {s.n_trajectories} trajectories, {s.n_steps} steps")
                 for note in s.skipped:
@@ -87,26 +90,30 @@ def cmd_formats(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    """Write sample runs as native JSONL (and Parquet for ``--parquet``)."""
+    """Write sample runs as native JSONL (or the flat step table as Parquet with ``--parquet``)."""
     from core.synth import ENVS, generate_steps, write_jsonl
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for env in args.env or list(ENVS):
-        kwargs = {"prompts": args.prompts, "iterations": args.iterations, "group_size": args.group_size,
-                  "seed": args.seed}  # fmt: skip
-        n = write_jsonl(out / f"{env}.jsonl", env, **kwargs)
-        print(f"{out / f'{env}.jsonl'}: {n} steps")
+    envs = args.env or list(ENVS)
+    if args.run and len(envs) != 1:
+        raise CreditscopeError("--run names one run: give exactly one --env with it")
+    sizes = {"prompts": args.prompts, "iterations": args.iterations, "group_size": args.group_size, "seed": args.seed}
+    for env in envs:
+        name = args.run or env
         if args.parquet:
-            generate_steps(env, **kwargs).drop(columns=["run_id"]).to_parquet(out / f"{env}.parquet", index=False)
-            print(f"{out / f'{env}.parquet'}: {n} steps")
+            frame = generate_steps(env, **sizes).drop(columns=["run_id"])  # the file's name names the run
+            frame.to_parquet(out / f"{name}.parquet", index=False)
+            print(f"{out / f'{name}.parquet'}: {len(frame)} steps")
+        else:
+            n = write_jsonl(out / f"{name}.jsonl", env, run=name, **sizes)
+            print(f"{out / f'{name}.jsonl'}: {n} steps")
     return 0
 
 
 def cmd_advantages(args: argparse.Namespace) -> int:
     """Compute one scheme's per-step advantages for a run and write them to Parquet or CSV."""
     from core.credit import compute
-    from core.credit.params import parse_cli_params
     from core.store.queries import steps
 
     store = _open_store(args.db, read_only=True)
@@ -116,7 +123,7 @@ def cmd_advantages(args: argparse.Namespace) -> int:
         store.close()
     if frame.empty:
         raise CreditscopeError(f"run {args.run!r} not found in {args.db} (see `creditscope runs --db {args.db}`)")
-    params = parse_cli_params(args.scheme, args.param or [])
+    params = parse_params(args.scheme, args.param or [])
     frame["advantage"] = compute(frame, args.scheme, **params)
     out = frame[["run_id", "iteration", "group_id", "traj_id", "step_idx", "advantage"]]
     if args.out.endswith(".csv"):
@@ -127,13 +134,52 @@ def cmd_advantages(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_params(scheme: str, pairs: list[str]) -> dict[str, object]:
+    """Turn ``k=v`` strings into typed scheme parameters using the scheme's declared types."""
+    from core.credit import get_scheme
+
+    spec = get_scheme(scheme)
+    types = {p.name: p.type for p in spec.params}
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or key not in types:
+            known = ", ".join(types) or "none"
+            raise CreditscopeError(f"--param {pair!r}: expected K=V with K one of {known} for scheme {scheme}")
+        kind = types[key]
+        if kind is bool:
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise CreditscopeError(f"--param {pair!r}: expected true or false")
+            params[key] = raw.lower() in ("true", "1", "yes")
+        else:
+            try:
+                params[key] = kind(raw)
+            except ValueError as exc:
+                raise CreditscopeError(f"--param {pair!r}: expected {kind.__name__}") from exc
+    return params
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the dashboard on ``--db``."""
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     env = {**os.environ, "CREDITSCOPE_DB": str(Path(args.db).resolve())}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.address", args.address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     return subprocess.call(cmd, env=env)
 
 
@@ -151,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["train", "val"], help="force the split of every trajectory")
     p.add_argument("--follow", action="store_true", help="keep watching for new and grown files")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between --follow polls")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("runs", help="list runs with counts")
@@ -168,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--group-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--parquet", action="store_true", help="also write the flat step table as Parquet")
+    p.add_argument("--run", help="run name (and file name) for a single --env")
+    p.add_argument("--parquet", action="store_true", help="write the flat step table as Parquet instead of JSONL")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("advantages", help="export one scheme's per-step advantages")

@@ -42,6 +42,8 @@ class IngestReport:
     """Per-file results of one ingest command."""
 
     sources: list[SourceResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Files found in folders but skipped because no adapter reads them (READMEs, configs...)."""
 
     @property
     def n_steps(self) -> int:
@@ -92,8 +94,8 @@ def ingest(
         core.errors.FormatNotDetected: No adapter recognises a file (the message says why each declined).
     """
     options = options or AdapterOptions()
-    plan = registry.plan_sources(paths, fmt)
     report = IngestReport()
+    plan = registry.plan_sources(paths, fmt, notes=report.notes)
     with store.exclusive():
         # Phase 1, outside any transaction: find changed files and parse them. DuckDB staging tables
         # must exist before the writer's transaction starts, or its snapshot would not see them.

@@ -18,7 +18,6 @@ from core.ingest.base import Rollouts
 from core.schema import STEP_COLUMN_NAMES
 
 
-
 @dataclass(frozen=True)
 class SourceInfo:
     """Bookkeeping for one ingested file (a row of the ``sources`` table)."""

@@ -1,0 +1,27 @@
+"""creditscope dashboard entry point: page frame and navigation (``creditscope serve --db FILE``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.resources import db_path
+
+HERE = Path(__file__).parent / "app_pages"
+
+st.set_page_config(page_title="creditscope", page_icon="🔎", layout="wide")
+
+PAGES = {
+    "Explore": [
+        st.Page(HERE / "runs.py", title="Runs", url_path="runs", default=True),
+        st.Page(HERE / "groups.py", title="Groups", url_path="groups"),
+        st.Page(HERE / "group.py", title="Group", url_path="group"),
+        st.Page(HERE / "trajectory.py", title="Trajectory", url_path="trajectory"),
+    ],
+    "Data": [st.Page(HERE / "ingest.py", title="Ingest", url_path="ingest")],
+}
+
+page = st.navigation(PAGES)
+st.sidebar.caption(f"Database: `{db_path()}`")
+page.run()

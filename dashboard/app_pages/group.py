@@ -1,0 +1,50 @@
+"""Group: one GRPO group's rollouts side by side, and a per-step credit heatmap under a chosen scheme."""
+
+import streamlit as st
+
+from dashboard import resources as res
+from dashboard.figures.heatmap import heatmap_figure
+from dashboard.widgets import scheme_picker
+
+st.title("Group")
+path = res.db_path()
+run = res.pick_run(res.runs_summary(path)["run_id"].tolist(), key="group_run")
+if run is None:
+    st.stop()
+url = res.url_state()
+its = res.iterations(path, run)
+it_default = int(url["iteration"]) if url.get("iteration", "").lstrip("-").isdigit() else its[0]
+iteration = st.selectbox("Iteration", its, index=its.index(it_default) if it_default in its else 0, key="group_it")
+group_ids = res.groups(path, run, iteration, "")["group_id"].tolist()
+group = st.selectbox(
+    "Group", group_ids, index=group_ids.index(url["group"]) if url.get("group") in group_ids else 0, key="group_id"
+)
+res.set_url_state(run=run, iteration=iteration, group=group)
+
+steps = res.group_steps(path, run, iteration, group)
+trajs = res.group_trajectories(path, run, iteration, group)
+st.caption(trajs["prompt"].iloc[0] if trajs["prompt"].notna().any() else "(no prompt logged)")
+cols = st.columns(3)
+cols[0].metric("Rollouts", len(trajs))
+cols[1].metric("Mean outcome", f"{trajs['outcome'].mean():.3f}")
+cols[2].metric("Outcome std", f"{trajs['outcome'].std(ddof=1) if len(trajs) > 1 else 0:.3f}")
+
+scheme, params = scheme_picker("group")
+try:
+    adv = res.advantages(steps, scheme, tuple(sorted(params.items())))
+except Exception as exc:  # a scheme missing its inputs explains how to get them
+    st.warning(str(exc))
+    st.stop()
+shown = ", ".join(f"{k}={v}" for k, v in params.items())
+fig = heatmap_figure(steps, adv, title=f"{scheme}({shown})")
+heat = st.plotly_chart(fig, key="group_heatmap", on_select="rerun", selection_mode="points")
+points = heat.selection.points if heat is not None else []
+if points:
+    res.open_page("app_pages/trajectory.py", traj=points[0]["customdata"])
+
+st.subheader("Rollouts")
+table = trajs[["traj_id", "outcome", "n_steps", "split"]]
+event = st.dataframe(table, hide_index=True, key="group_trajs", on_select="rerun", selection_mode="single-row")
+rows = event.selection.rows if event is not None else []
+if rows and rows[0] < len(table):
+    res.open_page("app_pages/trajectory.py", traj=table.iloc[rows[0]]["traj_id"])

@@ -1,0 +1,32 @@
+"""Groups: the GRPO groups of one run and iteration, searchable; pick one to open it."""
+
+import streamlit as st
+
+from dashboard import resources as res
+
+st.title("Groups")
+path = res.db_path()
+run = res.pick_run(res.runs_summary(path)["run_id"].tolist())
+if run is None:
+    st.stop()
+
+its = res.iterations(path, run)
+url = res.url_state()
+default_it = int(url["iteration"]) if url.get("iteration", "").lstrip("-").isdigit() else None
+options = ["all", *its]
+iteration = st.selectbox(
+    "Iteration", options, index=options.index(default_it) if default_it in its else 0, key="groups_iteration"
+)
+search = st.text_input("Search prompts and actions", key="groups_search")
+table = res.groups(path, run, None if iteration == "all" else int(iteration), search.strip())
+st.caption(f"{len(table)} groups · zero-variance groups give every rollout zero GRPO advantage")
+
+event = st.dataframe(
+    table, hide_index=True, key="groups_table", on_select="rerun", selection_mode="single-row", width="stretch"
+)
+rows = event.selection.rows if event is not None else []
+if rows and rows[0] < len(table):
+    chosen = table.iloc[rows[0]]
+    res.open_page(
+        "app_pages/group.py", run=run, iteration=int(chosen["iteration"]), group=chosen["group_id"], traj=None
+    )

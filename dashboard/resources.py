@@ -1,0 +1,132 @@
+"""Streamlit glue: the one store per process, cached query results, and the URL state.
+
+Pages stay thin: they ask these helpers for data and hand it to the pure figure builders.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from core.credit import compute
+from core.store import queries
+from core.store.database import Store
+
+DB_ENV = "CREDITSCOPE_DB"
+URL_KEYS = ("run", "iteration", "group", "traj")
+
+
+def db_path() -> str:
+    """The database this dashboard serves (``creditscope serve --db`` sets the environment variable)."""
+    return os.environ.get(DB_ENV, "creditscope.duckdb")
+
+
+@st.cache_resource(show_spinner=False)
+def get_store(path: str) -> Store:
+    """One read-write store per server process; every query takes its own cursor from it."""
+    return Store.open(path)
+
+
+def store() -> Store:
+    """The store of the served database."""
+    return get_store(db_path())
+
+
+def clear_data_caches() -> None:
+    """Forget cached query results after the database changed (ingest, rescore)."""
+    st.cache_data.clear()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def runs_summary(path: str) -> pd.DataFrame:
+    return queries.runs_summary(get_store(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def iteration_curves(path: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    return queries.iteration_curves(get_store(path), run_ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def iterations(path: str, run_id: str) -> list[int]:
+    return queries.iterations(get_store(path), run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def groups(path: str, run_id: str, iteration: int | None, search: str) -> pd.DataFrame:
+    return queries.groups(get_store(path), run_id, iteration, search)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def group_steps(path: str, run_id: str, iteration: int, group_id: str) -> pd.DataFrame:
+    return queries.steps(get_store(path), run_id=run_id, iteration=iteration, group_id=group_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def group_trajectories(path: str, run_id: str, iteration: int, group_id: str) -> pd.DataFrame:
+    return queries.trajectories(get_store(path), run_id=run_id, iteration=iteration, group_id=group_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def trajectory(path: str, run_id: str, traj_id: str) -> tuple[pd.Series | None, pd.DataFrame]:
+    return queries.trajectory(get_store(path), run_id, traj_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def run_steps(path: str, run_id: str, iteration: int | None = None) -> pd.DataFrame:
+    return queries.steps(get_store(path), run_id=run_id, iteration=iteration)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def advantages(steps: pd.DataFrame, scheme: str, params: tuple[tuple[str, object], ...]) -> pd.Series:
+    """Per-step credit of ``scheme`` for ``steps`` (hashable params so results are cached)."""
+    return pd.Series(compute(steps, scheme, **dict(params)), index=steps.index)
+
+
+def url_state() -> dict[str, str]:
+    """Run/iteration/group/trajectory from the URL, so a copied link reopens the same view.
+
+    Sidebar navigation drops query parameters, so the last values seen are also kept in the
+    session and used when the URL has none.
+    """
+    remembered: dict[str, str] = st.session_state.setdefault("_url_state", {})
+    if any(k in st.query_params for k in URL_KEYS):
+        remembered.clear()
+        remembered.update({k: st.query_params[k] for k in URL_KEYS if k in st.query_params})
+    elif remembered:
+        for key, value in remembered.items():
+            st.query_params[key] = value
+    return dict(remembered)
+
+
+def set_url_state(**values: object) -> None:
+    """Write the given keys into the URL query string (and the session); None removes a key."""
+    remembered: dict[str, str] = st.session_state.setdefault("_url_state", {})
+    for key, value in values.items():
+        if value is None:
+            st.query_params.pop(key, None)
+            remembered.pop(key, None)
+        else:
+            st.query_params[key] = str(value)
+            remembered[key] = str(value)
+
+
+def open_page(page: str, **values: object) -> None:
+    """Switch to ``page`` with the given URL state (the rest of the state is kept)."""
+    set_url_state(**values)
+    st.switch_page(page, query_params=dict(st.session_state["_url_state"]))
+
+
+def pick_run(runs: list[str], key: str = "run_select") -> str | None:
+    """A run selector that follows and updates the URL's ``run``."""
+    if not runs:
+        st.info("No runs in this database yet. Load some on the Ingest page or with `creditscope ingest`.")
+        return None
+    current = url_state().get("run")
+    index = runs.index(current) if current in runs else 0
+    run = st.selectbox("Run", runs, index=index, key=key)
+    if run != current:
+        set_url_state(run=run, iteration=None, group=None, traj=None)
+    return run

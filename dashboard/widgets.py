@@ -1,0 +1,64 @@
+"""Widgets generated from declarative specs (credit schemes' parameters), shared by several pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.credit import SCHEMES
+
+
+def scheme_picker(key: str, default: str = "grpo", label: str = "Scheme") -> tuple[str, dict[str, object]]:
+    """A scheme selectbox plus one widget per parameter, built from ``core.credit.SCHEMES``.
+
+    Returns:
+        The scheme name and the chosen parameters (only those differing from the defaults are
+        worth showing, but all are returned so results are reproducible).
+    """
+    names = list(SCHEMES)
+    name = st.selectbox(
+        label,
+        names,
+        index=names.index(default) if default in names else 0,
+        key=f"{key}_scheme",
+        format_func=lambda n: f"{n} — {SCHEMES[n].title}",
+    )
+    spec = SCHEMES[name]
+    help_text = spec.description + (" Reconstructed from the paper (confidence L)." if spec.confidence == "L" else "")
+    st.caption(f"{spec.citation} · confidence {spec.confidence}", help=help_text)
+    params: dict[str, object] = {}
+    if spec.params:
+        with st.expander("Parameters", expanded=False):
+            for p in spec.params:
+                wkey = f"{key}_{name}_{p.name}"
+                if p.type is bool:
+                    params[p.name] = st.checkbox(p.name, value=bool(p.default), help=p.help, key=wkey)
+                elif p.choices:
+                    choices = list(p.choices)
+                    params[p.name] = st.selectbox(
+                        p.name, choices, index=choices.index(p.default), help=p.help, key=wkey
+                    )
+                elif p.type is int:
+                    params[p.name] = int(
+                        st.number_input(
+                            p.name,
+                            value=int(p.default),
+                            step=1,
+                            help=p.help,
+                            key=wkey,
+                            min_value=None if p.low is None else int(p.low),
+                            max_value=None if p.high is None else int(p.high),
+                        )
+                    )
+                else:
+                    params[p.name] = float(
+                        st.number_input(
+                            p.name,
+                            value=float(p.default),
+                            help=p.help,
+                            key=wkey,
+                            min_value=p.low,
+                            max_value=p.high,
+                            format="%.6g",
+                        )
+                    )
+    return name, params

@@ -1,0 +1,87 @@
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from core.errors import DatabaseLocked
+from core.schema import STEP_COLUMN_NAMES
+from core.store.database import Store
+from core.store.migrations import SCHEMA_VERSION
+
+
+def test_steps_view_has_exactly_the_contract_columns_first(store: Store) -> None:
+    with store.reader() as cur:
+        cols = [r[0] for r in cur.execute("DESCRIBE steps").fetchall()]
+    assert tuple(cols[: len(STEP_COLUMN_NAMES)]) == STEP_COLUMN_NAMES
+    assert cols[len(STEP_COLUMN_NAMES) :] == ["extra"]
+
+
+def test_trajectories_and_runs_tables_exist(store: Store) -> None:
+    with store.reader() as cur:
+        tables = {r[0] for r in cur.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert {"steps", "trajectories", "runs", "sources", "prm_step_scores"} <= tables
+
+
+def test_reopen_keeps_schema_version(tmp_path) -> None:
+    path = tmp_path / "x.duckdb"
+    Store.open(path).close()
+    s = Store.open(path)
+    with s.reader() as cur:
+        versions = [r[0] for r in cur.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()]
+    s.close()
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_newer_schema_is_refused(tmp_path) -> None:
+    path = tmp_path / "x.duckdb"
+    Store.open(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION + 5])
+    con.close()
+    with pytest.raises(RuntimeError, match="newer than this creditscope"):
+        Store.open(path)
+
+
+def test_locked_database_names_the_holder_and_changes_nothing(tmp_path, sample_db_path) -> None:
+    path = tmp_path / "held.duckdb"
+    Store.open(path).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys, time; c = duckdb.connect({str(path)!r}); print('ok', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        with pytest.raises(DatabaseLocked, match=rf"process {holder.pid}.*Ingest page.*Nothing was changed"):
+            Store.open(path)
+        with pytest.raises(DatabaseLocked):
+            Store.open(path, read_only=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    s = Store.open(path)
+    with s.reader() as cur:
+        assert cur.execute("SELECT count(*) FROM step_rows").fetchone()[0] == 0
+    s.close()
+
+
+def test_writer_rolls_back_everything_on_error(store: Store) -> None:
+    with pytest.raises(ZeroDivisionError):
+        with store.writer() as cur:
+            cur.execute("INSERT INTO prm_active VALUES ('r', 's')")
+            1 / 0
+    with store.reader() as cur:
+        assert cur.execute("SELECT count(*) FROM prm_active").fetchone()[0] == 0
+
+
+def test_import_core_does_not_import_streamlit() -> None:
+    code = (
+        "import sys, core, core.store.database, core.ingest.runner, core.credit, core.trees, core.cli; "
+        "sys.exit(int('streamlit' in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
