@@ -71,10 +71,10 @@ def test_locked_database_names_the_holder_and_changes_nothing(tmp_path, sample_d
 
 
 def test_writer_rolls_back_everything_on_error(store: Store) -> None:
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(RuntimeError, match="boom"):
         with store.writer() as cur:
             cur.execute("INSERT INTO prm_active VALUES ('r', 's')")
-            1 / 0
+            raise RuntimeError("boom")
     with store.reader() as cur:
         assert cur.execute("SELECT count(*) FROM prm_active").fetchone()[0] == 0
 
