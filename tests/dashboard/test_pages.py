@@ -1,0 +1,93 @@
+"""Each page renders on the sample database, and the navigation between them carries the selection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.ingest.runner import ingest
+from core.store.database import Store
+
+
+def _plotly_specs(at) -> list[dict]:
+    """Plotly charts are opaque to AppTest (UnknownElement); their figure JSON is in the proto."""
+    return [json.loads(el.proto.spec) for el in _walk(at.main) if getattr(el, "type", "") == "plotly_chart"]
+
+
+def _walk(node):
+    for child in getattr(node, "children", {}).values():
+        yield child
+        yield from _walk(child)
+
+
+def test_runs_page_lists_runs_and_plots_curves(open_page) -> None:
+    at = open_page()
+    assert at.title[0].value == "Runs"
+    table = at.dataframe[0].value
+    assert {"agent", "arithmetic", "tree", "trees_vine"} <= set(table["run_id"])
+    specs = _plotly_specs(at)
+    assert specs and {t["name"] for t in specs[0]["data"]} == set(at.multiselect[0].value)
+
+
+def test_groups_page_filters_and_opens_a_group(open_page) -> None:
+    at = open_page("app_pages/groups.py", run="arithmetic", iteration="2")
+    table = at.dataframe[0].value
+    assert set(table["iteration"]) == {2} and len(table) == 6
+    at.text_input(key="groups_search").set_value("Start with").run()
+    assert len(at.dataframe[0].value) == 6
+    at.text_input(key="groups_search").set_value("no such text at all").run()
+    assert at.dataframe[0].value.empty
+    at.text_input(key="groups_search").set_value("").run()
+    chosen = at.dataframe[0].value.iloc[3]
+    at.session_state["groups_table"] = {"selection": {"rows": [3], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Group"
+    assert at.query_params["group"] == chosen["group_id"]
+
+
+def test_group_page_heatmap_carries_trajectory_ids(open_page) -> None:
+    at = open_page("app_pages/group.py", run="tree", iteration="3", group="it3-p1")
+    heat = [s for s in _plotly_specs(at) if s["data"][0]["type"] == "heatmap"][0]
+    ids = {row[0] for row in heat["data"][0]["customdata"]}
+    assert ids == {f"it3-p1-r{k}" for k in range(8)}
+    assert at.metric[0].value == "8"
+
+
+def test_trajectory_page_shows_steps_as_text_and_walks_the_group(open_page) -> None:
+    at = open_page("app_pages/trajectory.py", run="arithmetic", traj="it0-p0-r3")
+    texts = [t.value for t in at.text]
+    assert any(" = " in t for t in texts)  # arithmetic step lines, rendered with st.text
+    assert at.button(key="traj_prev").disabled is False
+    at.button(key="traj_next").click().run()
+    assert at.query_params["traj"] == "it0-p0-r4"
+
+
+def test_log_text_is_rendered_as_text_not_html(tmp_path: Path, open_page) -> None:
+    evil = "<script>alert('x')</script> **bold** <b>tag</b>"
+    path = tmp_path / "evil.jsonl"
+    path.write_text(json.dumps({"trajectory": "t0", "group": "g", "outcome": 1.0, "prompt": evil,
+                                "steps": [{"action": evil, "state": evil}]}) + "\n")  # fmt: skip
+    db = tmp_path / "evil.duckdb"
+    store = Store.open(db)
+    ingest(store, [str(path)], run="evil")
+    store.close()
+    at = open_page("app_pages/trajectory.py", db=db, run="evil", traj="t0")
+    assert evil in [t.value for t in at.text]
+    assert all(evil not in m.value for m in at.markdown)
+    group = open_page("app_pages/group.py", db=db, run="evil", iteration="0", group="g")
+    heat = [s for s in _plotly_specs(group) if s["data"][0]["type"] == "heatmap"][0]
+    hover = heat["data"][0]["text"][0][0]
+    assert "<script>" not in hover and "&lt;script&gt;" in hover
+
+
+def test_unknown_trajectory_says_so(open_page) -> None:
+    at = open_page("app_pages/trajectory.py", run="arithmetic", traj="nope")
+    assert "No trajectory" in at.error[0].value
+
+
+def test_empty_database_points_to_ingest(tmp_path: Path, open_page) -> None:
+    db = tmp_path / "empty.duckdb"
+    Store.open(db).close()
+    at = open_page(db=db)
+    assert "No runs yet" in at.info[0].value
