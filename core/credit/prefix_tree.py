@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.credit.prepared import PreparedSteps, dense_codes
+from core.credit.prepared import PreparedSteps, dense_codes, unique_sorted
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -136,7 +136,8 @@ def build_tree(prep: PreparedSteps) -> RolloutTree:
     else:
         key = derived_key
         notes.append("derived prefix tree: trajectories of a group with identical action prefixes share nodes")
-    node, n_nodes = dense_codes(key)
+    # Canonical row order makes first-appearance codes deterministic and avoids sorting 64-bit hashes.
+    node, n_nodes = dense_codes(key, sort=False)
     root = n_nodes + prep.group
     previous = np.r_[0, node[:-1]]
     parent = np.where(prep.is_first, root, previous)
@@ -147,7 +148,7 @@ def build_tree(prep: PreparedSteps) -> RolloutTree:
     # Each trajectory visits its group's root once, plus every node on its path.
     visit_node = np.concatenate([node, n_nodes + prep.traj_group])
     visit_traj = np.concatenate([prep.traj, np.arange(prep.n_traj)])
-    unique = np.unique(visit_node * max(prep.n_traj, 1) + visit_traj)
+    unique = unique_sorted(visit_node * max(prep.n_traj, 1) + visit_traj)
     tree = RolloutTree(
         node=node,
         n_nodes=n_nodes,

@@ -34,13 +34,21 @@ HOW_TO_GET: dict[str, str] = {
 """How a user obtains each optional input; quoted in MissingInput messages."""
 
 
-def dense_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
-    """Sorted factorisation: equal values get equal codes, codes ordered like the values.
+def dense_codes(values: pd.Series | np.ndarray, sort: bool = True) -> tuple[np.ndarray, int]:
+    """Factorisation: equal values get equal codes; with ``sort`` the codes are ordered like the values.
 
+    Without ``sort`` codes follow first appearance, which is deterministic only for rows already in
+    canonical order (hashing without sorting is several times faster on long text columns).
     Nulls get their own code (-1 is never returned), so callers need no special case.
     """
-    codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=False)
+    codes, uniques = pd.factorize(values, sort=sort, use_na_sentinel=False)
     return codes.astype(np.int64), len(uniques)
+
+
+def unique_sorted(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an integer array (``np.sort`` beats hash-based ``np.unique`` here)."""
+    ordered = np.sort(keys)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
 def combine_codes(*parts: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
@@ -133,8 +141,9 @@ class PreparedSteps:
             # An absent optional column behaves like one constant value: it never separates rows.
             return np.zeros(self.n, dtype=np.int64), 1
         if key not in self._columns:
-            codes, size = dense_codes(self.frame[name].to_numpy())
-            self._columns[key] = codes[self.order]
+            # Factorised in canonical row order, so first-appearance codes do not depend on input order.
+            codes, size = dense_codes(self.frame[name].to_numpy()[self.order], sort=False)
+            self._columns[key] = codes
             self._columns[key + ":size"] = np.array([size])
         return self._columns[key], int(self._columns[key + ":size"][0])
 

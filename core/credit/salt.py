@@ -14,7 +14,7 @@ import numpy as np
 from core.credit.ops import leave_one_out
 from core.credit.outcome import group_advantage
 from core.credit.prefix_tree import build_tree
-from core.credit.prepared import PreparedSteps, combine_codes
+from core.credit.prepared import PreparedSteps, combine_codes, unique_sorted
 
 
 def salt(prep: PreparedSteps, notes: list[str], *, base: str, node: str, mix: float) -> np.ndarray:
@@ -39,7 +39,7 @@ def salt(prep: PreparedSteps, notes: list[str], *, base: str, node: str, mix: fl
     else:
         keys, n_keys = combine_codes((prep.group, prep.n_groups), prep.codes("state"), prep.codes("action"))
     # Each trajectory counts once per node, however often it revisits the node.
-    pairs = np.unique(keys * max(prep.n_traj, 1) + prep.traj)
+    pairs = unique_sorted(keys * max(prep.n_traj, 1) + prep.traj)
     pair_key, pair_traj = pairs // max(prep.n_traj, 1), pairs % max(prep.n_traj, 1)
     node_sum = np.bincount(pair_key, weights=traj_adv[pair_traj], minlength=n_keys)
     node_mean = node_sum / np.maximum(np.bincount(pair_key, minlength=n_keys), 1)
