@@ -7,7 +7,7 @@ default, range or choices and a help text.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -95,7 +95,6 @@ class SchemeSpec:
     function: SchemeFunction
     description: str
     score_kind: str = "advantage"
-    notes_for_user: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def default_threshold(self) -> float:
