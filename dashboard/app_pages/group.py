@@ -1,9 +1,9 @@
-"""Group: one GRPO group's rollouts side by side, and a per-step credit heatmap under a chosen scheme."""
+"""Group: one GRPO group's rollouts side by side; its credit under a scheme as a heatmap, tree and state graph."""
 
 import streamlit as st
 
 from dashboard import resources as res
-from dashboard.figures.heatmap import heatmap_figure
+from dashboard import tree_panel
 from dashboard.widgets import scheme_picker
 
 st.title("Group")
@@ -32,15 +32,17 @@ cols[2].metric("Outcome std", f"{trajs['outcome'].std(ddof=1) if len(trajs) > 1 
 scheme, params = scheme_picker("group")
 try:
     adv = res.advantages(steps, scheme, tuple(sorted(params.items())))
-except Exception as exc:  # a scheme missing its inputs explains how to get them
+except Exception as exc:  # a scheme missing its inputs explains how to get them; the tree still shows the rest
     st.warning(str(exc))
-    st.stop()
-shown = ", ".join(f"{k}={v}" for k, v in params.items())
-fig = heatmap_figure(steps, adv, title=f"{scheme}({shown})")
-heat = st.plotly_chart(fig, key="group_heatmap", on_select="rerun", selection_mode="points")
-points = heat.selection.points if heat is not None else []
-if points:
-    res.open_page("app_pages/trajectory.py", traj=points[0]["customdata"])
+    adv = None
+view = tree_panel.GroupView((run, iteration, group), steps, trajs, scheme, params, adv)
+# Re-running on a tab switch lets the hidden tabs skip building their figures.
+tabs = st.tabs(["Heatmap", "Tree", "State graph"], key="group_view", on_change="rerun")
+renderers = (tree_panel.render_heatmap_tab, tree_panel.render_tree_tab, tree_panel.render_state_graph_tab)
+for tab, render in zip(tabs, renderers, strict=True):
+    if tab.open is not False:  # None when tabs track no state: then every tab runs
+        with tab:
+            render(view)
 
 st.subheader("Rollouts")
 table = trajs[["traj_id", "outcome", "n_steps", "split"]]
