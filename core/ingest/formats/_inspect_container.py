@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import IngestError
-from core.ingest.formats._source_reading import decode_utf8, load_json_file, parse_json_text
+from core.ingest.formats._rollout_records import decode_utf8, load_json_document, parse_json
 
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -48,7 +48,7 @@ def _read_member(archive: zipfile.ZipFile, path: Path, member: str) -> Any:
         data = archive.read(member)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
         raise IngestError(str(path), f"corrupt zip member ({exc})", member) from exc
-    return parse_json_text(decode_utf8(data, path, member), path, member)
+    return parse_json(decode_utf8(data, path, member), path, member)
 
 
 def _sample_sort_key(member: str) -> tuple[int, str]:
@@ -99,7 +99,7 @@ def read_json_log(path: Path) -> InspectLog:
     Raises:
         IngestError: Invalid JSON, or ``samples`` not a list of objects.
     """
-    document = load_json_file(path)
+    document = load_json_document(path)
     if not isinstance(document, dict):
         raise IngestError(str(path), f"expected a JSON object, got {type(document).__name__}")
     raw_samples = document.get("samples") or []

@@ -23,7 +23,8 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._b_common import FrameBuilder, StepRow, finite_number, load_json_document, require
+from core.ingest.formats._frames import FrameBuilder, StepRow, finite_number, require
+from core.ingest.formats._rollout_records import head_lacks_keys, load_json_document
 
 NAME = "agentgym"
 PRIORITY = 25
@@ -36,22 +37,22 @@ def detect(path: Path, head: bytes) -> str | None:
     """Accept a JSON object whose ``episodes`` carry ``transitions``."""
     if not head.lstrip().startswith(b"{"):
         return "not a JSON object"
-    missing = [key.decode() for key in (b'"episodes"', b'"transitions"') if key not in head]
+    missing = head_lacks_keys(head, ("episodes", "transitions"))
     return f"no AgentGym keys {'/'.join(missing)}" if missing else None
 
 
 def _episode_rows(episode: dict[str, Any], path: Path, locator: str) -> tuple[list[StepRow], str]:
     """Steps of one episode and its last observation."""
-    transitions = require(episode, "transitions", list, path, locator, "transitions")
+    transitions = require(episode, "transitions", path, locator, list)
     if not transitions:
         raise IngestError(str(path), "episode has no transitions", record=locator, field="transitions")
     rows: list[StepRow] = []
     state: str | None = None
     for index, transition in enumerate(transitions):
         where = f"transitions[{index}]"
-        action = require(transition, "action", str, path, locator, f"{where}.action")
-        observation = require(transition, "observation", str, path, locator, f"{where}.observation")
-        reward = finite_number(transition.get("reward"), path, locator, f"{where}.reward")
+        action = require(transition, "action", path, locator, str, f"{where}.action")
+        observation = require(transition, "observation", path, locator, str, f"{where}.observation")
+        reward = finite_number(transition.get("reward"), path, locator, f"{where}.reward", booleans=False)
         extra = {k: v for k, v in transition.items() if k not in _TRANSITION_MAPPED}
         rows.append(StepRow(action=action, state=state, reward=reward, extra=extra))
         state = observation
@@ -66,16 +67,16 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             actions or observations, NaN/inf or non-numeric rewards, or a repeated ``episode_id``.
     """
     document = load_json_document(path)
-    episodes = require(document, "episodes", list, path, path.name, "episodes")
+    episodes = require(document, "episodes", path, path.name, list)
     builder = FrameBuilder()
     seen: set[str] = set()
     for index, episode in enumerate(episodes):
         locator = f"episodes[{index}]"
-        episode_id = str(require(episode, "episode_id", (int, str), path, locator, "episode_id"))
+        episode_id = str(require(episode, "episode_id", path, locator, (int, str)))
         if episode_id in seen:
             raise IngestError(str(path), f"episode_id {episode_id} appears twice", record=locator, field="episode_id")
         seen.add(episode_id)
-        outcome = finite_number(episode.get("total_reward"), path, locator, "total_reward")
+        outcome = finite_number(episode.get("total_reward"), path, locator, "total_reward", booleans=False)
         rows, final_observation = _episode_rows(episode, path, locator)
         meta = {k: v for k, v in episode.items() if k != "transitions"}
         meta["final_observation"] = final_observation
@@ -87,4 +88,4 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             meta=meta,
         )
     run_config = {k: v for k, v in document.items() if k != "episodes"}
-    return builder.build(options, run_config=run_config, default_run=path.stem)
+    return builder.rollouts(options, run_config=run_config, default_run=path.stem)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._single_response import require_text, response_steps
-from core.ingest.formats._source_reading import head_mentions_keys, read_jsonl
-from core.ingest.formats._trajectory_frames import FrameBuilder, require_key, required_number
+from core.ingest.formats._frames import FrameBuilder, finite_number, require
+from core.ingest.formats._rollout_records import head_keys_reason, read_jsonl
+from core.ingest.formats._steps import split_response
 
 NAME = "areal"
 PRIORITY = 30
@@ -35,10 +35,7 @@ _MAPPED = frozenset({"task_id", "sample_idx", "reward", "prompt", "completion"})
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept ``.jsonl`` files whose first record has the AReaL dump keys."""
-    if path.suffix != ".jsonl":
-        return "not a .jsonl file"
-    missing = head_mentions_keys(head, _KEYS)
-    return f"first record lacks keys {', '.join(missing)}" if missing else None
+    return head_keys_reason(path, head, _KEYS)
 
 
 def _iteration(path: Path, record: dict, line: int) -> int:
@@ -63,10 +60,10 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     splitters_used: set[str] = set()
     for line, record in records:
         for key in _KEYS:
-            require_key(record, key, str(path), line)
-        prompt = require_text(record["prompt"], path, line, "prompt")
-        completion = require_text(record["completion"], path, line, "completion")
-        steps, concrete = response_steps(prompt, completion, options.splitter, path, line, "completion")
+            require(record, key, path, line)
+        prompt = require(record, "prompt", path, line, str)
+        completion = require(record, "completion", path, line, str)
+        steps, concrete = split_response(prompt, completion, options.splitter, path, line, "completion")
         splitters_used.add(concrete)
         builder.add(
             traj_id=f"{mode}/{path.parent.name}/{record['task_id']}:{record['sample_idx']}",
@@ -74,12 +71,11 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             group_id=str(record["task_id"]),
             prompt=prompt,
             split=options.split or ("val" if mode == "eval-rollout" else "train"),
-            outcome=required_number(record["reward"], str(path), line, "reward"),
+            outcome=finite_number(record["reward"], path, line, "reward"),
             steps=steps,
             meta={key: value for key, value in record.items() if key not in _MAPPED},
         )
-    steps_frame, trajectories = builder.build()
     # .../{experiment}/{trial}/{rollout}/{version}/{task}.jsonl: the trial folder names the run.
     trial = path.parent.parent.parent.name if mode in ("rollout", "eval-rollout") else path.parent.name
     run_config = {"splitter": options.splitter, "splitters_applied": sorted(splitters_used)}
-    return Rollouts(steps_frame, trajectories, run_config, default_run=trial or None, skipped=skipped)
+    return builder.rollouts(options, run_config=run_config, default_run=trial or None, skipped=skipped)

@@ -29,10 +29,10 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
+from core.ingest.formats._frames import FrameBuilder, StepRow
 from core.ingest.formats._inspect_container import ZIP_MAGIC, InspectLog, read_inspect_log, resolve_attachments
 from core.ingest.formats._inspect_scores import choose_outcome_scorer, score_components
-from core.ingest.formats._source_reading import head_mentions_keys
-from core.ingest.formats._trajectory_frames import FrameBuilder, StepRow
+from core.ingest.formats._rollout_records import head_lacks_keys
 from core.ingest.messages import MessageFormatError, messages_to_steps, render_message
 
 NAME = "inspect"
@@ -50,10 +50,10 @@ def detect(path: Path, head: bytes) -> str | None:
         return "not a .eval or .json file"
     if not head.lstrip().startswith(b"{"):
         return "not a JSON object"
-    missing = head_mentions_keys(head, ("version", "status", "eval"))
+    missing = head_lacks_keys(head, ("version", "status", "eval"))
     if missing:
         return f"JSON lacks EvalLog keys {', '.join(missing)}"
-    if head_mentions_keys(head, ("task", "model")):
+    if head_lacks_keys(head, ("task", "model")):
         return "eval spec lacks task/model"
     return None
 
@@ -187,16 +187,14 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         )
     if not len(builder):
         raise IngestError(str(path), "log holds no samples with an assistant message")
-    steps_frame, trajectories = builder.build()
     run_config = {
         "inspect_header": log.header,
         "outcome_scorer": requested_scorer or (header_scorers[0] if header_scorers else None),
         "unscored_samples": unscored,
         "unread_members": log.unread_members,
     }
-    return Rollouts(
-        steps=steps_frame,
-        trajectories=trajectories,
+    return builder.rollouts(
+        options,
         run_config=run_config,
         default_run=eval_spec.get("task") or path.stem,
         skipped=skipped,

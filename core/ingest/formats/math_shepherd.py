@@ -25,16 +25,9 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._b_common import (
-    FrameBuilder,
-    StepRow,
-    json_head_record,
-    missing_keys_reason,
-    read_jsonl,
-    reasoning_state,
-    require,
-    text_key,
-)
+from core.ingest.formats._frames import FrameBuilder, StepRow, require, text_key
+from core.ingest.formats._rollout_records import head_record, read_jsonl
+from core.ingest.formats._steps import reasoning_state
 
 NAME = "math_shepherd"
 PRIORITY = 25
@@ -47,10 +40,9 @@ _FIRST_STEP_MARKER = re.compile(r"Step\s*1\s*:")
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept JSONL whose first record has ``input`` and ``label`` strings with the ``ки`` step tag."""
-    record = json_head_record(head)
-    reason = missing_keys_reason(record, ("input", "label"))
-    if reason:
-        return reason
+    record = head_record(path, head, ("input", "label"), suffix=None)
+    if isinstance(record, str):
+        return record
     if not isinstance(record["input"], str) or STEP_TAG not in record["input"]:
         return f"input has no '{STEP_TAG}' step tag"
     return None
@@ -100,8 +92,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     parsed = read_jsonl(path, options)
     builder = FrameBuilder()
     for line, record in parsed.records:
-        input_text = require(record, "input", str, path, line, "input")
-        label_text = require(record, "label", str, path, line, "label")
+        input_text = require(record, "input", path, line, str)
+        label_text = require(record, "label", path, line, str)
         segments = input_text.split(STEP_TAG)
         if len(segments) < 2:
             raise IngestError(str(path), f"no '{STEP_TAG}' step tag", record=line, field="input")
@@ -123,6 +115,6 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             prompt=question,
             meta=meta,
         )
-    return builder.build(
+    return builder.rollouts(
         options, run_config={"splitter": f"step tag '{STEP_TAG}'"}, default_run=path.stem, skipped=parsed.skipped
     )

@@ -31,18 +31,10 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._b_common import (
-    FrameBuilder,
-    StepRow,
-    finite_number,
-    json_head_record,
-    missing_keys_reason,
-    read_jsonl,
-    reasoning_state,
-    require,
-    text_key,
-    tree_paths,
-)
+from core.ingest.formats._frames import FrameBuilder, StepRow, finite_number, require, text_key
+from core.ingest.formats._rollout_records import head_lacks_keys, head_record, read_jsonl
+from core.ingest.formats._steps import reasoning_state
+from core.ingest.formats._trees import leaf_chains, tree_paths
 
 NAME = "omegaprm"
 PRIORITY = 30
@@ -53,45 +45,27 @@ _NODE_KEYS = ("text", "mc_value", "children")
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept JSONL whose first record has ``question`` and ``reasoning_steps`` with ``mc_value``s."""
-    record = json_head_record(head)
-    if record is None:
+    record = head_record(path, head, ("question", "reasoning_steps"), suffix=None)
+    if record == "first line is not a JSON object":
         # A nested tree's first line is often longer than the 64 KiB head: look for the key names.
-        wanted = (b'"question"', b'"reasoning_steps"', b'"mc_value"')
-        if head.lstrip().startswith(b"{") and all(key in head for key in wanted):
+        if head.lstrip().startswith(b"{") and not head_lacks_keys(head, ("question", "reasoning_steps", "mc_value")):
             return None
         return "first line is not a JSON object with question/reasoning_steps/mc_value"
-    reason = missing_keys_reason(record, ("question", "reasoning_steps"))
-    if reason:
-        return reason
-    return None if b'"mc_value"' in head else "reasoning_steps carry no mc_value"
-
-
-def _children(node: Any, path: Path, line: int, locator: str) -> list[dict[str, Any]]:
-    """A nested node's children, validated (missing or null means a leaf)."""
-    children = node.get("children") or []
-    if not isinstance(children, list) or not all(isinstance(child, dict) for child in children):
-        raise IngestError(str(path), "expected a list of objects", record=line, field=f"{locator}.children")
-    return children
+    if isinstance(record, str):
+        return record
+    return None if not head_lacks_keys(head, ("mc_value",)) else "reasoning_steps carry no mc_value"
 
 
 def _nested_paths(root: dict[str, Any], prefix: str, path: Path, line: int) -> list[tuple[list[StepRow], str]]:
     """(steps, leaf node id) per root-to-leaf path of a nested tree."""
-    locators: dict[int, str] = {id(root): "reasoning_steps"}
-
-    def children_of(node: dict[str, Any]) -> list[dict[str, Any]]:
-        children = _children(node, path, line, locators[id(node)])
-        for index, child in enumerate(children):
-            locators[id(child)] = f"{locators[id(node)]}.children[{index}]"
-        return children
-
     result: list[tuple[list[StepRow], str]] = []
-    for tree_path in tree_paths(root, prefix, children_of=children_of, locator="reasoning_steps"):
+    for tree_path in tree_paths(root, prefix, "reasoning_steps", path, line):
         rows: list[StepRow] = []
         for depth, (node, node_id, where) in enumerate(
             zip(tree_path.nodes, tree_path.node_ids, tree_path.locators, strict=True)
         ):
-            text = require(node, "text", str, path, line, f"{where}.text")
-            value = finite_number(node.get("mc_value"), path, line, f"{where}.mc_value")
+            text = require(node, "text", path, line, str, f"{where}.text")
+            value = finite_number(node.get("mc_value"), path, line, f"{where}.mc_value", booleans=False)
             extra = {k: v for k, v in node.items() if k not in _NODE_KEYS}
             parent = tree_path.node_ids[depth - 1] if depth else None
             rows.append(StepRow(action=text, value=value, node_id=node_id, parent_id=parent, extra=extra))
@@ -125,18 +99,12 @@ def _flat_paths(entries: list[Any], question: str, prefix: str, path: Path, line
     values: list[float] = []
     for index, entry in enumerate(entries):
         where = f"reasoning_steps[{index}]"
-        texts.append(require(entry, "solution_prefix", str, path, line, f"{where}.solution_prefix"))
-        values.append(finite_number(entry.get("mc_value"), path, line, f"{where}.mc_value"))
+        texts.append(require(entry, "solution_prefix", path, line, str, f"{where}.solution_prefix"))
+        values.append(finite_number(entry.get("mc_value"), path, line, f"{where}.mc_value", booleans=False))
     parents, roots = _flat_parents(texts, question)
-    has_child = {parent for index, parent in enumerate(parents) if parent is not None and index not in roots}
     result: list[tuple[list[StepRow], str]] = []
-    for leaf in range(len(entries)):
-        if leaf in roots or leaf in has_child:
-            continue
-        chain = [leaf]
-        while parents[chain[-1]] is not None:
-            chain.append(parents[chain[-1]])
-        chain.reverse()
+    for chain in leaf_chains(parents, excluded=frozenset(roots)):
+        leaf = chain[-1]
         if not texts[chain[0]].startswith(question):
             problem = "prefix does not start with the question"
             raise IngestError(str(path), problem, record=line, field=f"reasoning_steps[{chain[0]}].solution_prefix")
@@ -168,14 +136,14 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     builder = FrameBuilder()
     skipped = list(parsed.skipped)
     for line, record in parsed.records:
-        question = require(record, "question", str, path, line, "question")
-        tree = require(record, "reasoning_steps", (dict, list), path, line, "reasoning_steps")
+        question = require(record, "question", path, line, str)
+        tree = require(record, "reasoning_steps", path, line, (dict, list))
         prefix = f"{path.stem}:{line}"
         meta: dict[str, Any] = {k: v for k, v in record.items() if k not in ("question", "reasoning_steps")}
         if isinstance(tree, dict):
             paths = _nested_paths(tree, prefix, path, line)
             meta["root_mc_value"] = finite_number(
-                tree.get("mc_value"), path, line, "reasoning_steps.mc_value", optional=True
+                tree.get("mc_value"), path, line, "reasoning_steps.mc_value", optional=True, booleans=False
             )
             meta["layout"] = "nested"
             if tree.get("text") != question:
@@ -199,4 +167,4 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
                 prompt=question,
                 meta=meta,
             )
-    return builder.build(options, run_config={"steps": "tree nodes"}, default_run=path.stem, skipped=skipped)
+    return builder.rollouts(options, run_config={"steps": "tree nodes"}, default_run=path.stem, skipped=skipped)

@@ -26,8 +26,9 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._chat_records import chat_steps, prompt_key, render_prompt
-from core.ingest.formats._rollout_records import FrameBuilder, first_record, number, read_jsonl, require, text_key
+from core.ingest.formats._frames import FrameBuilder, StepRow, finite_number, require, text_key
+from core.ingest.formats._rollout_records import head_record, read_jsonl
+from core.ingest.formats._steps import chat_steps, prompt_key, render_prompt
 
 NAME = "openai_messages"
 PRIORITY = 80
@@ -41,11 +42,9 @@ _MAPPED = frozenset({"messages", "reward", "score", "step_rewards", "split"})
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept JSONL whose first record has a ``messages`` list and a ``reward`` or ``score``."""
-    if path.suffix != ".jsonl":
-        return "not a .jsonl file"
-    record = first_record(head)
-    if record is None:
-        return "first line is not a JSON object"
+    record = head_record(path, head)
+    if isinstance(record, str):
+        return record
     if not isinstance(record.get("messages"), list):
         return "first record has no messages list"
     if "reward" not in record and "score" not in record:
@@ -80,7 +79,7 @@ def _iteration(record: dict[str, Any], path: Path, line: int) -> int:
     return value
 
 
-def _apply_step_rewards(steps: list[dict[str, Any]], record: dict[str, Any], path: Path, line: int) -> None:
+def _apply_step_rewards(steps: list[StepRow], record: dict[str, Any], path: Path, line: int) -> None:
     """Copy a ``step_rewards`` list (one number per assistant turn) onto the steps."""
     step_rewards = record.get("step_rewards")
     if step_rewards is None:
@@ -90,7 +89,7 @@ def _apply_step_rewards(steps: list[dict[str, Any]], record: dict[str, Any], pat
             str(path), f"expected a list of {len(steps)} numbers (one per assistant turn)", line, "step_rewards"
         )
     for position, (step, value) in enumerate(zip(steps, step_rewards, strict=True)):
-        step["reward"] = number(value, path, line, f"step_rewards[{position}]", required=False)
+        step.reward = finite_number(value, path, line, f"step_rewards[{position}]", optional=True)
 
 
 def read(path: Path, options: AdapterOptions) -> Rollouts:
@@ -106,7 +105,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     for line, record in records:
         messages = require(record, "messages", path, line, list)
         reward_key = "reward" if "reward" in record else "score"
-        outcome = number(require(record, reward_key, path, line), path, line, reward_key)
+        outcome = finite_number(require(record, reward_key, path, line), path, line, reward_key)
         prompt_messages = _prompt_messages(messages)
         steps, _ = chat_steps(None, messages, options.splitter, path, line, field="messages")
         _apply_step_rewards(steps, record, path, line)
@@ -117,7 +116,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             # a dict of named rewards is a breakdown of the outcome; a list under "rewards" stays as is
             meta.pop(components_key)
             meta["reward_components"] = {
-                name: number(value, path, line, f"{components_key}.{name}", required=False)
+                name: finite_number(value, path, line, f"{components_key}.{name}", optional=True)
                 for name, value in components_raw.items()
             }
         group = _first_present(record, GROUP_KEYS)
@@ -136,10 +135,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             meta=meta,
             steps=steps,
         )
-    steps_frame, trajectories = builder.build()
-    return Rollouts(
-        steps=steps_frame,
-        trajectories=trajectories,
+    return builder.rollouts(
+        options,
         run_config={"splitter": options.splitter},
         default_run=path.stem,
         skipped=skipped,

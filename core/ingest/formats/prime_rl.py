@@ -33,7 +33,9 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._rollout_records import FrameBuilder, first_record, number, read_jsonl, require
+from core.ingest.formats._frames import FrameBuilder, StepRow, finite_number, require
+from core.ingest.formats._rollout_records import head_record, read_jsonl
+from core.ingest.formats._trees import leaf_chains
 from core.ingest.messages import MessageFormatError, render_action, render_message
 
 NAME = "prime_rl"
@@ -48,11 +50,9 @@ _TRACE_MAPPED = frozenset({"id", "nodes", "rewards"})
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept JSONL whose first record is a v1 episode: ``traces`` list and a ``group`` object."""
-    if path.suffix != ".jsonl":
-        return "not a .jsonl file"
-    record = first_record(head)
-    if record is None:
-        return "first line is not a JSON object"
+    record = head_record(path, head)
+    if isinstance(record, str):
+        return record
     if not isinstance(record.get("traces"), list) or not isinstance(record.get("group"), dict):
         return "first record lacks a traces list and a group object (prime-rl v1 episode)"
     return None
@@ -92,23 +92,14 @@ def _paths(nodes: list[Any], path: Path, line: int, field: str) -> list[list[int
                 str(path), f"parent must be an earlier node index, got {parent!r}", line, f"{field}[{index}].parent"
             )
         parents.append(parent)
-    has_child = {parent for parent in parents if parent is not None}
-    result = []
-    for leaf in (index for index in range(len(nodes)) if index not in has_child):
-        chain: list[int] = []
-        cursor: int | None = leaf
-        while cursor is not None:
-            chain.append(cursor)
-            cursor = parents[cursor]
-        result.append(chain[::-1])
-    return result
+    return leaf_chains(parents)
 
 
 def _path_steps(
     nodes: list[dict[str, Any]], chain: list[int], prefix: str, path: Path, line: int, field: str
-) -> list[dict[str, Any]]:
+) -> list[StepRow]:
     """Steps (sampled nodes) along one root-to-leaf chain."""
-    steps: list[dict[str, Any]] = []
+    steps: list[StepRow] = []
     pending: list[str] = []
     previous: str | None = None
     try:
@@ -122,19 +113,19 @@ def _path_steps(
             extra = {key: value for key, value in node.items() if key not in _NODE_TEXT_KEYS}
             extra["message"] = {k: v for k, v in message.items() if k not in ("role", "content")}
             steps.append(
-                {
-                    "state": "\n\n".join(pending),
-                    "action": render_action(message, f"{field}[{index}].message"),
-                    "node_id": node_id,
-                    "parent_id": previous,
-                    "extra": extra,
-                }
+                StepRow(
+                    action=render_action(message, f"{field}[{index}].message"),
+                    state="\n\n".join(pending),
+                    node_id=node_id,
+                    parent_id=previous,
+                    extra=extra,
+                )
             )
             pending, previous = [], node_id
     except MessageFormatError as exc:
         raise IngestError(str(path), exc.problem, line, exc.field) from exc
     if steps and pending:
-        steps[-1]["extra"]["trailing_messages"] = pending
+        steps[-1].extra["trailing_messages"] = pending
     return steps
 
 
@@ -149,8 +140,8 @@ def _rewards(trace: dict[str, Any], path: Path, line: int, field: str) -> tuple[
         where = f"{field}.rewards.{name}"
         if not isinstance(entry, dict):
             raise IngestError(str(path), "expected {score, weight}", line, where)
-        score = number(entry.get("score"), path, line, f"{where}.score")
-        weight = number(entry.get("weight", 1.0), path, line, f"{where}.weight")
+        score = finite_number(entry.get("score"), path, line, f"{where}.score")
+        weight = finite_number(entry.get("weight", 1.0), path, line, f"{where}.weight")
         components[name] = {"score": score, "weight": weight}
         total += score * weight
     return total, components
@@ -185,7 +176,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
                 if not steps:
                     continue  # a branch without a sampled turn (e.g. a lone prompt node) has nothing to credit
                 trace_meta = {key: value for key, value in trace.items() if key not in _TRACE_MAPPED}
-                prompt = steps[0]["state"]
+                prompt = steps[0].state
                 builder.add(
                     traj_id=trace_prefix if len(chains) == 1 else f"{trace_prefix}/b{branch}",
                     iteration=_iteration(record, path, line),
@@ -196,7 +187,6 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
                     meta={**episode_meta, "trace": trace_meta, "reward_components": components, "group": group},
                     steps=steps,
                 )
-    steps_frame, trajectories = builder.build()
-    if trajectories.empty:
+    if not len(builder):
         raise IngestError(str(path), "no trace holds a sampled assistant turn")
-    return Rollouts(steps=steps_frame, trajectories=trajectories, run_config={}, skipped=skipped)
+    return builder.rollouts(options, run_config={}, skipped=skipped)

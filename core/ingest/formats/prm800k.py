@@ -31,16 +31,9 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._b_common import (
-    FrameBuilder,
-    StepRow,
-    json_head_record,
-    missing_keys_reason,
-    read_jsonl,
-    reasoning_state,
-    require,
-    text_key,
-)
+from core.ingest.formats._frames import FrameBuilder, StepRow, require, text_key
+from core.ingest.formats._rollout_records import head_record, read_jsonl
+from core.ingest.formats._steps import reasoning_state
 
 NAME = "prm800k"
 PRIORITY = 20
@@ -52,12 +45,9 @@ _ANSWER_MARKER = re.compile(r"#\s*Answer\s*\n", re.IGNORECASE)
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept JSONL whose first record has PRM800K's ``labeler``/``question``/``label`` keys."""
-    record = json_head_record(head)
-    if record is None:
-        return "first line is not a JSON object"
-    reason = missing_keys_reason(record, ("labeler", "question", "label"))
-    if reason:
-        return reason
+    record = head_record(path, head, ("labeler", "question", "label"), suffix=None)
+    if isinstance(record, str):
+        return record
     if not isinstance(record["label"], dict) or "steps" not in record["label"]:
         return "label has no steps list"
     return None
@@ -87,8 +77,8 @@ def _read_steps(
     record: dict[str, Any], path: Path, line: int
 ) -> tuple[list[tuple[str, float | None, dict[str, Any]]], dict[str, Any]]:
     """Return (text, label, extra) per step and meta notes about where labelling stopped."""
-    label = require(record, "label", dict, path, line, "label")
-    raw_steps = require(label, "steps", list, path, line, "label.steps")
+    label = require(record, "label", path, line, dict)
+    raw_steps = require(label, "steps", path, line, list, "label.steps")
     finish_reason = label.get("finish_reason")
     steps: list[tuple[str, float | None, dict[str, Any]]] = []
     notes: dict[str, Any] = {}
@@ -123,7 +113,7 @@ def _read_steps(
             else:
                 notes["unchosen_final_step"] = raw
                 break
-        text = require(picked, "text", str, path, line, f"{picked_field}.text")
+        text = require(picked, "text", path, line, str, f"{picked_field}.text")
         step_label = _label_of(picked.get("rating"), path, line, f"{picked_field}.rating")
         extra = {
             "rating": picked.get("rating"),
@@ -162,8 +152,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     parsed = read_jsonl(path, options)
     builder = FrameBuilder()
     for line, record in parsed.records:
-        question = require(record, "question", dict, path, line, "question")
-        problem = require(question, "problem", str, path, line, "question.problem")
+        question = require(record, "question", path, line, dict)
+        problem = require(question, "problem", path, line, str, "question.problem")
         steps, notes = _read_steps(record, path, line)
         if not steps:
             raise IngestError(str(path), "no labelled step to ingest", record=line, field="label.steps")
@@ -186,7 +176,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             prompt=problem,
             meta=meta,
         )
-    return builder.build(
+    return builder.rollouts(
         options,
         run_config={"steps": "chosen or human completion per label step"},
         default_run=path.stem,

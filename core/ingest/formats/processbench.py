@@ -27,17 +27,9 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._b_common import (
-    FrameBuilder,
-    StepRow,
-    json_head_record,
-    load_json_document,
-    missing_keys_reason,
-    read_jsonl,
-    reasoning_state,
-    require,
-    text_key,
-)
+from core.ingest.formats._frames import FrameBuilder, StepRow, require, text_key
+from core.ingest.formats._rollout_records import head_lacks_keys, head_record, load_json_document, read_jsonl
+from core.ingest.formats._steps import reasoning_state
 
 NAME = "processbench"
 PRIORITY = 25
@@ -51,9 +43,10 @@ def detect(path: Path, head: bytes) -> str | None:
     stripped = head.lstrip()
     if stripped.startswith(b"["):
         # The official files are one big array; the head may cut it, so look for the key names.
-        missing = [key for key in REQUIRED_KEYS if f'"{key}"'.encode() not in head]
+        missing = head_lacks_keys(head, REQUIRED_KEYS)
         return f"JSON array without keys {'/'.join(missing)}" if missing else None
-    return missing_keys_reason(json_head_record(head), REQUIRED_KEYS)
+    record = head_record(path, head, REQUIRED_KEYS, suffix=None)
+    return record if isinstance(record, str) else None
 
 
 def _records(path: Path, options: AdapterOptions) -> tuple[list[tuple[int | str, Any]], list[str]]:
@@ -90,16 +83,16 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     builder = FrameBuilder()
     seen_ids: set[str] = set()
     for locator, record in records:
-        problem = require(record, "problem", str, path, locator, "problem")
-        steps = require(record, "steps", list, path, locator, "steps")
+        problem = require(record, "problem", path, locator, str)
+        steps = require(record, "steps", path, locator, list)
         if not steps:
             raise IngestError(str(path), "no steps", record=locator, field="steps")
         for index, step in enumerate(steps):
             if not isinstance(step, str):
                 problem_text = f"expected str, got {type(step).__name__}"
                 raise IngestError(str(path), problem_text, record=locator, field=f"steps[{index}]")
-        correct = require(record, "final_answer_correct", bool, path, locator, "final_answer_correct")
-        traj_id = str(require(record, "id", (str, int), path, locator, "id"))
+        correct = require(record, "final_answer_correct", path, locator, bool)
+        traj_id = str(require(record, "id", path, locator, (str, int)))
         if traj_id in seen_ids:
             raise IngestError(str(path), f"id {traj_id!r} appears twice", record=locator, field="id")
         seen_ids.add(traj_id)
@@ -116,6 +109,6 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             prompt=problem,
             meta={k: v for k, v in record.items() if k not in ("problem", "steps")},
         )
-    return builder.build(
+    return builder.rollouts(
         options, run_config={"steps": "as given by ProcessBench"}, default_run=path.stem, skipped=skipped
     )

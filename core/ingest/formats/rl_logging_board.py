@@ -23,16 +23,10 @@ from pathlib import Path
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._rollout_records import (
-    FrameBuilder,
-    first_record,
-    number,
-    prefix_states,
-    read_jsonl,
-    require,
-    text_key,
-)
-from core.ingest.split import resolve_splitter, split_steps, validate_splitter
+from core.ingest.formats._frames import FrameBuilder, finite_number, require, text_key
+from core.ingest.formats._rollout_records import head_record, read_jsonl
+from core.ingest.formats._steps import split_response
+from core.ingest.split import validate_splitter
 
 NAME = "rl_logging_board"
 PRIORITY = 40
@@ -45,14 +39,9 @@ _EVAL_NAME = re.compile(r"(^|[_\-.])(eval|val|valid|validation|test)([_\-.]|$)",
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept JSONL whose first record has string ``prompt``/``response``, a ``reward`` and a ``step``."""
-    if path.suffix != ".jsonl":
-        return "not a .jsonl file"
-    record = first_record(head)
-    if record is None:
-        return "first line is not a JSON object"
-    missing = [key for key in REQUIRED_KEYS if key not in record]
-    if missing:
-        return f"first record lacks keys {'/'.join(missing)}"
+    record = head_record(path, head, REQUIRED_KEYS)
+    if isinstance(record, str):
+        return record
     if not isinstance(record["prompt"], str) or not isinstance(record["response"], str):
         return "prompt/response are not strings (chat-message lists are other formats)"
     return None
@@ -83,11 +72,10 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         step = require(record, "step", path, line, int)
         if isinstance(step, bool):
             raise IngestError(str(path), "expected an integer, got bool", line, "step")
-        outcome = number(require(record, "reward", path, line), path, line, "reward")
-        pieces = split_steps(response, options.splitter)
-        states = prefix_states(prompt, pieces)
+        outcome = finite_number(require(record, "reward", path, line), path, line, "reward")
+        steps, how = split_response(prompt, response, options.splitter, path, line, "response")
         meta = {key: value for key, value in record.items() if key not in _MAPPED_KEYS}
-        meta["step_split"] = resolve_splitter(response, options.splitter)
+        meta["step_split"] = how
         builder.add(
             traj_id=f"{path.stem}/{line}",
             iteration=step,
@@ -96,12 +84,10 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             split=split,
             outcome=outcome,
             meta=meta,
-            steps=[{"state": state, "action": piece} for state, piece in zip(states, pieces, strict=True)],
+            steps=steps,
         )
-    steps, trajectories = builder.build()
-    return Rollouts(
-        steps=steps,
-        trajectories=trajectories,
+    return builder.rollouts(
+        options,
         run_config={"splitter": options.splitter},
         default_run=path.parent.name or None,
         skipped=skipped,

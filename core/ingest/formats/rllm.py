@@ -29,15 +29,8 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._source_reading import head_mentions_keys, load_json_file
-from core.ingest.formats._trajectory_frames import (
-    FrameBuilder,
-    StepRow,
-    optional_number,
-    require_dict,
-    require_key,
-    require_list,
-)
+from core.ingest.formats._frames import FrameBuilder, StepRow, check_type, finite_number, require
+from core.ingest.formats._rollout_records import head_lacks_keys, load_json_document
 from core.ingest.messages import MessageFormatError, messages_to_steps
 
 NAME = "rllm"
@@ -55,7 +48,7 @@ def detect(path: Path, head: bytes) -> str | None:
         return "not a .json file"
     if not head.lstrip().startswith(b"{"):
         return "not a JSON object"
-    if _FILE_NAME.fullmatch(path.name) or not head_mentions_keys(head, ("episode_id", "trajectories")):
+    if _FILE_NAME.fullmatch(path.name) or not head_lacks_keys(head, ("episode_id", "trajectories")):
         return None
     return "JSON lacks keys episode_id/trajectories"
 
@@ -79,12 +72,12 @@ def _state_from_messages(messages: Any, path: Path, field: str) -> str | None:
 
 
 def _steps(trajectory: dict[str, Any], path: Path, prefix: str) -> list[StepRow]:
-    raw_steps = require_list(trajectory.get("steps", []), str(path), None, f"{prefix}.steps")
+    raw_steps = check_type(trajectory.get("steps", []), list, path, None, f"{prefix}.steps")
     final_chat = raw_steps[-1].get("chat_completions") if raw_steps and isinstance(raw_steps[-1], dict) else None
     rows: list[StepRow] = []
     for index, raw in enumerate(raw_steps):
         field = f"{prefix}.steps[{index}]"
-        step = require_dict(raw, str(path), None, field)
+        step = check_type(raw, dict, path, None, field)
         chat = step.get("chat_completions")
         state = _as_text(step.get("observation")) or _state_from_messages(chat, path, f"{field}.chat_completions")
         extra = {key: value for key, value in step.items() if key not in _STEP_MAPPED}
@@ -96,7 +89,7 @@ def _steps(trajectory: dict[str, Any], path: Path, prefix: str) -> list[StepRow]
             StepRow(
                 action=action if isinstance(action, str) and action else _as_text(step.get("action")),
                 state=state or None,
-                reward=optional_number(step.get("reward"), str(path), None, f"{field}.reward"),
+                reward=finite_number(step.get("reward"), path, None, f"{field}.reward", optional=True),
                 extra=extra,
             )
         )
@@ -107,7 +100,7 @@ def _outcome(
     trajectory: dict[str, Any], episode: dict[str, Any], steps: list[StepRow], path: Path, prefix: str
 ) -> tuple[float, str]:
     """Trajectory reward, else the episode's ``is_correct``, else the sum of step rewards."""
-    reward = optional_number(trajectory.get("reward"), str(path), None, f"{prefix}.reward")
+    reward = finite_number(trajectory.get("reward"), path, None, f"{prefix}.reward", optional=True)
     if reward is not None:
         return reward, "trajectory.reward"
     if isinstance(episode.get("is_correct"), bool):
@@ -121,9 +114,9 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     Raises:
         IngestError: Invalid JSON, missing keys, wrong types, non-finite rewards, an episode without steps.
     """
-    episode = require_dict(load_json_file(path), str(path), None, "")
-    episode_id = str(require_key(episode, "episode_id", str(path), None))
-    trajectories = require_list(require_key(episode, "trajectories", str(path), None), str(path), None, "trajectories")
+    episode = check_type(load_json_document(path), dict, path, None, None)
+    episode_id = str(require(episode, "episode_id", path, None))
+    trajectories = require(episode, "trajectories", path, None, list)
     step_value = episode.get("training_step")
     if not isinstance(step_value, int) or isinstance(step_value, bool):
         raise IngestError(str(path), f"expected an integer, got {type(step_value).__name__}", None, "training_step")
@@ -134,7 +127,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     skipped: list[str] = []
     for index, raw in enumerate(trajectories):
         prefix = f"trajectories[{index}]"
-        trajectory = require_dict(raw, str(path), None, prefix)
+        trajectory = check_type(raw, dict, path, None, prefix)
         steps = _steps(trajectory, path, prefix)
         if not steps:
             skipped.append(f"{path}: {prefix} has no steps")
@@ -158,7 +151,6 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         )
     if not len(builder):
         raise IngestError(str(path), "episode has no trajectory with steps", None, "trajectories")
-    steps_frame, trajectories_frame = builder.build()
     # .../{experiment}/episodes/{mode}_step_s_epoch_e/file.json: the experiment folder names the run.
     run_dir = path.parent.parent.parent if path.parent.parent.name == "episodes" else path.parent
-    return Rollouts(steps_frame, trajectories_frame, {}, default_run=run_dir.name or None, skipped=skipped)
+    return builder.rollouts(options, run_config={}, default_run=run_dir.name or None, skipped=skipped)

@@ -27,16 +27,9 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._single_response import require_text, response_steps
-from core.ingest.formats._source_reading import head_mentions_keys, read_jsonl, text_digest
-from core.ingest.formats._trajectory_frames import (
-    FrameBuilder,
-    StepRow,
-    optional_number,
-    require_dict,
-    require_list,
-    required_number,
-)
+from core.ingest.formats._frames import FrameBuilder, StepRow, check_type, finite_number, text_key
+from core.ingest.formats._rollout_records import head_lacks_keys, read_jsonl
+from core.ingest.formats._steps import split_response
 from core.ingest.messages import MessageFormatError, messages_to_steps
 
 NAME = "roll"
@@ -54,9 +47,9 @@ def detect(path: Path, head: bytes) -> str | None:
         return "not a JSON object line"
     if _FILE_NAME.fullmatch(path.name):
         return None
-    if not head_mentions_keys(head, ("global_step", "responses", "scores")):
+    if not head_lacks_keys(head, ("global_step", "responses", "scores")):
         return None
-    if not head_mentions_keys(head, ("trajectory_data", "messages")):
+    if not head_lacks_keys(head, ("trajectory_data", "messages")):
         return None
     return "file name is not rollout_dump_data.step_N.jsonl and the head lacks ROLL columns"
 
@@ -73,7 +66,7 @@ def _decoded(value: Any) -> Any:
 
 def _columns(record: dict[str, Any], path: Path, line: int) -> int:
     """Check that every column is a list of one common length; return that length."""
-    lengths = {key: len(require_list(value, str(path), line, key)) for key, value in record.items()}
+    lengths = {key: len(check_type(value, list, path, line, key)) for key, value in record.items()}
     if len(set(lengths.values())) > 1:
         raise IngestError(str(path), f"columns have different lengths: {lengths}", line)
     return next(iter(lengths.values()), 0)
@@ -98,7 +91,7 @@ def _agentic_steps(data: dict[str, Any], messages: Any, path: Path, line: int, r
     rows: list[StepRow] = []
     for k, step in enumerate(converted):
         field = f"trajectory_data[{row}].reward_info.step_rewards[{k}]"
-        reward = optional_number(step_rewards[k], str(path), line, field) if aligned else None
+        reward = finite_number(step_rewards[k], path, line, field, optional=True) if aligned else None
         rows.append(StepRow(action=step["action"], state=step["state"], reward=reward, extra=step["extra"]))
     return rows
 
@@ -107,7 +100,7 @@ def _add_agentic(
     builder: FrameBuilder, record: dict[str, Any], row: int, iteration: int, path: Path, line: int, split: str
 ) -> None:
     """Add row ``row`` of an agentic dump (trajectory_data + messages columns) to ``builder``."""
-    data = require_dict(_decoded(record["trajectory_data"][row]), str(path), line, f"trajectory_data[{row}]")
+    data = check_type(_decoded(record["trajectory_data"][row]), dict, path, line, f"trajectory_data[{row}]")
     messages = _decoded(record["messages"][row]) if "messages" in record else []
     env = data.get("env_info") if isinstance(data.get("env_info"), dict) else {}
     group = f"{env.get('tag')}_{env.get('group_id')}_{env.get('episode_id')}_{env.get('group_seed', env.get('seed'))}"
@@ -124,7 +117,7 @@ def _add_agentic(
         group_id=group,
         prompt=steps[0].state,
         split=split,
-        outcome=required_number(reward_info.get("episode_reward"), str(path), line, field),
+        outcome=finite_number(reward_info.get("episode_reward"), path, line, field),
         steps=steps,
         meta=meta,
     )
@@ -153,11 +146,11 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             if agentic:
                 _add_agentic(builder, record, row, iteration, path, line, split)
                 continue
-            prompt = require_text(record["prompt"][row], path, line, f"prompt[{row}]")
-            response = require_text(record["responses"][row], path, line, f"responses[{row}]")
-            steps, concrete = response_steps(prompt, response, options.splitter, path, line, f"responses[{row}]")
+            prompt = check_type(record["prompt"][row], str, path, line, f"prompt[{row}]")
+            response = check_type(record["responses"][row], str, path, line, f"responses[{row}]")
+            steps, concrete = split_response(prompt, response, options.splitter, path, line, f"responses[{row}]")
             splitters_used.add(concrete)
-            group = record["id"][row] if "id" in record else text_digest(prompt)
+            group = record["id"][row] if "id" in record else text_key(prompt)
             builder.add(
                 # One line per file in practice; the line number keeps ids unique if a file holds several.
                 traj_id=f"step{iteration}/{row}" if line == 1 else f"step{iteration}/{line}:{row}",
@@ -165,12 +158,11 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
                 group_id=str(group),
                 prompt=prompt,
                 split=split,
-                outcome=required_number(record["scores"][row], str(path), line, f"scores[{row}]"),
+                outcome=finite_number(record["scores"][row], path, line, f"scores[{row}]"),
                 steps=steps,
                 meta={key: _decoded(value[row]) for key, value in record.items() if key not in _RLVR_MAPPED},
             )
     if not len(builder):
         raise IngestError(str(path), "dump holds no rollouts")
-    steps_frame, trajectories = builder.build()
     run_config = {"splitter": options.splitter, "splitters_applied": sorted(splitters_used)}
-    return Rollouts(steps_frame, trajectories, run_config, default_run=path.parent.name or None, skipped=skipped)
+    return builder.rollouts(options, run_config=run_config, default_run=path.parent.name or None, skipped=skipped)

@@ -21,11 +21,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._single_response import require_text, response_steps
-from core.ingest.formats._source_reading import head_mentions_keys, read_jsonl, text_digest
-from core.ingest.formats._trajectory_frames import FrameBuilder, optional_number, require_key, required_number
+from core.ingest.formats._frames import FrameBuilder, finite_number, require, text_key
+from core.ingest.formats._rollout_records import head_keys_reason, read_jsonl
+from core.ingest.formats._steps import split_response
 
 NAME = "skyrl"
 PRIORITY = 30
@@ -39,17 +38,14 @@ _STEP_FOLDER = re.compile(r"global_step_(\d+)_evals")
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept ``.jsonl`` files whose first record has ``input_prompt``, ``output_response`` and ``score``."""
-    if path.suffix != ".jsonl":
-        return "not a .jsonl file"
-    missing = head_mentions_keys(head, _KEYS)
-    return f"first record lacks keys {', '.join(missing)}" if missing else None
+    return head_keys_reason(path, head, _KEYS)
 
 
 def _score(value: Any, path: Path, line: int) -> float:
     """The scalar score; a per-token list of rewards counts as its sum."""
     if isinstance(value, list):
-        return sum(optional_number(item, str(path), line, f"score[{i}]") or 0.0 for i, item in enumerate(value))
-    return required_number(value, str(path), line, "score")
+        return sum(finite_number(item, path, line, f"score[{i}]", optional=True) or 0.0 for i, item in enumerate(value))
+    return finite_number(value, path, line, "score")
 
 
 def _aggregated_results(folder: Path) -> list[dict[str, Any]] | None:
@@ -73,11 +69,10 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     builder = FrameBuilder()
     splitters_used: set[str] = set()
     for line, record in records:
-        for key in _KEYS:
-            require_key(record, key, str(path), line)
-        prompt = require_text(record["input_prompt"], path, line, "input_prompt")
-        response = require_text(record["output_response"], path, line, "output_response")
-        steps, concrete = response_steps(prompt, response, options.splitter, path, line, "output_response")
+        prompt = require(record, "input_prompt", path, line, str)
+        response = require(record, "output_response", path, line, str)
+        require(record, "score", path, line)
+        steps, concrete = split_response(prompt, response, options.splitter, path, line, "output_response")
         splitters_used.add(concrete)
         meta = {key: value for key, value in record.items() if key not in _MAPPED or key == "score"}
         if not isinstance(record["score"], list):
@@ -85,19 +80,16 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         builder.add(
             traj_id=f"{path.parent.name}/{path.stem}:{line}",
             iteration=iteration,
-            group_id=f"{path.stem}/{text_digest(prompt)}",
+            group_id=f"{path.stem}/{text_key(prompt)}",
             prompt=prompt,
             split=options.split or "val",
             outcome=_score(record["score"], path, line),
             steps=steps,
             meta=meta,
         )
-    if not len(builder):
-        raise IngestError(str(path), "file holds no records")
-    steps_frame, trajectories = builder.build()
     run_config: dict[str, Any] = {"splitter": options.splitter, "splitters_applied": sorted(splitters_used)}
     aggregated = _aggregated_results(path.parent)
     if aggregated is not None:
         run_config["aggregated_results"] = aggregated
     export_dir = path.parent.parent.parent if path.parent.parent.name == "dumped_evals" else path.parent
-    return Rollouts(steps_frame, trajectories, run_config, default_run=export_dir.name or None, skipped=skipped)
+    return builder.rollouts(options, run_config=run_config, default_run=export_dir.name or None, skipped=skipped)

@@ -26,7 +26,8 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._b_common import FrameBuilder, StepRow, load_json_document, require
+from core.ingest.formats._frames import FrameBuilder, StepRow, require
+from core.ingest.formats._rollout_records import head_lacks_keys, load_json_document
 from core.ingest.messages import content_text
 
 NAME = "swe_agent"
@@ -44,7 +45,7 @@ def detect(path: Path, head: bytes) -> str | None:
     # "trajectory" must hold a list: creditscope's native JSONL has a "trajectory" string instead.
     if not _TRAJECTORY_LIST.search(head):
         return "no 'trajectory' list"
-    missing = [key.decode() for key in (b'"action"', b'"observation"', b'"thought"') if key not in head]
+    missing = head_lacks_keys(head, ("action", "observation", "thought"))
     return f"no SWE-agent step keys {'/'.join(missing)}" if missing else None
 
 
@@ -75,7 +76,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     """
     document = load_json_document(path)
     locator = path.name
-    steps = require(document, "trajectory", list, path, locator, "trajectory")
+    steps = require(document, "trajectory", path, locator, list)
     if not steps:
         raise IngestError(str(path), "trajectory has no steps", record=locator, field="trajectory")
     prompt = _task_prompt(document.get("history"))
@@ -83,8 +84,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     state: str | None = prompt
     for index, step in enumerate(steps):
         where = f"trajectory[{index}]"
-        action = require(step, "action", str, path, locator, f"{where}.action")
-        observation = require(step, "observation", str, path, locator, f"{where}.observation")
+        action = require(step, "action", path, locator, str, f"{where}.action")
+        observation = require(step, "observation", path, locator, str, f"{where}.observation")
         rows.append(StepRow(action=action, state=state, extra={k: v for k, v in step.items() if k not in _STEP_MAPPED}))
         state = _observation_state(observation, step.get("state"))
     info = document.get("info") if isinstance(document.get("info"), dict) else {}
@@ -101,4 +102,4 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         prompt=prompt,
         meta=meta,
     )
-    return builder.build(options, run_config={"steps": "SWE-agent trajectory entries"}, default_run=path.parent.name)
+    return builder.rollouts(options, run_config={"steps": "SWE-agent trajectory entries"}, default_run=path.parent.name)

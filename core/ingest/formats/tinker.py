@@ -27,17 +27,9 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._source_reading import head_mentions_keys, load_json_file, read_jsonl
+from core.ingest.formats._frames import FrameBuilder, StepRow, check_type, finite_number, require
+from core.ingest.formats._rollout_records import head_lacks_keys, load_json_document, read_jsonl
 from core.ingest.formats._tinker_logtree import LoggedStep, assign_texts, group_steps
-from core.ingest.formats._trajectory_frames import (
-    FrameBuilder,
-    StepRow,
-    optional_number,
-    require_dict,
-    require_key,
-    require_list,
-    required_number,
-)
 
 NAME = "tinker"
 PRIORITY = 30
@@ -54,13 +46,13 @@ def detect(path: Path, head: bytes) -> str | None:
     """Accept ``*_rollout_summaries.jsonl`` files whose first record has the summary keys."""
     if not path.name.endswith(_SUFFIX):
         return f"file name does not end with {_SUFFIX}"
-    missing = head_mentions_keys(head, _RECORD_KEYS)
+    missing = head_lacks_keys(head, _RECORD_KEYS)
     return f"first record lacks keys {', '.join(missing)}" if missing else None
 
 
 def _int_field(record: dict[str, Any], key: str, path: Path, line: int) -> int:
     """A required integer field (bools are not integers here)."""
-    value = require_key(record, key, str(path), line)
+    value = require(record, key, path, line)
     if not isinstance(value, int) or isinstance(value, bool):
         raise IngestError(str(path), f"expected an integer, got {type(value).__name__}", line, key)
     return value
@@ -71,19 +63,19 @@ def _logged_groups(path: Path, base_name: str) -> list[list[LoggedStep]] | None:
     logtree_path = path.with_name(f"{base_name}_logtree.json")
     if not logtree_path.exists():
         return None
-    document = load_json_file(logtree_path)
-    return group_steps(require_dict(document, str(logtree_path), None, "root"))
+    document = load_json_document(logtree_path)
+    return group_steps(check_type(document, dict, logtree_path, None, "root"))
 
 
 def _steps_of(record: dict[str, Any], path: Path, line: int, logged: list[LoggedStep] | None) -> list[StepRow]:
     """Turn a record's ``steps[]`` into step rows, attaching logtree text where it matches."""
-    raw_steps = require_list(record["steps"], str(path), line, "steps")
+    raw_steps = check_type(record["steps"], list, path, line, "steps")
     if not raw_steps:
         raise IngestError(str(path), "trajectory has no steps", line, "steps")
     rewards: list[float | None] = []
     for index, raw in enumerate(raw_steps):
-        step = require_dict(raw, str(path), line, f"steps[{index}]")
-        rewards.append(optional_number(step.get("reward"), str(path), line, f"steps[{index}].reward"))
+        step = check_type(raw, dict, path, line, f"steps[{index}]")
+        rewards.append(finite_number(step.get("reward"), path, line, f"steps[{index}].reward", optional=True))
     texts = assign_texts(logged, rewards) if logged is not None else [None] * len(raw_steps)
     rows: list[StepRow] = []
     for raw, reward, text in zip(raw_steps, rewards, texts, strict=True):
@@ -115,11 +107,11 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         iteration = _int_field(record, "iteration", path, line)
         group_idx = _int_field(record, "group_idx", path, line)
         traj_idx = _int_field(record, "traj_idx", path, line)
-        total = required_number(require_key(record, "total_reward", str(path), line), str(path), line, "total_reward")
-        require_key(record, "steps", str(path), line)
+        total = finite_number(require(record, "total_reward", path, line), path, line, "total_reward")
+        require(record, "steps", path, line)
         logged = logged_groups[group_idx] if logged_groups is not None and group_idx < len(logged_groups) else None
         steps = _steps_of(record, path, line, logged)
-        final = optional_number(record.get("final_reward"), str(path), line, "final_reward")
+        final = finite_number(record.get("final_reward"), path, line, "final_reward", optional=True)
         step_sum = sum(step.reward or 0.0 for step in steps)
         meta = {key: value for key, value in record.items() if key not in _MAPPED_RECORD_KEYS}
         meta["reward_components"] = {"final_reward": final, "step_rewards_sum": step_sum}
@@ -133,12 +125,10 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             steps=steps,
             meta=meta,
         )
-    steps_frame, trajectories = builder.build()
     match = re.fullmatch(r"iteration_(\d+)", path.parent.name)
     run_dir = path.parent.parent if match else path.parent
-    return Rollouts(
-        steps=steps_frame,
-        trajectories=trajectories,
+    return builder.rollouts(
+        options,
         run_config={"tinker_base_name": base_name, "logtree": logged_groups is not None},
         default_run=run_dir.name or None,
         skipped=skipped,

@@ -36,34 +36,27 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._b_common import (
-    FrameBuilder,
-    StepRow,
-    finite_number,
-    json_head_record,
-    read_jsonl,
-    require,
-    text_key,
-    tree_paths,
-)
+from core.ingest.formats._frames import FrameBuilder, StepRow, finite_number, require, text_key
+from core.ingest.formats._rollout_records import first_record, head_lacks_keys, read_jsonl
+from core.ingest.formats._trees import tree_paths
 
 NAME = "treerl"
 PRIORITY = 30
 CHECKED_AGAINST = "THUDM/TreeRL @ 260223319d3b (trees_vine.jsonl, output_8_4_2_2.jsonl)"
 
-_TREE_KEYS = (b'"aggregate_answer"', b'"children"', b'"terminal"')
-_PATH_KEYS = (b'"paths"', b'"token_answer"', b'"state_value"')
+_TREE_KEYS = ("aggregate_answer", "children", "terminal")
+_PATH_KEYS = ("paths", "token_answer", "state_value")
 _TREE_MAPPED = ("answer", "children", "R", "accumulated_value")
 _SEGMENT_MAPPED = ("answer", "reward", "state_value")
 
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept JSONL of TreeRL trees or path lists (lines are long, so key names are searched in the head)."""
-    record = json_head_record(head)
+    record = first_record(head)
     if record is not None and not ("paths" in record or "aggregate_answer" in record):
         return "first record has neither paths nor aggregate_answer"
     if head.lstrip().startswith(b"{") and (
-        all(key in head for key in _TREE_KEYS) or all(key in head for key in _PATH_KEYS)
+        not head_lacks_keys(head, _TREE_KEYS) or not head_lacks_keys(head, _PATH_KEYS)
     ):
         return None
     return "no TreeRL tree keys (aggregate_answer/children/terminal) or path keys (paths/token_answer/state_value)"
@@ -78,33 +71,27 @@ def _state(problem: str | None, previous: list[str]) -> str:
 def _read_tree(root: dict[str, Any], line: int, path: Path, builder: FrameBuilder) -> int:
     """Add one trajectory per root-to-leaf path of a search tree; return how many were added."""
     prefix = f"{path.stem}:{line}"
-    locators: dict[int, str] = {id(root): "root"}
-
-    def children_of(node: dict[str, Any]) -> list[dict[str, Any]]:
-        children = node.get("children") or []
-        if not isinstance(children, list) or not all(isinstance(c, dict) for c in children):
-            raise IngestError(
-                str(path), "expected a list of objects", record=line, field=f"{locators[id(node)]}.children"
-            )
-        for index, child in enumerate(children):
-            locators[id(child)] = f"{locators[id(node)]}.children[{index}]"
-        return children
 
     root_meta = {k: v for k, v in root.items() if k not in ("children", "answer")}
     count = 0
-    for tree_path in tree_paths(root, prefix, children_of=children_of, locator="root"):
+    for tree_path in tree_paths(root, prefix, "root", path, line):
         rows: list[StepRow] = []
         texts: list[str] = []
         for node, where in zip(tree_path.nodes, tree_path.locators, strict=True):
-            text = require(node, "answer", str, path, line, f"{where}.answer")
-            node_key = require(node, "node_id", int, path, line, f"{where}.node_id")
+            text = require(node, "answer", path, line, str, f"{where}.answer")
+            node_key = require(node, "node_id", path, line, int, f"{where}.node_id")
             rows.append(
                 StepRow(
                     action=text,
                     state=_state(None, texts),
-                    reward=finite_number(node.get("R"), path, line, f"{where}.R"),
+                    reward=finite_number(node.get("R"), path, line, f"{where}.R", booleans=False),
                     value=finite_number(
-                        node.get("accumulated_value"), path, line, f"{where}.accumulated_value", optional=True
+                        node.get("accumulated_value"),
+                        path,
+                        line,
+                        f"{where}.accumulated_value",
+                        optional=True,
+                        booleans=False,
                     ),
                     node_id=f"{prefix}/n{node_key}",
                     parent_id=rows[-1].node_id if rows else None,
@@ -132,8 +119,8 @@ def _segment_key(segment: dict[str, Any]) -> tuple[Any, ...]:
 
 def _read_paths(record: dict[str, Any], line: int, path: Path, builder: FrameBuilder) -> int:
     """Add one trajectory per sampled path, sharing node ids between identical prefixes."""
-    problem = require(record, "problem", str, path, line, "problem")
-    paths = require(record, "paths", list, path, line, "paths")
+    problem = require(record, "problem", path, line, str)
+    paths = require(record, "paths", path, line, list)
     prefix = f"{path.stem}:{line}"
     node_ids: dict[tuple[Any, ...], str] = {}  # (parent node id, segment key) -> node id
     meta = {k: v for k, v in record.items() if k not in ("problem", "paths")}
@@ -146,15 +133,17 @@ def _read_paths(record: dict[str, Any], line: int, path: Path, builder: FrameBui
         texts: list[str] = []
         for seg_index, segment in enumerate(segments):
             where = f"paths[{path_index}][{seg_index}]"
-            text = require(segment, "answer", str, path, line, f"{where}.answer")
+            text = require(segment, "answer", path, line, str, f"{where}.answer")
             parent = rows[-1].node_id if rows else None
             node_id = node_ids.setdefault((parent, _segment_key(segment)), f"{prefix}/s{len(node_ids)}")
             rows.append(
                 StepRow(
                     action=text,
                     state=_state(problem, texts),
-                    reward=finite_number(segment.get("reward"), path, line, f"{where}.reward"),
-                    value=finite_number(segment.get("state_value"), path, line, f"{where}.state_value", optional=True),
+                    reward=finite_number(segment.get("reward"), path, line, f"{where}.reward", booleans=False),
+                    value=finite_number(
+                        segment.get("state_value"), path, line, f"{where}.state_value", optional=True, booleans=False
+                    ),
                     node_id=node_id,
                     parent_id=parent,
                     extra={k: v for k, v in segment.items() if k not in _SEGMENT_MAPPED},
@@ -191,4 +180,4 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             raise IngestError(str(path), "neither a TreeRL tree (children) nor a path list (paths)", record=line)
         if not added:
             skipped.append(f"{path}:{line}: no paths below the root, nothing ingested")
-    return builder.build(options, run_config={"steps": "TreeRL segments"}, default_run=path.stem, skipped=skipped)
+    return builder.rollouts(options, run_config={"steps": "TreeRL segments"}, default_run=path.stem, skipped=skipped)

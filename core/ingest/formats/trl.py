@@ -36,9 +36,8 @@ import pyarrow.parquet as pq
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._chat_records import render_prompt
-from core.ingest.formats._rollout_records import FrameBuilder, text_key
-from core.ingest.formats.verl import response_steps
+from core.ingest.formats._frames import FrameBuilder, text_key
+from core.ingest.formats._steps import render_prompt, turns_or_split
 from core.ingest.split import validate_splitter
 
 NAME = "trl"
@@ -144,7 +143,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             raise IngestError(str(path), "step is missing", row, "step")
         prompt = render_prompt(record["prompt"])
         components = _components(record, reward_columns, path, row)
-        steps, how = response_steps(prompt, completion, options.splitter)
+        steps, how = turns_or_split(prompt, completion, options.splitter, path, row, "completion")
         meta = {key: value for key, value in record.items() if key not in {*REQUIRED_COLUMNS, *reward_columns}}
         meta.update(reward_components=components, step_split=how)
         builder.add(
@@ -157,10 +156,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             meta=meta,
             steps=steps,
         )
-    steps_frame, trajectories = builder.build()
-    return Rollouts(
-        steps=steps_frame,
-        trajectories=trajectories,
+    return builder.rollouts(
+        options,
         run_config={"splitter": options.splitter, "trl_reward_columns": reward_columns, "trl_reward_weights": weights},
         default_run=path.parent.parent.name if path.parent.name == "completions" else path.parent.name,
     )

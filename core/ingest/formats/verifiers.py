@@ -36,8 +36,9 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._chat_records import chat_steps, prompt_key
-from core.ingest.formats._rollout_records import FrameBuilder, first_record, number, read_jsonl, require, text_key
+from core.ingest.formats._frames import FrameBuilder, StepRow, finite_number, require, text_key
+from core.ingest.formats._rollout_records import head_record, read_jsonl
+from core.ingest.formats._steps import chat_steps, prompt_key
 from core.ingest.split import validate_splitter
 
 NAME = "verifiers"
@@ -52,14 +53,9 @@ _TRAJECTORY_TEXT_KEYS = frozenset({"prompt", "completion"})
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept JSONL whose first record has ``prompt``, a ``completion`` and a ``reward``, with a group key."""
-    if path.suffix != ".jsonl":
-        return "not a .jsonl file"
-    record = first_record(head)
-    if record is None:
-        return "first line is not a JSON object"
-    missing = [key for key in ("prompt", "completion", "reward") if key not in record]
-    if missing:
-        return f"first record lacks keys {'/'.join(missing)}"
+    record = head_record(path, head, ("prompt", "completion", "reward"))
+    if isinstance(record, str):
+        return record
     if "example_id" not in record and "id" not in record and not path.name.endswith("results.jsonl"):
         return "record has neither example_id nor id and the file is not a vf-eval results.jsonl"
     return None
@@ -97,16 +93,16 @@ def _numeric_columns(record: dict[str, Any], path: Path, line: int) -> tuple[dic
         if key in _MAPPED_KEYS or isinstance(value, bool) or not isinstance(value, int | float):
             continue
         target = components if "reward" in key else metrics
-        target[key] = number(value, path, line, key) if "reward" in key else value
+        target[key] = finite_number(value, path, line, key) if "reward" in key else value
     legacy = record.get("metrics")
     if isinstance(legacy, dict):
         for key, value in legacy.items():
             if isinstance(value, int | float) and not isinstance(value, bool):
-                components[key] = number(value, path, line, f"metrics.{key}")
+                components[key] = finite_number(value, path, line, f"metrics.{key}")
     return components, metrics
 
 
-def _attach_trajectory(steps: list[dict[str, Any]], meta: dict[str, Any], trajectory: Any) -> None:
+def _attach_trajectory(steps: list[StepRow], meta: dict[str, Any], trajectory: Any) -> None:
     """Put legacy per-call data (tokens, logprobs, advantages) on the matching steps, or keep it in meta."""
     if not isinstance(trajectory, list) or not trajectory:
         return
@@ -115,7 +111,7 @@ def _attach_trajectory(steps: list[dict[str, Any]], meta: dict[str, Any], trajec
         return
     for step, entry in zip(steps, trajectory, strict=True):
         # prompt/completion repeat the conversation already in state/action; everything else is new
-        step.setdefault("extra", {})["trajectory"] = {k: v for k, v in entry.items() if k not in _TRAJECTORY_TEXT_KEYS}
+        step.extra["trajectory"] = {k: v for k, v in entry.items() if k not in _TRAJECTORY_TEXT_KEYS}
 
 
 def _group_key(record: dict[str, Any]) -> str:
@@ -141,7 +137,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     for line, record in records:
         prompt = require(record, "prompt", path, line)
         completion = require(record, "completion", path, line)
-        outcome = number(require(record, "reward", path, line), path, line, "reward")
+        outcome = finite_number(require(record, "reward", path, line), path, line, "reward")
         steps, how = chat_steps(prompt, completion, options.splitter, path, line)
         components, metrics = _numeric_columns(record, path, line)
         meta: dict[str, Any] = {k: v for k, v in record.items() if k not in _MAPPED_KEYS and k not in metrics}
@@ -162,7 +158,6 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             meta=meta,
             steps=steps,
         )
-    steps_frame, trajectories = builder.build()
     run_config: dict[str, Any] = {"splitter": options.splitter}
     companion = metadata_path(path)
     if companion.is_file():
@@ -170,9 +165,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             run_config["verifiers_metadata"] = json.loads(companion.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise IngestError(str(companion), f"companion metadata is not valid JSON ({exc})") from exc
-    return Rollouts(
-        steps=steps_frame,
-        trajectories=trajectories,
+    return builder.rollouts(
+        options,
         run_config=run_config,
         default_run=path.name.removesuffix(".jsonl").removesuffix(".results") or None,
         skipped=skipped,

@@ -31,17 +31,10 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._rollout_records import (
-    FrameBuilder,
-    first_record,
-    number,
-    prefix_states,
-    read_jsonl,
-    require,
-    split_flat_turns,
-    text_key,
-)
-from core.ingest.split import resolve_splitter, split_steps, validate_splitter
+from core.ingest.formats._frames import FrameBuilder, finite_number, require, text_key
+from core.ingest.formats._rollout_records import head_record, read_jsonl
+from core.ingest.formats._steps import turns_or_split
+from core.ingest.split import validate_splitter
 
 NAME = "verl"
 PRIORITY = 30
@@ -54,14 +47,9 @@ _VALIDATION_FOLDER = re.compile(r"(^|[_\-.])(val|valid|validation|eval)([_\-.]|$
 
 def detect(path: Path, head: bytes) -> str | None:
     """Accept JSONL whose first record has string ``input``/``output`` and a ``score``."""
-    if path.suffix != ".jsonl":
-        return "not a .jsonl file"
-    record = first_record(head)
-    if record is None:
-        return "first line is not a JSON object"
-    missing = [key for key in REQUIRED_KEYS if key not in record]
-    if missing:
-        return f"first record lacks keys {'/'.join(missing)}"
+    record = head_record(path, head, REQUIRED_KEYS)
+    if isinstance(record, str):
+        return record
     if not isinstance(record["input"], str) or not isinstance(record["output"], str):
         return "input/output are not strings"
     return None
@@ -86,28 +74,6 @@ def iteration_of(record: dict[str, Any], path: Path, line: int) -> int:
     return step
 
 
-def response_steps(prompt: str, output: str, splitter: str) -> tuple[list[dict[str, Any]], str]:
-    """Steps of one flat response and how it was split (``"turns"`` or the concrete splitter).
-
-    Args:
-        prompt: The decoded prompt (first step's state).
-        output: The decoded response.
-        splitter: Splitter for single-turn responses.
-    """
-    turns = split_flat_turns(output)
-    if turns is not None:
-        steps = [
-            {"state": prompt if position == 0 else observation, "action": action.strip()}
-            for position, (observation, action) in enumerate(turns)
-        ]
-        return steps, "turns"
-    pieces = split_steps(output, splitter)
-    states = prefix_states(prompt, pieces)
-    return [{"state": state, "action": piece} for state, piece in zip(states, pieces, strict=True)], resolve_splitter(
-        output, splitter
-    )
-
-
 def read(path: Path, options: AdapterOptions) -> Rollouts:
     """Read one verl step dump; see the module docstring for the mapping.
 
@@ -122,8 +88,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     for line, record in records:
         prompt = require(record, "input", path, line, str)
         output = require(record, "output", path, line, str)
-        outcome = number(require(record, "score", path, line), path, line, "score")
-        steps, how = response_steps(prompt, output, options.splitter)
+        outcome = finite_number(require(record, "score", path, line), path, line, "score")
+        steps, how = turns_or_split(prompt, output, options.splitter, path, line, "output")
         meta = {key: value for key, value in record.items() if key not in _MAPPED_KEYS}
         meta["step_split"] = how
         builder.add(
@@ -136,10 +102,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             meta=meta,
             steps=steps,
         )
-    steps_frame, trajectories = builder.build()
-    return Rollouts(
-        steps=steps_frame,
-        trajectories=trajectories,
+    return builder.rollouts(
+        options,
         run_config={"splitter": options.splitter, "verl_turns": "split at role words user/tool ... assistant"},
         default_run=path.parent.name or None,
         skipped=skipped,

@@ -36,7 +36,8 @@ from typing import Any
 
 from core.ingest.base import AdapterOptions, Rollouts
 from core.ingest.formats import verl
-from core.ingest.formats._rollout_records import FrameBuilder, first_record, number, read_jsonl, require, text_key
+from core.ingest.formats._frames import FrameBuilder, StepRow, finite_number, require, text_key
+from core.ingest.formats._rollout_records import first_record, read_jsonl
 
 NAME = "verl_agent"
 PRIORITY = 25
@@ -159,12 +160,12 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     split = verl.infer_split(path, records, options)
     builder = FrameBuilder()
     for thread in _thread_rows(records, path):
-        steps = []
+        steps: list[StepRow] = []
         for line, record in thread.rows:
-            reward = number(require(record, "score", path, line), path, line, "score")
+            reward = finite_number(require(record, "score", path, line), path, line, "score")
             extra = {key: value for key, value in record.items() if key not in ("input", "output", "score")}
             extra["threading"] = {"line": line, "turn": _turn(record["input"]), "action": _action(record["output"])}
-            steps.append({"state": record["input"], "action": record["output"], "reward": reward, "extra": extra})
+            steps.append(StepRow(action=record["output"], state=record["input"], reward=reward, extra=extra))
         first_line, first_record_ = thread.rows[0]
         builder.add(
             traj_id=f"{split}/{path.stem}/{thread.first_line}",
@@ -172,14 +173,12 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             group_id=f"{split}:{text_key(thread.group_prompt)}",
             prompt=thread.group_prompt,
             split=split,
-            outcome=sum(step["reward"] for step in steps),
+            outcome=sum(step.reward or 0.0 for step in steps),
             meta={"threading": thread.threading, "task": thread.task},
             steps=steps,
         )
-    steps_frame, trajectories = builder.build()
-    return Rollouts(
-        steps=steps_frame,
-        trajectories=trajectories,
+    return builder.rollouts(
+        options,
         run_config={"verl_agent_threading": "turn number + task + previous action in history (heuristic)"},
         default_run=path.parent.name or None,
         skipped=skipped,

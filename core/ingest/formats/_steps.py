@@ -1,0 +1,170 @@
+"""Turning one rollout's text or chat messages into steps with states.
+
+Three kinds of source meet here: a flat response to be split into reasoning steps
+(:func:`split_response`), a flat tool-agent transcript whose role words survived decoding
+(:func:`turns_or_split`), and a chat-message list with one step per assistant turn (:func:`chat_steps`).
+
+Two state conventions exist, one per kind of source:
+
+- trainer logs (:func:`prefix_states`): the state of step k is the exact text the model continued from,
+  the prompt followed by the earlier steps, so identical prefixes in a group share a state (GiGPO-style
+  anchors);
+- labelled step datasets (:func:`reasoning_state`): the problem and the steps so far, one per line.
+
+Private (leading underscore) so the registry does not mistake it for an adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.errors import IngestError
+from core.ingest.formats._frames import StepRow
+from core.ingest.messages import MessageFormatError, content_text, messages_to_steps, render_message
+from core.ingest.split import resolve_splitter, split_steps
+
+_ROLE_TURN = re.compile(r"(?:^|\n)(user|tool)\n(.*?)\nassistant\n", re.DOTALL)
+"""An environment turn inside a flat decoded response: a ``user``/``tool`` role line, its text, and
+the ``assistant`` role line that hands control back (chat-template markers are stripped by
+``skip_special_tokens=True`` but the role words survive)."""
+
+
+def prefix_states(prompt: str, steps: Sequence[str]) -> list[str]:
+    """States for steps split from one response: the prompt, then every earlier step, one per line.
+
+    The prompt gets a newline unless it already ends in white space, because the response starts
+    right after it.
+    """
+    lead = prompt if not prompt or prompt[-1].isspace() else prompt + "\n"
+    return [lead + "\n".join(steps[:position]) for position in range(len(steps))]
+
+
+def reasoning_state(prompt: str | None, previous_steps: Sequence[str]) -> str:
+    """The state before a labelled reasoning step: the problem followed by the steps so far, one per line."""
+    return "\n".join([prompt or "", *previous_steps]) if previous_steps else (prompt or "")
+
+
+def split_response(
+    prompt: str, response: str, splitter: str, path: Path, record: int | str, field: str
+) -> tuple[list[StepRow], str]:
+    """Split one flat response into steps whose states follow :func:`prefix_states`.
+
+    Args:
+        prompt: The prompt text (start of every state).
+        response: The full response text.
+        splitter: The user's splitter (``options.splitter``).
+        path: Source file, for errors.
+        record: Record locator, for errors.
+        field: Field holding the response, for errors.
+
+    Returns:
+        The steps and the concrete splitter applied (``auto`` resolves per response).
+
+    Raises:
+        IngestError: The splitter name or regex is invalid.
+    """
+    try:
+        pieces = split_steps(response, splitter)
+        concrete = resolve_splitter(response, splitter)
+    except ValueError as exc:
+        raise IngestError(str(path), str(exc), record, field) from exc
+    states = prefix_states(prompt, pieces)
+    return [StepRow(action=piece, state=state) for piece, state in zip(pieces, states, strict=True)], concrete
+
+
+def split_flat_turns(output: str) -> list[tuple[str, str]] | None:
+    """Split a flat multi-turn response into ``(observation, action)`` pairs at surviving role words.
+
+    Args:
+        output: The decoded response of a tool/agent loop.
+
+    Returns:
+        One pair per assistant turn, the first with an empty observation; None when the text holds no
+        environment turn (a single-turn response).
+    """
+    turns = list(_ROLE_TURN.finditer(output))
+    if not turns:
+        return None
+    pairs: list[tuple[str, str]] = []
+    observation = ""
+    start = 0
+    for turn in turns:
+        pairs.append((observation, output[start : turn.start()]))
+        observation = f"{turn.group(1)}: {turn.group(2)}"
+        start = turn.end()
+    pairs.append((observation, output[start:]))
+    return pairs
+
+
+def turns_or_split(
+    prompt: str, output: str, splitter: str, path: Path, record: int | str, field: str
+) -> tuple[list[StepRow], str]:
+    """Steps of a flat response: one per assistant turn when role words survive, else :func:`split_response`.
+
+    In turn mode the prompt is the first state and the tool/user text before a turn the state of that turn.
+
+    Returns:
+        The steps and how they were made: ``"turns"`` or the concrete splitter.
+    """
+    turns = split_flat_turns(output)
+    if turns is None:
+        return split_response(prompt, output, splitter, path, record, field)
+    steps = [
+        StepRow(action=action.strip(), state=prompt if position == 0 else observation)
+        for position, (observation, action) in enumerate(turns)
+    ]
+    return steps, "turns"
+
+
+def render_prompt(prompt: Any) -> str:
+    """The prompt as text: a string as is, a message list rendered one ``role: text`` block per message."""
+    if isinstance(prompt, list):
+        return "\n\n".join(render_message(m) if isinstance(m, dict) else str(m) for m in prompt)
+    return content_text(prompt)
+
+
+def prompt_key(prompt: Any) -> str:
+    """Canonical JSON of a prompt, so identical prompts compare equal regardless of key order."""
+    return json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def chat_steps(
+    prompt: Any, completion: Any, splitter: str, path: Path, line: int, field: str = "completion"
+) -> tuple[list[StepRow], str]:
+    """Steps of one rollout whose completion is a message list (one step per assistant turn) or text.
+
+    Args:
+        prompt: Prompt messages (list) or text; None when ``completion`` is the whole conversation, whose
+            messages before the first assistant turn are then the prompt.
+        completion: Completion messages (list) or text.
+        splitter: Splitter for text completions.
+        path: Source file, for errors.
+        line: 1-based line, for errors.
+        field: Name of the completion field in the record, for errors.
+
+    Returns:
+        The steps and how they were made: ``"messages"`` or the concrete splitter. A completion with no
+        assistant turn gives one empty-action step so the rollout (and its reward) is not lost.
+
+    Raises:
+        IngestError: Malformed messages, naming the field (e.g. ``completion[2].tool_calls[0]``).
+    """
+    if isinstance(completion, list):
+        prompt_messages = prompt
+        if prompt is not None and not isinstance(prompt, list):
+            prompt_messages = [{"role": "user", "content": prompt}]
+        try:
+            converted = messages_to_steps(completion, prompt_messages, field_prefix=field)
+        except MessageFormatError as exc:
+            raise IngestError(str(path), exc.problem, line, exc.field) from exc
+        if not converted:
+            return [StepRow(action="", state=render_prompt(prompt), extra={"no_assistant_turn": True})], "messages"
+        steps = [StepRow(action=step["action"], state=step["state"], extra=step["extra"]) for step in converted]
+        return steps, "messages"
+    if not isinstance(completion, str):
+        raise IngestError(str(path), f"expected a message list or text, got {type(completion).__name__}", line, field)
+    return split_response(render_prompt(prompt), completion, splitter, path, line, field)
