@@ -19,6 +19,7 @@ PAGES = {
         st.Page(HERE / "group.py", title="Group", url_path="group"),
         st.Page(HERE / "trajectory.py", title="Trajectory", url_path="trajectory"),
     ],
+    "Credit": [st.Page(HERE / "compare.py", title="Compare", url_path="compare")],
     "Data": [st.Page(HERE / "ingest.py", title="Ingest", url_path="ingest")],
 }
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.credit import compute
+from core.credit import SCHEMES, compute, prepare, rank_schemes
 from core.store import queries
 from core.store.database import Store
 
@@ -42,6 +43,11 @@ def clear_data_caches() -> None:
 @st.cache_data(show_spinner=False, max_entries=64)
 def runs_summary(path: str) -> pd.DataFrame:
     return queries.runs_summary(get_store(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def coverage(path: str) -> pd.DataFrame:
+    return queries.column_coverage(get_store(path))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -83,6 +89,41 @@ def run_steps(path: str, run_id: str, iteration: int | None = None) -> pd.DataFr
 def advantages(steps: pd.DataFrame, scheme: str, params: tuple[tuple[str, object], ...]) -> pd.Series:
     """Per-step credit of ``scheme`` for ``steps`` (hashable params so results are cached)."""
     return pd.Series(compute(steps, scheme, **dict(params)), index=steps.index)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def scope_credit(
+    path: str, run_id: str, iteration: int | None, slots: tuple[tuple[str, tuple[tuple[str, object], ...]], ...]
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Steps of a run (or one iteration) and each chosen scheme's credit on them, keyed by slot label."""
+    steps = queries.steps(get_store(path), run_id=run_id, iteration=iteration)
+    prepared = prepare(steps)
+    results = {}
+    for name, params in slots:
+        label = slot_label(name, dict(params))
+        results[label] = compute(prepared, name, **dict(params))
+    return steps, results
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def ranking(path: str, run_id: str, iteration: int | None, overrides: tuple[tuple[str, tuple], ...]) -> pd.DataFrame:
+    """Every scheme scored against the step labels of a run or iteration (``core.credit.rank_schemes``)."""
+    steps = queries.steps(get_store(path), run_id=run_id, iteration=iteration)
+    return rank_schemes(prepare(steps), params={name: dict(params) for name, params in overrides})
+
+
+def selected_points(event: object) -> list[dict]:
+    """Points selected in a plotly chart event (dict access works for real events and test-injected state)."""
+    if not event:
+        return []
+    return list(event["selection"]["points"])  # type: ignore[index]
+
+
+def slot_label(name: str, params: dict[str, object]) -> str:
+    """A short unique label for a scheme with its non-default parameters."""
+    defaults = {p.name: p.default for p in SCHEMES[name].params}
+    changed = [f"{k}={v}" for k, v in params.items() if defaults.get(k) != v]
+    return f"{name}({', '.join(changed)})" if changed else name
 
 
 def url_state() -> dict[str, str]:

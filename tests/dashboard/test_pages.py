@@ -91,3 +91,28 @@ def test_empty_database_points_to_ingest(tmp_path: Path, open_page) -> None:
     Store.open(db).close()
     at = open_page(db=db)
     assert "No runs yet" in at.info[0].value
+
+
+def test_compare_page_ranks_schemes_against_labels(open_page) -> None:
+    at = open_page("app_pages/compare.py", run="arithmetic")
+    ranking = next(df.value for df in at.dataframe if "auc" in df.value.columns)
+    assert len(ranking) >= 19 and ranking["auc"].dropna().between(0, 1).all()
+    assert ranking["auc"].iloc[0] == ranking["auc"].max()
+    heatmaps = [s for s in _plotly_specs(at) if s["data"][0]["type"] == "heatmap" and "customdata" in s["data"][0]]
+    assert len(heatmaps) == 3 + 1  # three schemes on one scale, plus the difference view
+    zmax = {s["data"][0]["zmax"] for s in heatmaps[:3]}
+    assert len(zmax) == 1
+
+
+def test_compare_scatter_click_opens_the_step(open_page) -> None:
+    at = open_page("app_pages/compare.py", run="tree")
+    at.session_state["cmp_scatter"] = {"selection": {"points": [{"customdata": ["it2-p0-r3", "1"]}]}}
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Trajectory" and at.query_params["traj"] == "it2-p0-r3"
+
+
+def test_compare_page_explains_missing_inputs(open_page) -> None:
+    at = open_page("app_pages/compare.py", run="agent")
+    at.selectbox(key="cmp0_scheme").set_value("prm").run()
+    assert any("rescore the steps with a PRM" in w.value for w in at.warning)

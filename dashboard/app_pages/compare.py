@@ -1,0 +1,45 @@
+"""Compare: 2–4 credit schemes on the same rollouts, side by side, scored against ground truth."""
+
+import streamlit as st
+
+from core.errors import CreditscopeError
+from dashboard import compare_panel as panel
+from dashboard import resources as res
+from dashboard.widgets import scheme_picker
+
+st.title("Compare schemes")
+path = res.db_path()
+run = res.pick_run(res.runs_summary(path)["run_id"].tolist(), key="cmp_run")
+if run is None:
+    st.stop()
+its = res.iterations(path, run)
+scope = st.selectbox("Scope", ["whole run", *its], key="cmp_scope")
+iteration = None if scope == "whole run" else int(scope)
+n = st.radio("How many schemes", [2, 3, 4], index=1, horizontal=True, key="cmp_n")
+
+coverage = res.coverage(path).set_index("run_id").loc[run]
+defaults = panel.default_schemes(coverage, n)
+slots = []
+for i, column in enumerate(st.columns(n)):
+    with column:
+        slots.append(scheme_picker(f"cmp{i}", default=defaults[i], label=f"Scheme {i + 1}"))
+try:
+    key = tuple((name, tuple(sorted(params.items()))) for name, params in slots)
+    steps, results = res.scope_credit(path, run, iteration, key)
+except CreditscopeError as exc:  # e.g. a scheme needing PRM scores on an unscored run
+    st.warning(str(exc))
+    st.stop()
+if len(results) < 2:
+    st.info("Pick at least two different schemes (or parameter settings).")
+    st.stop()
+
+heat, rank, agree, scatter = st.tabs(["Group heatmaps", "Ranking vs labels", "Agreement", "Scatter"])
+with heat:
+    panel.group_heatmaps(steps, results)
+with rank:
+    panel.ranking_table(run, iteration, slots, bool(coverage["label"] > 0))
+with agree:
+    panel.agreement(results)
+with scatter:
+    panel.scatter(steps, results)
+panel.export(steps, results)

@@ -1,0 +1,94 @@
+"""The Compare page's panels: side-by-side heatmaps, ranking against labels, agreement, scatter, export.
+
+Kept out of the page script so the page reads as a description of the UI.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.credit import SCHEMES, agreement_table
+from dashboard import resources as res
+from dashboard.figures.compare import correlation_figure, scatter_figure, shared_zmax
+from dashboard.figures.heatmap import heatmap_figure
+
+PREFERRED = ("grpo", "gigpo", "treerl", "prm", "mc_value", "gae", "salt", "spa")
+
+
+def default_schemes(coverage: pd.Series, n: int) -> list[str]:
+    """The first ``n`` preferred schemes whose required columns the run actually has."""
+    usable = [name for name in PREFERRED if all(coverage.get(col, 1) > 0 for col in SCHEMES[name].required)]
+    return (usable + [s for s in SCHEMES if s not in usable])[:n]
+
+
+def group_heatmaps(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
+    """One group's heatmaps on one colour scale, then scheme A minus scheme B."""
+    groups = steps[["iteration", "group_id"]].drop_duplicates().apply(lambda r: f"{r.iteration} / {r.group_id}", axis=1)
+    choice = st.selectbox("Group (iteration / group)", groups.tolist(), key="cmp_group")
+    it, gid = choice.split(" / ", 1)
+    mask = ((steps["iteration"] == int(it)) & (steps["group_id"] == gid)).to_numpy()
+    zmax = shared_zmax(*(v[mask] for v in results.values()))
+    for column, (label, values) in zip(st.columns(len(results)), results.items(), strict=True):
+        column.plotly_chart(heatmap_figure(steps[mask], values[mask], title=label, zmax=zmax), key=f"cmp_heat_{label}")
+    labels = list(results)
+    a, b = st.columns(2)
+    first = a.selectbox("A", labels, index=0, key="cmp_diff_a")
+    second = b.selectbox("B", labels, index=1, key="cmp_diff_b")
+    diff = results[first][mask] - results[second][mask]
+    st.plotly_chart(
+        heatmap_figure(steps[mask], diff, title=f"{first} − {second}", colorbar_title="A − B"), key="cmp_heat_diff"
+    )
+
+
+def ranking_table(run: str, iteration: int | None, slots: list[tuple[str, dict]], has_labels: bool) -> None:
+    """Every scheme ranked by ROC-AUC and ProcessBench first-error F1 against the step labels."""
+    if not has_labels:
+        st.info("This run has no step labels, so schemes cannot be scored against ground truth.")
+        return
+    overrides = tuple((name, tuple(sorted(p.items()))) for name, p in dict(reversed(slots)).items())
+    table = res.ranking(res.db_path(), run, iteration, overrides)
+    st.caption(
+        "Chosen schemes use your parameters; the others their defaults. First-error threshold: 0 "
+        "(0.5 for probabilities). Schemes whose inputs are missing say why in `note`."
+    )
+    st.dataframe(table, hide_index=True, key="cmp_ranking")
+
+
+def agreement(results: dict[str, np.ndarray]) -> None:
+    """Spearman correlation / sign agreement between the chosen schemes over every step."""
+    metric = st.radio("Metric", ["spearman", "sign_agreement"], horizontal=True, key="cmp_metric")
+    st.plotly_chart(correlation_figure(agreement_table(results), list(results), metric), key="cmp_corr")
+
+
+def scatter(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
+    """Any two schemes' per-step credit; clicking a point opens that step's trajectory."""
+    labels = list(results)
+    a, b = st.columns(2)
+    x = a.selectbox("x", labels, index=0, key="cmp_x")
+    y = b.selectbox("y", labels, index=1, key="cmp_y")
+    event = st.plotly_chart(
+        scatter_figure(steps, results[x], results[y], x, y),
+        key="cmp_scatter",
+        on_select="rerun",
+        selection_mode="points",
+    )
+    points = res.selected_points(event)
+    if points:
+        traj, _ = points[0]["customdata"]
+        res.open_page("app_pages/trajectory.py", run=steps["run_id"].iloc[0], traj=traj)
+
+
+def export(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
+    """A CSV with the step keys and one column per chosen scheme."""
+    out = steps[["run_id", "iteration", "group_id", "traj_id", "step_idx"]].copy()
+    for label, values in results.items():
+        out[label] = values
+    st.download_button(
+        "Download advantages (CSV)",
+        out.to_csv(index=False).encode(),
+        file_name="advantages.csv",
+        mime="text/csv",
+        key="cmp_download",
+    )
