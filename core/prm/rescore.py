@@ -38,14 +38,15 @@ class Scope:
         if (self.kind == "run") != (self.value is None):
             raise ValueError("a run scope takes no value; iteration, group and trajectory scopes need one")
 
-    def select(self, steps: pd.DataFrame) -> pd.DataFrame:
-        """The rows of ``steps`` inside this scope."""
-        if self.kind == "run":
-            return steps
+    def step_filters(self) -> dict[str, Any]:
+        """Keyword filters for :func:`core.store.queries.steps` selecting this scope."""
         if self.kind == "iteration":
-            return steps[steps["iteration"] == int(self.value)]  # type: ignore[arg-type]
-        column = "group_id" if self.kind == "group" else "traj_id"
-        return steps[steps[column].astype(str) == str(self.value)]
+            return {"iteration": int(self.value)}  # type: ignore[arg-type]
+        if self.kind == "group":
+            return {"group_id": str(self.value)}
+        if self.kind == "trajectory":
+            return {"traj_ids": [str(self.value)]}
+        return {}
 
 
 @dataclass
@@ -104,9 +105,11 @@ def load_trajectories(store: Any, run_id: str, scope: Scope) -> tuple[pd.DataFra
         ``(steps, traj_ids, trajectories)``: the scoped step rows sorted by trajectory and step, and
         one :class:`Trajectory` per trajectory id, in the same order.
     """
-    steps = scope.select(store.steps(run_id=run_id))
+    from core.store import queries
+
+    steps = queries.steps(store, run_id=run_id, **scope.step_filters())
     steps = steps.sort_values(["traj_id", "step_idx"], kind="stable")
-    prompts = store.trajectories(run_id=run_id).set_index("traj_id")["prompt"].to_dict()
+    prompts = queries.trajectories(store, run_id=run_id).set_index("traj_id")["prompt"].to_dict()
     traj_ids: list[str] = []
     trajectories: list[Trajectory] = []
     for traj_id, rows in steps.groupby("traj_id", sort=False):
@@ -144,7 +147,7 @@ def rescore(
     ``prm_step_scores`` and, with ``activate``, the run's ``steps.prm`` shows them.
 
     Args:
-        store: A ``core.store.Store`` (``steps``, ``trajectories``, ``reader``, ``writer``).
+        store: An open, writable ``core.store.Store``.
         run_id: The run.
         model: Local folder or hub id (ignored when ``scorer`` is given).
         family: PRM family (ignored when ``scorer`` is given).

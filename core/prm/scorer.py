@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from core.prm.batching import PreparedSequence, token_budget_batches, truncate
@@ -282,18 +282,3 @@ def _last_token_id(tokenizer: Any, text: str) -> int:
     if not ids:
         raise ValueError(f"token {text!r} encodes to nothing with this tokenizer")
     return int(ids[-1])
-
-
-@dataclass
-class ScoreTiming:
-    """Timings of a scoring run, for reports.
-
-    Attributes:
-        load_seconds: Time to load the model(s).
-        score_seconds: Time in forward passes and bookkeeping.
-        stats: The scorer's counters.
-    """
-
-    load_seconds: float = 0.0
-    score_seconds: float = 0.0
-    stats: ScoringStats = field(default_factory=ScoringStats)

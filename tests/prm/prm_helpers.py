@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
 from transformers import (
@@ -92,71 +90,3 @@ CREATE TABLE prm_step_scores(run_id VARCHAR, traj_id VARCHAR, step_idx INTEGER, 
                              truncated BOOLEAN, PRIMARY KEY (run_id, traj_id, step_idx, scorer_id));
 CREATE TABLE prm_active(run_id VARCHAR PRIMARY KEY, scorer_id VARCHAR);
 """
-
-
-class FakeStore:
-    """The slice of ``core.store.Store`` that ``rescore`` uses, over a plain DuckDB connection and fixed frames."""
-
-    def __init__(self, con, steps, trajectories):
-        self.con, self._steps, self._trajectories = con, steps, trajectories
-
-    def steps(self, run_id):
-        return self._steps[self._steps["run_id"] == run_id].copy()
-
-    def trajectories(self, run_id):
-        return self._trajectories.copy()
-
-    @contextmanager
-    def reader(self):
-        cur = self.con.cursor()
-        try:
-            yield cur
-        finally:
-            cur.close()
-
-    @contextmanager
-    def writer(self):
-        cur = self.con.cursor()
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
-        cur.close()
-
-
-def arithmetic_frames(n_groups: int = 2, group_size: int = 3, run_id: str = "run-a"):
-    """Hand-built canonical steps and trajectories: chains of 'a op b = c' lines, two iterations."""
-    import pandas as pd
-
-    steps, trajs = [], []
-    for g in range(n_groups):
-        prompt = f"Start with {g + 2}, then apply in order: + 3 * 2 - 1."
-        for r in range(group_size):
-            traj_id = f"t{g}-{r}"
-            start = g + 2
-            lines = [f"{start} + 3 = {start + 3 + r % 2}", f"{start + 3} * 2 = {(start + 3) * 2}", f"x - 1 = {r}"]
-            for k, line in enumerate(lines):
-                steps.append(
-                    dict(
-                        run_id=run_id,
-                        iteration=g,
-                        group_id=f"g{g}",
-                        traj_id=traj_id,
-                        step_idx=k,
-                        state=None,
-                        action=line,
-                        reward=0.0,
-                        outcome=float(r == 0),
-                        node_id=None,
-                        parent_id=None,
-                        label=1.0,
-                        valid=True,
-                        prm=None,
-                        value=None,
-                    )
-                )
-            trajs.append(dict(traj_id=traj_id, prompt=prompt))
-    return pd.DataFrame(steps), pd.DataFrame(trajs)

@@ -1,20 +1,33 @@
-"""rescore end to end on a fake store: incremental, cached, scoped, what-if edits only rerun their trajectory."""
+"""rescore end to end on a real store holding an ingested sample arithmetic run."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
-from prm_helpers import FakeStore, arithmetic_frames
 
 from core.prm import rescore as rescore_module
-from core.prm.rescore import Scope, rescore
+from core.prm.cache import score_with_cache
+from core.prm.rescore import Scope, load_trajectories, rescore
 from core.prm.scorer import Scorer
-from core.store import prm_cache
+from core.prm.types import FormatSettings, Trajectory
+from core.store import prm_cache, queries
+
+RUN = "arith"
 
 
 @pytest.fixture
-def store(prm_db):
-    steps, trajs = arithmetic_frames()
-    return FakeStore(prm_db, steps, trajs)
+def store(tmp_path):
+    from core.ingest.runner import ingest
+    from core.store.database import Store
+    from core.synth import write_jsonl
+
+    source = tmp_path / "arithmetic.jsonl"
+    write_jsonl(source, "arithmetic", prompts=2, iterations=2, group_size=3, seed=0)
+    opened = Store.open(":memory:")
+    ingest(opened, [str(source)], run=RUN)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
@@ -30,66 +43,68 @@ def count_loads(monkeypatch):
     return loads
 
 
-def test_second_rescore_is_answered_by_the_cache_without_loading_the_model(store, save_checkpoint, count_loads):
+def test_rescore_fills_steps_prm_and_a_second_run_skips_the_model(store, save_checkpoint, count_loads):
     folder = str(save_checkpoint("llama-tokcls"))
-    first = rescore(store, run_id="run-a", model=folder, family="token-cls", device="cpu")
-    assert (first.n_steps, first.n_trajectories, first.n_scored, first.n_from_cache) == (18, 6, 18, 0)
+    n_steps = len(queries.steps(store, run_id=RUN))
+    first = rescore(store, run_id=RUN, model=folder, family="token-cls", device="cpu")
+    assert (first.n_steps, first.n_scored, first.n_from_cache) == (n_steps, n_steps, 0)
     assert first.model_loaded and first.forward_passes == 1 and first.tokens > 0
+
     with store.reader() as cur:
-        assert prm_cache.get_active(cur, "run-a") == first.scorer_id
-        stored = prm_cache.step_scores(cur, "run-a", first.scorer_id)
-    assert len(stored) == 18 and stored["score"].between(0, 1).all()
+        assert prm_cache.get_active(cur, RUN) == first.scorer_id
+        stored = prm_cache.step_scores(cur, RUN, first.scorer_id)
+    shown = queries.steps(store, run_id=RUN).sort_values(["traj_id", "step_idx"])
+    assert shown["prm"].tolist() == pytest.approx(stored["score"].tolist())  # the view shows the active scorer
 
-    second = rescore(store, run_id="run-a", model=folder, family="token-cls", device="cpu")
-    assert (second.n_scored, second.n_from_cache, second.model_loaded) == (0, 18, False)
-    assert len(count_loads) == 1  # the second call never touched the model
-    with store.reader() as cur:
-        again = prm_cache.step_scores(cur, "run-a", first.scorer_id)
-    assert again["score"].tolist() == pytest.approx(stored["score"].tolist())
+    second = rescore(store, run_id=RUN, model=folder, family="token-cls", device="cpu")
+    assert (second.n_scored, second.n_from_cache, second.model_loaded) == (0, n_steps, False)
+    assert len(count_loads) == 1
 
 
-def test_what_if_edit_reruns_only_the_edited_trajectory_and_only_caches_changed_steps(store, save_checkpoint):
+def test_what_if_edit_reruns_only_that_trajectory_and_reuses_the_prefix(store, save_checkpoint):
     scorer = Scorer.load(str(save_checkpoint("llama-tokcls")), "token-cls", device="cpu")
-    rescore(store, run_id="run-a", scorer=scorer)
-    before = scorer.stats.forward_passes
-    with store.reader() as cur:
-        old = prm_cache.step_scores(cur, "run-a", scorer.scorer_id).set_index(["traj_id", "step_idx"])["score"]
-    edited = (store._steps["traj_id"] == "t1-2") & (store._steps["step_idx"] == 1)
-    store._steps.loc[edited, "action"] = "5 * 2 = 11"
-    report = rescore(store, run_id="run-a", scorer=scorer)
-    assert scorer.stats.forward_passes - before == 1
-    assert (report.n_scored, report.n_from_cache) == (2, 16)  # the edited step and the one after it
-    with store.reader() as cur:
-        new = prm_cache.step_scores(cur, "run-a", scorer.scorer_id).set_index(["traj_id", "step_idx"])["score"]
-    changed = sorted(i for i in old.index if abs(old[i] - new[i]) > 1e-7)
-    assert changed == [("t1-2", 1), ("t1-2", 2)]
+    rescore(store, run_id=RUN, scorer=scorer)
+    _, _, trajectories = load_trajectories(store, RUN, Scope())
+    original = max(trajectories, key=lambda t: len(t.steps))
+    edited = Trajectory(original.prompt, (*original.steps[:1], "1 + 1 = 3", *original.steps[2:]))
+    passes = scorer.stats.forward_passes
+    unchanged = score_with_cache(store, scorer.spec, trajectories, get_scorer=lambda: scorer)
+    assert (unchanged.n_scored, unchanged.scorer) == (0, None)
+    result = score_with_cache(store, scorer.spec, [original, edited], get_scorer=lambda: scorer)
+    assert scorer.stats.forward_passes - passes == 1
+    assert result.n_scored == len(original.steps) - 1  # the edited step and every step after it
+    before, after = result.results
+    assert after.scores[0] == pytest.approx(before.scores[0])
+    assert after.scores[1] != pytest.approx(before.scores[1])
 
 
-@pytest.mark.parametrize(
-    ("scope", "n_steps"),
-    [(Scope(), 18), (Scope("iteration", 1), 9), (Scope("group", "g0"), 9), (Scope("trajectory", "t0-1"), 3)],
-)
-def test_scope_limits_what_is_scored(store, save_checkpoint, scope, n_steps):
+@pytest.mark.parametrize("kind", ["iteration", "group", "trajectory"])
+def test_scope_limits_what_is_scored(store, save_checkpoint, kind):
+    all_steps = queries.steps(store, run_id=RUN)
+    column = {"iteration": "iteration", "group": "group_id", "trajectory": "traj_id"}[kind]
+    value = all_steps[column].iloc[-1]
+    expected = all_steps[column] == value
     scorer = Scorer.load(str(save_checkpoint("llama-tokcls")), "token-cls", device="cpu")
-    report = rescore(store, run_id="run-a", scorer=scorer, scope=scope)
-    assert report.n_steps == report.n_scored == n_steps
+    report = rescore(store, run_id=RUN, scorer=scorer, scope=Scope(kind, value))
+    assert 0 < report.n_steps == report.n_scored == int(expected.sum()) < len(all_steps)
     with store.reader() as cur:
-        assert len(prm_cache.step_scores(cur, "run-a", scorer.scorer_id)) == n_steps
+        stored = prm_cache.step_scores(cur, RUN, scorer.scorer_id)
+    assert set(stored["traj_id"]) == set(all_steps.loc[expected, "traj_id"])
 
 
-def test_truncated_steps_are_stored_as_null_with_a_flag(store, save_checkpoint):
-    from core.prm.types import FormatSettings
-
+def test_truncated_steps_are_null_with_a_flag_and_the_view_falls_back_to_logged_prm(store, save_checkpoint):
     folder = str(save_checkpoint("llama-tokcls"))
-    report = rescore(
-        store, run_id="run-a", model=folder, family="token-cls", device="cpu", settings=FormatSettings(max_length=70)
-    )
+    settings = FormatSettings(max_length=110)
+    report = rescore(store, run_id=RUN, model=folder, family="token-cls", device="cpu", settings=settings)
     assert report.n_truncated_steps > 0 and report.truncated_trajectories
+    assert f"{report.n_truncated_steps} truncated steps" in report.summary()
     with store.reader() as cur:
-        rows = prm_cache.step_scores(cur, "run-a", report.scorer_id)
+        rows = prm_cache.step_scores(cur, RUN, report.scorer_id)
     assert rows.loc[rows["truncated"], "score"].isna().all()
     assert rows.loc[~rows["truncated"], "score"].notna().all()
-    assert "truncated" in report.summary()
+    shown = queries.steps(store, run_id=RUN).sort_values(["traj_id", "step_idx"]).reset_index(drop=True)
+    truncated = rows["truncated"].to_numpy()
+    assert not any(math.isnan(v) for v in shown.loc[truncated, "prm"])  # logged scores show through
 
 
 def test_bad_scope_and_missing_model_are_refused(store):
@@ -98,4 +113,4 @@ def test_bad_scope_and_missing_model_are_refused(store):
     with pytest.raises(ValueError, match="need one"):
         Scope("group")
     with pytest.raises(ValueError, match="model and family"):
-        rescore(store, run_id="run-a")
+        rescore(store, run_id=RUN)
