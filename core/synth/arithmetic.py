@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class Problem:
     start: int
     ops: tuple[tuple[str, int], ...] = field(default_factory=tuple)
 
-    @property
+    @cached_property
     def text(self) -> str:
         """The prompt shown to the policy."""
         chain = " ".join(f"{op} {x}" for op, x in self.ops)
@@ -110,16 +111,24 @@ def policy_lines(
     return lines
 
 
-def step_labels(problem: Problem, lines: list[str]) -> list[bool]:
-    """Per line, whether its arithmetic is right given the value the previous line wrote."""
-    labels = []
+def step_checks(problem: Problem, lines: list[str]) -> list[tuple[bool, bool]]:
+    """Per line, (its arithmetic is right given the value the previous line wrote, it parses); one parse each."""
+    checks = []
     value = problem.start
     for (op, x), line in zip(problem.ops, lines, strict=False):
-        labels.append(line_is_correct(value, (op, x), line))
         parsed = parse_line(line)
-        if parsed is not None:
-            value = parsed[3]
-    return labels
+        if parsed is None:
+            checks.append((False, False))
+            continue
+        a, sym, b, c = parsed
+        checks.append((a == value and (sym, b) == (op, x) and c == apply_op(value, op, x), True))
+        value = c
+    return checks
+
+
+def step_labels(problem: Problem, lines: list[str]) -> list[bool]:
+    """Per line, whether its arithmetic is right given the value the previous line wrote."""
+    return [correct for correct, _ in step_checks(problem, lines)]
 
 
 def outcome(problem: Problem, lines: list[str]) -> float:

@@ -37,25 +37,27 @@ def _arith_steps(
     The logged ``prm`` and ``value`` imitate what a trainer with a PRM and a critic would write:
     informative but noisy, so schemes that use them differ from ground truth in realistic ways.
     """
-    labels = arithmetic.step_labels(problem, lines)
+    checks = arithmetic.step_checks(problem, lines)
     result = arithmetic.outcome(problem, lines)
     steps = []
     ok_so_far = True
-    for t, (line, good) in enumerate(zip(lines, labels, strict=True)):
-        remaining = len(lines) - t
-        critic = (1 - err) ** remaining if ok_so_far else 0.05
+    state = problem.text
+    last = len(lines) - 1
+    for t, (line, (good, parsed)) in enumerate(zip(lines, checks, strict=True)):
+        critic = (1 - err) ** (len(lines) - t) if ok_so_far else 0.05
         ok_so_far = ok_so_far and good
         steps.append(
             {
-                "state": "\n".join([problem.text, *lines[:t]]),
+                "state": state,
                 "action": line,
-                "reward": result if t == len(lines) - 1 else 0.0,
+                "reward": result if t == last else 0.0,
                 "label": 1.0 if good else 0.0,
-                "valid": arithmetic.parse_line(line) is not None,
+                "valid": parsed,
                 "prm": round(_sigmoid(2.5 * (1 if good else -1) + rng.normal(0, 1.2)), 6),
                 "value": round(min(1.0, max(0.0, critic + rng.normal(0, 0.08))), 6),
             }
         )
+        state = f"{state}\n{line}"
     return steps, result
 
 
