@@ -1,0 +1,121 @@
+"""``creditscope rescore`` and ``creditscope train-demo-prm`` (registered by ``core/cli.py``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from core.prm.types import FAMILIES
+
+DEFAULT_DEMO_OUT = "sample_data/models/demo-prm"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the PRM subcommands to the main parser's subparsers."""
+    p = subparsers.add_parser("rescore", help="score a run's steps with a process reward model")
+    p.add_argument("--db", required=True, help="creditscope database file")
+    p.add_argument("--run", required=True, help="run id")
+    p.add_argument("--model", required=True, help="local folder or Hugging Face hub id")
+    p.add_argument("--family", required=True, choices=FAMILIES, help="PRM input/scoring recipe")
+    p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    p.add_argument("--batch-tokens", type=int, default=16384, help="padded-token budget per forward pass")
+    p.add_argument(
+        "--scope",
+        nargs="+",
+        default=["run"],
+        metavar="KIND [VALUE]",
+        help="run (default) | iteration N | group ID | trajectory ID",
+    )
+    p.add_argument("--revision", help="hub branch, tag or commit")
+    p.add_argument("--ref-model", help="reference model (implicit family)")
+    p.add_argument("--separator", help="step separator (token-cls, seqcls, implicit); default newline")
+    p.add_argument("--max-length", type=int, help="token limit; default the model's")
+    p.add_argument("--beta", type=float, help="implicit PRM coefficient (default 0.001)")
+    p.add_argument(
+        "--trust-remote-code", action="store_true", help="allow the checkpoint's own Python code (Qwen2.5-Math-PRM)"
+    )
+    p.add_argument("--no-activate", action="store_true", help="store the scores without making them steps.prm")
+    p.set_defaults(func=cmd_rescore)
+
+    p = subparsers.add_parser("train-demo-prm", help="train the small demo PRM on the arithmetic environment (CPU)")
+    p.add_argument("--out", default=DEFAULT_DEMO_OUT)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, help="optimiser steps (default from DemoConfig)")
+    p.set_defaults(func=cmd_train_demo_prm)
+
+
+def parse_scope(words: list[str]):  # type: ignore[no-untyped-def]
+    """``["run"]`` / ``["iteration", "3"]`` / ``["group", "g1"]`` / ``["trajectory", "t7"]`` → a Scope."""
+    from core.prm.rescore import Scope
+
+    kind, *rest = words
+    if len(rest) > 1:
+        raise argparse.ArgumentTypeError(f"--scope takes a kind and at most one value, got {' '.join(words)}")
+    value: str | int | None = rest[0] if rest else None
+    if kind == "iteration" and value is not None:
+        value = int(value)
+    return Scope(kind, value)
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    """Run :func:`core.prm.rescore.rescore` with a tqdm bar (trajectories sent to the model, with ETA)."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from core.prm.rescore import rescore
+    from core.prm.types import FormatSettings
+    from core.store.database import Store
+
+    settings = FormatSettings()
+    if args.separator is not None:
+        settings = replace(settings, separator=args.separator.encode().decode("unicode_escape"))
+    if args.max_length is not None:
+        settings = replace(settings, max_length=args.max_length)
+    if args.beta is not None:
+        settings = replace(settings, beta=args.beta)
+    scope = parse_scope(args.scope)
+    store = Store.open(args.db)
+    bar = tqdm(total=0, unit="traj", desc="rescoring", dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        report = rescore(
+            store,
+            run_id=args.run,
+            model=args.model,
+            family=args.family,
+            device=args.device,
+            batch_tokens=args.batch_tokens,
+            scope=scope,
+            trust_remote_code=args.trust_remote_code,
+            progress=progress,
+            revision=args.revision,
+            settings=settings,
+            ref_model=args.ref_model,
+            activate=not args.no_activate,
+        )
+    finally:
+        bar.close()
+        store.close()
+    print(report.summary())
+    if report.truncated_trajectories:
+        shown = ", ".join(report.truncated_trajectories[:10])
+        more = "" if len(report.truncated_trajectories) <= 10 else f" (+{len(report.truncated_trajectories) - 10})"
+        print(f"truncated at the model's max length: {shown}{more}")
+    return 0
+
+
+def cmd_train_demo_prm(args: argparse.Namespace) -> int:
+    """Train the demo PRM and print its held-out ROC-AUC."""
+    from dataclasses import replace
+
+    from core.prm.demo_train import DemoConfig, train_demo_prm
+
+    config = replace(DemoConfig(), seed=args.seed)
+    if args.steps is not None:
+        config = replace(config, train_steps=args.steps)
+    train_demo_prm(args.out, config)
+    return 0
