@@ -1,7 +1,7 @@
 """Turns Inspect AI ``Score`` values into numbers and picks the scorer that gives a sample's outcome.
 
 Inspect scorers return letter grades, booleans, numbers, strings, lists or dicts. The mapping used
-here (documented in README_A2.md) follows Inspect's own grade letters:
+here (documented in FORMATS.md) follows Inspect's own grade letters:
 
 - ``"C"`` (correct) -> 1.0, ``"P"`` (partial) -> 0.5, ``"I"`` (incorrect) -> 0.0, ``"N"`` (no answer) -> 0.0;
 - booleans -> 1.0 / 0.0; ``"yes"``/``"true"``/``"correct"`` -> 1.0, ``"no"``/``"false"``/``"incorrect"`` -> 0.0
