@@ -165,14 +165,14 @@ def rank_schemes(
             "scheme": name,
             "title": spec.title,
             "confidence": spec.confidence,
-            "threshold": spec.default_threshold,
+            "threshold": spec.threshold_for((params or {}).get(name)),
         }
         try:
             credit, info = compute_with_info(prep, name, **dict((params or {}).get(name, {})))
         except CreditscopeError as error:
             row.update(auc=np.nan, first_error_f1=np.nan, acc_erroneous=np.nan, acc_correct=np.nan, note=str(error))
         else:
-            first_error = first_error_f1(frame, credit, spec.default_threshold)
+            first_error = first_error_f1(frame, credit, row["threshold"])
             row.update(
                 auc=roc_auc(credit, labels),
                 first_error_f1=first_error.f1,

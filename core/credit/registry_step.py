@@ -257,6 +257,7 @@ STEP_SCHEMES: tuple[SchemeSpec, ...] = (
         ),
         dense.prm,
         "Process-reward-model scores as dense step rewards or aggregated into a trajectory score.",
+        score_kind_for=lambda p: "probability" if p["dense"] == "score" else "advantage",
     ),
     SchemeSpec(
         "gae",

@@ -95,11 +95,19 @@ class SchemeSpec:
     function: SchemeFunction
     description: str
     score_kind: str = "advantage"
+    score_kind_for: Callable[[dict[str, Any]], str] | None = None
+    """When the kind depends on parameters (``prm`` with ``dense="score"`` returns probabilities)."""
 
     @property
     def default_threshold(self) -> float:
         """Threshold below which a step counts as predicted bad (used by the first-error F1)."""
         return 0.5 if self.score_kind == "probability" else 0.0
+
+    def threshold_for(self, params: dict[str, Any] | None = None) -> float:
+        """First-error threshold for these parameters: 0.5 for probabilities, 0 for signed advantages."""
+        if self.score_kind_for is None:
+            return self.default_threshold
+        return 0.5 if self.score_kind_for(self.resolve(dict(params or {}))) == "probability" else 0.0
 
     def defaults(self) -> dict[str, Any]:
         """Default value of every parameter."""

@@ -65,3 +65,14 @@ def test_rank_schemes_orders_by_auc_and_keeps_failures():
     gae_row = table.set_index("scheme").loc["gae"]
     assert np.isnan(gae_row.auc) and "value" in gae_row.note
     assert set(rank_schemes(df).scheme) == set(SCHEMES)
+
+
+def test_prm_scores_are_judged_at_half_and_deltas_at_zero() -> None:
+    from core.credit import SCHEMES, rank_schemes
+    from core.synth import generate_steps
+
+    assert SCHEMES["prm"].threshold_for({}) == 0.5
+    assert SCHEMES["prm"].threshold_for({"dense": "delta"}) == 0.0
+    steps = generate_steps("tree", prompts=3, iterations=3)
+    table = rank_schemes(steps, schemes=["prm"]).set_index("scheme")
+    assert table.loc["prm", "threshold"] == 0.5 and table.loc["prm", "first_error_f1"] > 0.5
