@@ -2,12 +2,25 @@
 
 One command is one transaction: either every file it names lands, or (on the first bad file) none
 does and the error names that file, the record and the field. Re-ingesting an unchanged file is a
-no-op (size and mtime first, then a content hash); a changed file replaces exactly its earlier rows.
+no-op (size and mtime first, then a content hash); a changed file replaces exactly its earlier rows,
+except that a grown file of a line-appendable format only has its new lines read and their rows added
+(see :mod:`core.ingest.follow` for the rule and the bookkeeping). Trade-off of the incremental path:
+when a file grows, only the 64 KiB before the loaded offset are compared, so an in-place edit further
+back goes unnoticed until the file is rewritten or shrinks; a same-size change is still caught by the
+content hash.
+
+:func:`poll_once` is one poll of ``--follow`` and of the dashboard's Follow toggle: follow mode (bytes
+after the last newline wait for the next poll) and one transaction per file, so one bad file does not
+hold back the others.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import tempfile
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,11 +29,26 @@ from types import ModuleType
 
 import duckdb
 
+from core.errors import CreditscopeError
 from core.ingest import registry
 from core.ingest.base import AdapterOptions, Rollouts
+from core.ingest.follow import (
+    PARTIAL_TAIL,
+    PollReport,
+    appends_by_line,
+    bytes_before,
+    errors_name,
+    has_content,
+    prefix_fingerprint,
+    read_growth,
+    scan_file,
+    snapshot_path,
+    tail_note,
+    without_partial_tail,
+)
 from core.ingest.formats import native
 from core.store.database import Store
-from core.store.load import SourceInfo, load_rollouts, previous_state, touch_source
+from core.store.load import SourceInfo, SourceState, load_rollouts, note_partial_growth, previous_state, touch_source
 from core.store.native_jsonl import FastPathUnavailable, drop_stage, load_staged, stage_native_jsonl
 
 
@@ -30,11 +58,13 @@ class SourceResult:
 
     path: str
     format: str
-    status: str  # "loaded", "replaced" or "unchanged"
+    status: str  # "loaded", "replaced", "appended", "unchanged" or "waiting" (no complete line yet)
     n_trajectories: int = 0
     n_steps: int = 0
     fast_path: bool = False
     skipped: list[str] = field(default_factory=list)
+    lines: tuple[int, int] | None = None
+    """First and last line number read, for line-appendable sources that were read."""
 
 
 @dataclass
@@ -47,7 +77,7 @@ class IngestReport:
 
     @property
     def n_steps(self) -> int:
-        """Steps written by this command (unchanged files count 0)."""
+        """Steps written by this command (unchanged files count 0; appended files count their new steps)."""
         return sum(s.n_steps for s in self.sources)
 
     @property
@@ -58,11 +88,7 @@ class IngestReport:
 
 def file_digest(path: Path) -> str:
     """BLAKE2b of the file's bytes: decides whether a re-ingested file really changed."""
-    digest = hashlib.blake2b(digest_size=20)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return scan_file(path).digest
 
 
 def source_id_for(path: Path, run_override: str | None) -> str:
@@ -86,21 +112,37 @@ def ingest(
         paths: What the user typed.
         fmt: ``"auto"`` or a format name (see ``creditscope formats``).
         run: Put everything into this run instead of the names the sources carry.
-        options: Adapter options (step splitter, forced split, adapter-specific extras).
+        options: Adapter options (step splitter, forced split, adapter-specific extras, follow mode).
         on_source: Called after each file, e.g. to advance a progress bar.
 
     Raises:
         core.errors.IngestError: A file is malformed; nothing of this command was written.
         core.errors.FormatNotDetected: No adapter recognises a file (the message says why each declined).
     """
-    options = options or AdapterOptions()
     report = IngestReport()
     plan = registry.plan_sources(paths, fmt, notes=report.notes)
+    return ingest_plan(store, plan, run=run, options=options, on_source=on_source, report=report)
+
+
+def ingest_plan(
+    store: Store,
+    plan: Sequence[tuple[Path, ModuleType]],
+    *,
+    run: str | None = None,
+    options: AdapterOptions | None = None,
+    on_source: Callable[[SourceResult], None] | None = None,
+    report: IngestReport | None = None,
+) -> IngestReport:
+    """Load already planned ``(file, adapter)`` pairs in one transaction (see :func:`ingest`)."""
+    options = options or AdapterOptions()
+    report = report or IngestReport()
     with store.exclusive():
         # Phase 1, outside any transaction: find changed files and parse them. DuckDB staging tables
         # must exist before the writer's transaction starts, or its snapshot would not see them.
-        prepared = [_prepare(store, path, module, run, options) for path, module in plan]
+        prepared: list[_Prepared] = []
         try:
+            for path, module in plan:
+                prepared.append(_prepare(store, path, module, run, options))
             with store.writer() as cur:  # phase 2: one transaction for the whole command
                 for item in prepared:
                     result = _load(cur, item)
@@ -115,6 +157,40 @@ def ingest(
     return report
 
 
+def poll_once(
+    store: Store,
+    paths: Sequence[str],
+    *,
+    fmt: str = "auto",
+    run: str | None = None,
+    options: AdapterOptions | None = None,
+) -> PollReport:
+    """One poll of a follow loop: load what is new under ``paths``, one transaction per file.
+
+    Unlike :func:`ingest`, nothing raises: a path that matches nothing yet, or a file with a bad line,
+    is reported in :attr:`PollReport.errors` and tried again next poll while the other files load.
+    Follow mode is always on (bytes after a file's last newline wait for the next poll).
+    """
+    options = options or AdapterOptions()
+    options = AdapterOptions(options.splitter, options.split, {**options.extra, PARTIAL_TAIL: True})
+    report = PollReport(started_at=time.time())
+    started = time.perf_counter()
+    plan: dict[Path, ModuleType] = {}
+    for raw in paths:  # planned one by one so a missing path does not hide the others
+        try:
+            for path, module in registry.plan_sources([raw], fmt, notes=report.notes):
+                plan.setdefault(path.resolve(), module)
+        except (CreditscopeError, OSError) as exc:
+            report.errors[str(raw)] = str(exc)
+    for path, module in plan.items():
+        try:
+            report.sources.extend(ingest_plan(store, [(path, module)], run=run, options=options).sources)
+        except (CreditscopeError, OSError, duckdb.Error) as exc:  # retried next poll; the others go on
+            report.errors[str(path)] = str(exc)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
 @dataclass
 class _Prepared:
     """A planned source after phase 1: unchanged, staged in DuckDB, or parsed into frames."""
@@ -123,6 +199,14 @@ class _Prepared:
     src: SourceInfo | None = None
     stage_token: str | None = None
     rollouts: Rollouts | None = None
+    appended_to: SourceState | None = None
+    """The state the new rows are added to; None for a full load."""
+
+
+def _recorded_options(options: AdapterOptions) -> dict:
+    """The options that shape rows (follow mode does not), JSON-normalised to compare with stored ones."""
+    extra = {key: value for key, value in options.extra.items() if key != PARTIAL_TAIL}
+    return json.loads(json.dumps({"splitter": options.splitter, "split": options.split, **extra}, default=str))
 
 
 def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, options: AdapterOptions) -> _Prepared:
@@ -130,35 +214,125 @@ def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, opti
     source_id = source_id_for(path, run)
     with store.reader() as cur:
         prev = previous_state(cur, source_id)
-    if prev is not None and prev[1] == stat.st_size and prev[2] == stat.st_mtime:
+    if prev is not None and prev.size == stat.st_size and prev.mtime == stat.st_mtime:
         return _Prepared(SourceResult(str(path), module.NAME, "unchanged"))
-    digest = file_digest(path)
-    if prev is not None and prev[0] == digest:
-        with store.writer() as cur:
-            touch_source(cur, source_id, stat.st_mtime)
-        return _Prepared(SourceResult(str(path), module.NAME, "unchanged"))
+    following = bool(options.extra.get(PARTIAL_TAIL))
+    by_line = appends_by_line(module, path, options)
     src = SourceInfo(
         source_id=source_id,
         path=str(path.resolve()),
         format=module.NAME,
         run_override=run,
-        content_hash=digest,
+        content_hash="",
         size=stat.st_size,
         mtime=stat.st_mtime,
-        options={"splitter": options.splitter, "split": options.split, **options.extra},
+        options=_recorded_options(options),
     )
-    result = SourceResult(str(path), module.NAME, "replaced" if prev is not None else "loaded")
+    # A same-size change keeps the stronger whole-file hash check; growth goes through the fingerprint.
+    if (
+        by_line
+        and prev is not None
+        and prev.loaded_bytes is not None
+        and (prev.format, prev.options) == (module.NAME, src.options)
+        and not (prev.size == stat.st_size and prev.content_hash)
+    ):
+        appended = _prepare_append(store, path, module, src, prev, options, following)
+        if appended is not None:
+            return appended
+    with tempfile.TemporaryDirectory(prefix="creditscope-") as tmp:
+        # Following a line-oriented file, parse a snapshot: a trainer appending while we read must not
+        # slip lines past the bookkeeping (they would be appended a second time on the next poll).
+        snapshot = snapshot_path(Path(tmp), path) if by_line and following else None
+        scan = scan_file(path, copy_to=snapshot)
+        if prev is not None and prev.content_hash == scan.digest:
+            with store.writer() as cur:
+                touch_source(cur, source_id, stat.st_mtime)
+            return _Prepared(SourceResult(str(path), module.NAME, "unchanged"))
+        result = SourceResult(str(path), module.NAME, "replaced" if prev is not None else "loaded")
+        src = _with(src, content_hash=scan.digest, size=scan.size)
+        if not by_line:
+            return _read(store, path, module, src, result, options, path)
+        read_from = snapshot or path
+        end = scan.complete_end if following else scan.size
+        if following and not has_content(read_from, end):
+            return _Prepared(SourceResult(str(path), module.NAME, "waiting", skipped=[tail_note(path, scan.size)]))
+        if end < scan.size:
+            os.truncate(read_from, end)  # only ever the snapshot: `end < size` happens in follow mode only
+            result.skipped.append(tail_note(path, scan.size - end))
+        before = bytes_before(read_from, end)
+        src = _with(src, loaded_bytes=end, loaded_lines=scan.newlines, prefix_hash=prefix_fingerprint(before, end))
+        result.lines = (1, scan.newlines + (0 if before.endswith(b"\n") else 1))
+        prepared = _read(store, path, module, src, result, without_partial_tail(options), read_from)
+    if snapshot is None and path.stat().st_size != scan.size:
+        # The file grew while it was parsed, so the rows may cover more than the recorded offset: record
+        # no offset and no digest, which makes the next ingest replace the file in full.
+        prepared.src = _with(src, content_hash="", loaded_bytes=None, loaded_lines=None, prefix_hash=None)
+    return prepared
+
+
+def _prepare_append(
+    store: Store,
+    path: Path,
+    module: ModuleType,
+    src: SourceInfo,
+    prev: SourceState,
+    options: AdapterOptions,
+    following: bool,
+) -> _Prepared | None:
+    """Read only what ``path`` gained since ``prev``; None when the loaded prefix changed (replace in full)."""
+    assert prev.loaded_bytes is not None and prev.loaded_lines is not None and prev.prefix_hash is not None
+    growth = read_growth(path, prev.loaded_bytes, prev.prefix_hash, following=following)
+    if growth is None:
+        return None
+    if not growth.complete.strip():
+        with store.writer() as cur:
+            note_partial_growth(cur, src.source_id, growth.mtime, growth.size)
+        skipped = [tail_note(path, growth.left_for_later)] if growth.left_for_later else []
+        return _Prepared(SourceResult(str(path), module.NAME, "unchanged", skipped=skipped))
+    lines_through = prev.loaded_lines + growth.complete.count(b"\n")
+    src = _with(
+        src,
+        size=growth.size,
+        mtime=growth.mtime,
+        loaded_bytes=growth.end,
+        loaded_lines=lines_through,
+        prefix_hash=prefix_fingerprint(growth.before + growth.complete, growth.end),
+    )
+    last_line = lines_through + (0 if growth.complete.endswith(b"\n") else 1)
+    result = SourceResult(str(path), module.NAME, "appended", lines=(prev.loaded_lines + 1, last_line))
+    if growth.left_for_later:
+        result.skipped.append(tail_note(path, growth.left_for_later))
+    with tempfile.TemporaryDirectory(prefix="creditscope-") as tmp:
+        snapshot = snapshot_path(Path(tmp), path)
+        # One blank line per loaded line: readers skip blank lines, so new lines keep their real numbers.
+        snapshot.write_bytes(b"\n" * prev.loaded_lines + growth.complete)
+        prepared = _read(store, path, module, src, result, without_partial_tail(options), snapshot)
+    prepared.appended_to = prev
+    return prepared
+
+
+def _read(
+    store: Store,
+    path: Path,
+    module: ModuleType,
+    src: SourceInfo,
+    result: SourceResult,
+    options: AdapterOptions,
+    read_from: Path,
+) -> _Prepared:
+    """Parse ``read_from`` (the file itself or a snapshot of it) as ``path``: DuckDB fast path, else the adapter."""
     if module is native and path.suffix in (".jsonl", ".ndjson"):
         token = uuid.uuid4().hex[:12]
         try:
             with store.reader() as stage:
-                stage_native_jsonl(stage, src.path, token, run, path.stem)
+                stage_native_jsonl(stage, str(read_from), token, src.run_override, path.stem)
             result.fast_path = True
             return _Prepared(result, src, stage_token=token)
         except FastPathUnavailable:
             pass  # the validating reader below either parses the file or names the bad line and field
-    rollouts = module.read(path, options)
-    result.skipped = list(rollouts.skipped)
+    with errors_name(read_from, path):
+        rollouts = module.read(read_from, options)
+    result.skipped.extend(note.replace(str(read_from), str(path)) for note in rollouts.skipped)
     return _Prepared(result, src, rollouts=rollouts)
 
 
@@ -166,10 +340,18 @@ def _load(cur: duckdb.DuckDBPyConnection, item: _Prepared) -> SourceResult:
     result = item.result
     if item.src is None:
         return result
+    append = item.appended_to is not None
     if item.stage_token is not None:
-        result.n_trajectories, result.n_steps = load_staged(cur, item.src, item.stage_token)
+        n_traj, n_steps = load_staged(cur, item.src, item.stage_token, append=append)
     else:
         assert item.rollouts is not None
         default_run = item.rollouts.default_run or Path(result.path).stem
-        result.n_trajectories, result.n_steps = load_rollouts(cur, item.src, item.rollouts, default_run)
+        n_traj, n_steps = load_rollouts(cur, item.src, item.rollouts, default_run, append=append)
+    if item.appended_to is not None:  # report what this load added, not the source's new totals
+        n_traj, n_steps = n_traj - item.appended_to.n_trajectories, n_steps - item.appended_to.n_steps
+    result.n_trajectories, result.n_steps = n_traj, n_steps
     return result
+
+
+def _with(src: SourceInfo, **changes: object) -> SourceInfo:
+    return SourceInfo(**{**vars(src), **changes})  # type: ignore[arg-type]

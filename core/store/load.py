@@ -27,15 +27,56 @@ class SourceInfo:
     format: str
     run_override: str | None
     content_hash: str
+    """BLAKE2b of the whole file, or "" after an incremental append (the digest was not recomputed)."""
     size: int
     mtime: float
     options: dict
+    loaded_bytes: int | None = None
+    """For line-appendable sources: the byte offset just past the last line loaded; None otherwise."""
+    loaded_lines: int | None = None
+    """Newlines before ``loaded_bytes``: the next line read is number ``loaded_lines + 1``."""
+    prefix_hash: str | None = None
+    """Fingerprint of the bytes just before ``loaded_bytes`` (see :func:`core.ingest.runner.prefix_fingerprint`)."""
 
 
-def previous_state(cur: duckdb.DuckDBPyConnection, source_id: str) -> tuple[str, int, float] | None:
-    """(content_hash, size, mtime) recorded for a source, or None if it was never ingested."""
-    row = cur.execute("SELECT content_hash, size, mtime FROM sources WHERE source_id = ?", [source_id]).fetchone()
-    return (str(row[0]), int(row[1]), float(row[2])) if row else None
+@dataclass(frozen=True)
+class SourceState:
+    """What the ``sources`` table remembers about an earlier ingest of one file."""
+
+    format: str
+    content_hash: str
+    size: int
+    mtime: float
+    n_trajectories: int
+    n_steps: int
+    options: dict
+    loaded_bytes: int | None
+    loaded_lines: int | None
+    prefix_hash: str | None
+
+
+def previous_state(cur: duckdb.DuckDBPyConnection, source_id: str) -> SourceState | None:
+    """The recorded state of a source, or None if it was never ingested."""
+    row = cur.execute(
+        """SELECT format, content_hash, size, mtime, n_trajectories, n_steps, options, loaded_bytes, loaded_lines,
+                  prefix_hash
+        FROM sources WHERE source_id = ?""",
+        [source_id],
+    ).fetchone()
+    if row is None:
+        return None
+    return SourceState(
+        format=str(row[0]),
+        content_hash=str(row[1]),
+        size=int(row[2]),
+        mtime=float(row[3]),
+        n_trajectories=int(row[4]),
+        n_steps=int(row[5]),
+        options=json.loads(row[6]) if row[6] else {},
+        loaded_bytes=None if row[7] is None else int(row[7]),
+        loaded_lines=None if row[8] is None else int(row[8]),
+        prefix_hash=row[9],
+    )
 
 
 def touch_source(cur: duckdb.DuckDBPyConnection, source_id: str, mtime: float) -> None:
@@ -43,13 +84,27 @@ def touch_source(cur: duckdb.DuckDBPyConnection, source_id: str, mtime: float) -
     cur.execute("UPDATE sources SET mtime = ? WHERE source_id = ?", [mtime, source_id])
 
 
+def note_partial_growth(cur: duckdb.DuckDBPyConnection, source_id: str, mtime: float, size: int) -> None:
+    """Record that a file grew by a partial last line only: its rows stand, the next poll compares to ``size``.
+
+    The content hash is cleared because it described the smaller file; the loaded prefix's fingerprint
+    is what vouches for the rows from now on.
+    """
+    cur.execute(
+        "UPDATE sources SET mtime = ?, size = ?, content_hash = '' WHERE source_id = ?", [mtime, size, source_id]
+    )
+
+
 def load_rollouts(
-    cur: duckdb.DuckDBPyConnection, src: SourceInfo, rollouts: Rollouts, default_run: str
+    cur: duckdb.DuckDBPyConnection, src: SourceInfo, rollouts: Rollouts, default_run: str, *, append: bool = False
 ) -> tuple[int, int]:
-    """Replace a source's rows with an adapter's frames; returns (trajectories, steps) loaded.
+    """Replace a source's rows with an adapter's frames (or add them); returns the source's (trajectories, steps).
 
     The run is ``src.run_override`` when the user named one, else the trajectory frame's optional
     ``run_id`` column (a native file may hold several runs), else ``default_run``.
+
+    With ``append`` the frames hold only the lines a grown file gained, so the rows already stored
+    stay (PRM scores of earlier trajectories included); the usual checks then run over old and new rows.
     """
     steps = rollouts.steps
     trajs = rollouts.trajectories
@@ -63,7 +118,8 @@ def load_rollouts(
     cur.register("_cs_steps_df", steps)
     cur.register("_cs_trajs_df", trajs)
     try:
-        delete_source(cur, src.source_id)
+        if not append:
+            delete_source(cur, src.source_id)
         # Iteration, group and outcome come from the trajectory frame so a step can never disagree
         # with its trajectory, whatever the adapter put in the step frame.
         step_exprs = ", ".join(
@@ -134,8 +190,11 @@ def finish_source(
         [src.format, src.path, json.dumps(run_config, default=str), src.source_id],
     )
     cur.execute("DELETE FROM runs WHERE run_id NOT IN (SELECT DISTINCT run_id FROM trajectories)")
+    # Every column is named and given: DuckDB's INSERT OR REPLACE keeps the old value of a column left out.
     cur.execute(
-        """INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?::JSON)""",
+        """INSERT OR REPLACE INTO sources (source_id, path, format, run_override, content_hash, size, mtime,
+            n_trajectories, n_steps, ingested_at, options, loaded_bytes, loaded_lines, prefix_hash)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?::JSON, ?, ?, ?)""",
         [
             src.source_id,
             src.path,
@@ -147,6 +206,9 @@ def finish_source(
             n_traj,
             n_steps,
             json.dumps(src.options, default=str),
+            src.loaded_bytes,
+            src.loaded_lines,
+            src.prefix_hash,
         ],
     )
     return int(n_traj), int(n_steps)

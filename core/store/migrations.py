@@ -77,6 +77,13 @@ LEFT JOIN (
     FROM prm_step_scores p JOIN prm_active USING (run_id, scorer_id)
 ) a ON a.run_id = s.run_id AND a.traj_id = s.traj_id AND a.step_idx = s.step_idx;
 """,
+    # 2: where an incremental (append-only) load of a line-oriented file stopped, and a fingerprint of
+    # the bytes before that point, so a grown file is read from there on (core.ingest.runner).
+    """
+ALTER TABLE sources ADD COLUMN loaded_bytes BIGINT;
+ALTER TABLE sources ADD COLUMN loaded_lines BIGINT;
+ALTER TABLE sources ADD COLUMN prefix_hash VARCHAR;
+""",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

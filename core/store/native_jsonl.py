@@ -156,9 +156,15 @@ def _stage_canonical(
 _FINITE = " AND ".join(f"coalesce(isfinite({c}), TRUE)" for c in ("reward", "label", "prm_logged", "value"))
 
 
-def load_staged(cur: duckdb.DuckDBPyConnection, src: SourceInfo, token: str) -> tuple[int, int]:
-    """Inside the writer's transaction: replace the source's rows with staged ones."""
-    delete_source(cur, src.source_id)
+def load_staged(
+    cur: duckdb.DuckDBPyConnection, src: SourceInfo, token: str, *, append: bool = False
+) -> tuple[int, int]:
+    """Inside the writer's transaction: replace the source's rows with staged ones (or add them, with ``append``).
+
+    Returns the source's (trajectories, steps) after the load.
+    """
+    if not append:
+        delete_source(cur, src.source_id)
     cur.execute(f"INSERT INTO trajectories SELECT *, ? FROM {STAGE}.t_{token}", [src.source_id])
     cur.execute(f"INSERT INTO step_rows SELECT *, ? FROM {STAGE}.s_{token}", [src.source_id])
     return finish_source(cur, src, {}, checked=True)
