@@ -254,7 +254,7 @@ def node_trajectories(graph: nx.DiGraph, node: str, view: GroupView) -> pd.DataF
     table = view.trajectories.loc[view.trajectories["traj_id"].isin(data.get("trajs", [])), ["traj_id", "outcome"]]
     table = table.assign(
         n_steps=table["traj_id"].map(view.steps.groupby("traj_id").size()).astype(int),
-        **{"steps here": table["traj_id"].map(steps_here).fillna("")},
+        **{"steps here": [steps_here.get(traj, "") for traj in table["traj_id"]]},
     )
     return table.sort_values("traj_id").reset_index(drop=True)
 
