@@ -9,8 +9,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import CreditscopeError
+
+if TYPE_CHECKING:  # imported lazily at run time so that `--help` stays fast
+    from core.ingest.base import AdapterOptions
+    from core.ingest.runner import SourceResult
+    from core.store.database import Store
 
 DEFAULT_DB = os.environ.get("CREDITSCOPE_DB", "creditscope.duckdb")
 
@@ -23,42 +29,99 @@ def _open_store(db: str, read_only: bool = False):  # noqa: ANN202 - keeps duckd
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Load files/folders/globs; with ``--follow`` keep loading new and grown files."""
-    from tqdm import tqdm
-
     from core.ingest.base import AdapterOptions
-    from core.ingest.runner import ingest
 
-    extra = {"allow_partial_tail": True} if args.follow else {}
-    options = AdapterOptions(splitter=args.splitter, split=args.split, extra=extra)
-    store = _open_store(args.db)
+    options = AdapterOptions(splitter=args.splitter, split=args.split)
+    store = _open_ingest_store(args.db, args.follow)
     try:
-        while True:
-            started = time.perf_counter()
-            with tqdm(desc="ingest", unit="file", disable=args.quiet or None, leave=False) as bar:
-                report = ingest(
-                    store, args.paths, fmt=args.format, run=args.run, options=options, on_source=lambda r: bar.update(1)
-                )
-            elapsed = time.perf_counter() - started
-            changed = [s for s in report.sources if s.status != "unchanged"]
-            for note in report.notes:
-                print(f"note: {note}")
-            for s in changed:
-                print(f"{s.status:9} {s.path} [{s.format}] {s.n_trajectories} trajectories, {s.n_steps} steps")
-                for note in s.skipped:
-                    print(f"          skipped: {note}")
-            if not args.follow or changed or not report.sources:
-                unchanged = len(report.sources) - len(changed)
-                print(
-                    f"{len(changed)} file(s) loaded, {unchanged} unchanged: {report.n_trajectories} trajectories, "
-                    f"{report.n_steps} steps in {elapsed:.2f}s -> {args.db}"
-                )
-            if not args.follow:
-                return 0
-            time.sleep(args.interval)
+        return _follow(store, args, options) if args.follow else _ingest_once(store, args, options)
     except KeyboardInterrupt:
         return 0
     finally:
         store.close()
+
+
+def _open_ingest_store(db: str, follow: bool) -> Store:
+    from core.errors import DatabaseLocked
+
+    try:
+        return _open_store(db)
+    except DatabaseLocked as exc:
+        if not follow:
+            raise
+        # Two processes cannot share the file, so the only way to follow while the dashboard runs is
+        # to let the dashboard do it through its own connection.
+        raise DatabaseLocked(
+            f"{exc} To follow logs while the dashboard is running, open its Ingest page, enter the path under "
+            "'Follow a folder or file' and switch on the Follow toggle."
+        ) from exc
+
+
+def _ingest_once(store: Store, args: argparse.Namespace, options: AdapterOptions) -> int:
+    from tqdm import tqdm
+
+    from core.ingest.runner import ingest
+
+    started = time.perf_counter()
+    with tqdm(desc="ingest", unit="file", disable=args.quiet or None, leave=False) as bar:
+        report = ingest(
+            store, args.paths, fmt=args.format, run=args.run, options=options, on_source=lambda r: bar.update(1)
+        )
+    elapsed = time.perf_counter() - started
+    for note in report.notes:
+        print(f"note: {note}")
+    changed = [s for s in report.sources if s.status not in ("unchanged", "waiting")]
+    for s in changed:
+        print(_describe_source(s))
+        for note in s.skipped:
+            print(f"          skipped: {note}")
+    print(
+        f"{len(changed)} file(s) loaded, {len(report.sources) - len(changed)} unchanged: {report.n_trajectories} "
+        f"trajectories, {report.n_steps} steps in {elapsed:.2f}s -> {args.db}"
+    )
+    return 0
+
+
+def _follow(store: Store, args: argparse.Namespace, options: AdapterOptions) -> int:
+    """Poll until Ctrl-C; print what each poll loaded, and each note or error once until it changes."""
+    from core.ingest.follow import Follower, PollReport
+    from core.ingest.runner import poll_once
+
+    shown_notes: set[str] = set()
+    shown_errors: dict[str, str] = {}
+
+    def report(poll: PollReport) -> None:
+        for note in poll.notes:
+            if note not in shown_notes:
+                shown_notes.add(note)
+                print(f"note: {note}")
+        for where, message in poll.errors.items():
+            if shown_errors.get(where) != message:  # a bad line stays bad until fixed: say so once, not every poll
+                print(f"error (retried every poll): {message}", file=sys.stderr)
+        shown_errors.clear()
+        shown_errors.update(poll.errors)  # a fixed file drops out, so a later failure there is news again
+        for source in poll.landed:
+            print(_describe_source(source))
+            for note in source.skipped:
+                print(f"          waiting: {note}")
+        if poll.landed:
+            stamp = time.strftime("%H:%M:%S", time.localtime(poll.started_at))
+            print(f"[{stamp}] +{poll.n_trajectories} trajectories, +{poll.n_steps} steps in {poll.seconds:.2f}s")
+
+    print(f"following {', '.join(args.paths)} every {args.interval:g}s into {args.db} (Ctrl-C stops)")
+    follower = Follower(
+        lambda: poll_once(store, args.paths, fmt=args.format, run=args.run, options=options),
+        interval=args.interval,
+        on_poll=report,
+    )
+    follower.run()
+    return 0
+
+
+def _describe_source(s: SourceResult) -> str:
+    sign = "+" if s.status == "appended" else ""
+    lines = f" (lines {s.lines[0]}-{s.lines[1]})" if s.lines and s.status == "appended" else ""
+    return f"{s.status:9} {s.path} [{s.format}] {sign}{s.n_trajectories} trajectories, {sign}{s.n_steps} steps{lines}"
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -195,7 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="auto", help="auto (default) or a name from `creditscope formats`")
     p.add_argument("--splitter", default="auto", help="step splitter for single-response logs")
     p.add_argument("--split", choices=["train", "val"], help="force the split of every trajectory")
-    p.add_argument("--follow", action="store_true", help="keep watching for new and grown files")
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep loading new files and new lines of grown files (while the dashboard runs, use its Follow toggle)",
+    )
     p.add_argument("--interval", type=float, default=2.0, help="seconds between --follow polls")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_ingest)
