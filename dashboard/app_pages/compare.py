@@ -9,13 +9,14 @@ from dashboard.widgets import scheme_picker
 
 st.title("Compare schemes")
 path = res.db_path()
-run = res.pick_run(res.runs_summary(path)["run_id"].tolist(), key="cmp_run")
+top = st.columns([3, 2, 2])
+with top[0]:
+    run = res.pick_run(res.runs_summary(path)["run_id"].tolist(), key="cmp_run")
 if run is None:
     st.stop()
-its = res.iterations(path, run)
-scope = st.selectbox("Scope", ["whole run", *its], key="cmp_scope")
+scope = top[1].selectbox("Scope", ["whole run", *res.iterations(path, run)], key="cmp_scope")
 iteration = None if scope == "whole run" else int(scope)
-n = st.radio("How many schemes", [2, 3, 4], index=1, horizontal=True, key="cmp_n")
+n = top[2].radio("How many schemes", [2, 3, 4], index=1, horizontal=True, key="cmp_n")
 
 coverage = res.coverage(path).set_index("run_id").loc[run]
 defaults = panel.default_schemes(coverage, n)

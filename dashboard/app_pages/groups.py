@@ -6,7 +6,9 @@ from dashboard import resources as res
 
 st.title("Groups")
 path = res.db_path()
-run = res.pick_run(res.runs_summary(path)["run_id"].tolist())
+top = st.columns([2, 1, 3])
+with top[0]:
+    run = res.pick_run(res.runs_summary(path)["run_id"].tolist())
 if run is None:
     st.stop()
 
@@ -14,10 +16,10 @@ its = res.iterations(path, run)
 url = res.url_state()
 default_it = int(url["iteration"]) if url.get("iteration", "").lstrip("-").isdigit() else None
 options = ["all", *its]
-iteration = st.selectbox(
+iteration = top[1].selectbox(
     "Iteration", options, index=options.index(default_it) if default_it in its else 0, key="groups_iteration"
 )
-search = st.text_input("Search prompts and actions", key="groups_search")
+search = top[2].text_input("Search prompts and actions", key="groups_search")
 table = res.groups(path, run, None if iteration == "all" else int(iteration), search.strip())
 st.caption(f"{len(table)} groups · zero-variance groups give every rollout zero GRPO advantage")
 
