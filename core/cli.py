@@ -91,7 +91,7 @@ def _follow(store: Store, args: argparse.Namespace, options: AdapterOptions) -> 
     shown_errors: dict[str, str] = {}
 
     def report(poll: PollReport) -> None:
-        for note in poll.notes:
+        for note in [*poll.waiting, *poll.notes]:
             if note not in shown_notes:
                 shown_notes.add(note)
                 print(f"note: {note}")

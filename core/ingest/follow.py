@@ -244,6 +244,8 @@ class PollReport:
     notes: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     """Message per file (or per pattern, when planning failed) that could not be loaded this poll."""
+    waiting: list[str] = field(default_factory=list)
+    """Followed paths that name no file yet (a missing file, an empty folder, a glob without match)."""
     started_at: float = 0.0
     seconds: float = 0.0
 

@@ -16,6 +16,7 @@ hold back the others.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -167,8 +168,9 @@ def poll_once(
 ) -> PollReport:
     """One poll of a follow loop: load what is new under ``paths``, one transaction per file.
 
-    Unlike :func:`ingest`, nothing raises: a path that matches nothing yet, or a file with a bad line,
-    is reported in :attr:`PollReport.errors` and tried again next poll while the other files load.
+    Unlike :func:`ingest`, nothing raises: a path that names no file yet is listed in
+    :attr:`PollReport.waiting`, and a file that fails (a bad line, an unknown format) in
+    :attr:`PollReport.errors`; both are tried again next poll while the other files load.
     Follow mode is always on (bytes after a file's last newline wait for the next poll).
     """
     options = options or AdapterOptions()
@@ -181,7 +183,10 @@ def poll_once(
             for path, module in registry.plan_sources([raw], fmt, notes=report.notes):
                 plan.setdefault(path.resolve(), module)
         except (CreditscopeError, OSError) as exc:
-            report.errors[str(raw)] = str(exc)
+            if _nothing_there_yet(raw):  # a trainer that has not written its first file is not an error
+                report.waiting.append(f"{raw}: no files yet")
+            else:
+                report.errors[str(raw)] = str(exc)
     for path, module in plan.items():
         try:
             report.sources.extend(ingest_plan(store, [(path, module)], run=run, options=options).sources)
@@ -189,6 +194,14 @@ def poll_once(
             report.errors[str(path)] = str(exc)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _nothing_there_yet(raw: str) -> bool:
+    """Whether a followed path names nothing loadable yet: no such file, an empty folder, a glob without match."""
+    path = Path(raw)
+    if path.is_dir():
+        return not any(candidate.is_file() for candidate in path.rglob("*"))
+    return not path.exists() and not glob.glob(raw, recursive=True)
 
 
 @dataclass
