@@ -1,9 +1,7 @@
 """The Group page's tabs: credit heatmap, rollout tree and state graph, with a panel for the clicked node.
 
-The page hands over one :class:`GroupView` (the group's rows and trajectories, and the scheme's credit).
-Each ``render_*_tab`` function draws one tab. What they decide (how to colour, what a node's statistics,
-text and trajectories are, which hidden branches are open) lives in pure helpers that tests call
-without a running app.
+Each ``render_*_tab`` function draws one tab of a :class:`GroupView`. What they decide (colours, a node's
+statistics, text and trajectories, which hidden branches are open) lives in pure helpers, testable without an app.
 """
 
 from __future__ import annotations
@@ -64,14 +62,23 @@ class GroupView:
 
 @dataclass(frozen=True)
 class Colouring:
-    """What the builders aggregate per node and how the figure labels and centres the colour scale."""
+    """How nodes are coloured.
+
+    Attributes:
+        quantity, values: What the tree/graph builders aggregate per node (both None for the value).
+        colour_by: The node attribute the figure colours by (``q_mean`` or ``value``).
+        label, meaning, source: Colour-bar title, what a node's colour is, and what produced it.
+        midpoint: Centre of the diverging scale.
+        note: Why the colouring is not what was asked for, or why every node is grey.
+    """
 
     quantity: str | None
     values: np.ndarray | None
     colour_by: str
     label: str
-    midpoint: float
+    meaning: str
     source: str
+    midpoint: float
     note: str | None = None
 
 
@@ -91,29 +98,30 @@ def colouring(view: GroupView, choice: str) -> Colouring:
     """
     if choice == ADVANTAGE and view.advantages is not None:
         values = view.advantages.to_numpy(dtype=float)
-        return Colouring(f"advantage ({view.scheme})", values, "q_mean", "advantage", 0.0, view.scheme_text)
+        meaning = "mean advantage of the node's steps"
+        return Colouring(f"advantage ({view.scheme})", values, "q_mean", "advantage", meaning, view.scheme_text, 0.0)
     if choice in (PRM, LABEL):
         column = pd.to_numeric(view.steps[choice], errors="coerce")
         logged = column.dropna()
         in_unit_range = bool(len(logged)) and logged.min() >= 0.0 and logged.max() <= 1.0
         note = None if len(logged) else f"No step of this group has a {choice}, so every node is grey."
-        return Colouring(choice, None, "q_mean", choice, 0.5 if in_unit_range else 0.0, f"the {choice} column", note)
+        midpoint, meaning = (0.5 if in_unit_range else 0.0), f"mean {choice} of the node's steps"
+        return Colouring(choice, None, "q_mean", choice, meaning, f"the steps' {choice} column", midpoint, note)
     note = None
     if choice != MC_VALUE:
         note = f"{view.scheme} could not be computed for this group (see above); colouring by the Monte-Carlo value."
     outcomes = view.trajectories["outcome"].dropna()
     in_unit_range = bool(len(outcomes)) and outcomes.min() >= 0.0 and outcomes.max() <= 1.0
     midpoint = 0.5 if in_unit_range or not len(outcomes) else float(outcomes.mean())
-    source = "mean outcome of the trajectories through each node"
-    return Colouring(None, None, "value", "Monte-Carlo value", midpoint, source, note)
+    meaning = "mean outcome of the trajectories through the node"
+    return Colouring(None, None, "value", "Monte-Carlo value", meaning, "the logged outcomes", midpoint, note)
 
 
 def legend_text(colour: Colouring, shown: nx.DiGraph) -> str:
     """One caption line saying what colour and size mean, where the colours come from, and what is hidden."""
     parts = [
-        f"Colour: {colour.label} (node mean), centred on {colour.midpoint:g}: blue above, red below, grey no value.",
-        "Size: trajectories through the node.",
-        f"Colours from {colour.source}.",
+        f"Colour: {colour.label}, the {colour.meaning}; centred on {colour.midpoint:g} (blue above, red below,",
+        f"grey: no value). Size: trajectories through the node. Colours from {colour.source}.",
     ]
     if shown.graph.get("hidden_nodes"):
         hidden, total = shown.graph["hidden_nodes"], shown.graph["capped_from"]
@@ -172,12 +180,7 @@ def resolve_node(graph: nx.DiGraph, node: str | None) -> str | None:
 
 
 def node_statistics_table(graph: nx.DiGraph, node: str) -> pd.DataFrame:
-    """Return the node's statistics as a two-column table of text (``statistic``, ``value``).
-
-    Args:
-        graph: A tree or state graph from :mod:`core.trees` (possibly collapsed or capped).
-        node: One of its nodes.
-    """
+    """Return the statistics of ``node`` of a :mod:`core.trees` graph as a table of text (``statistic``, ``value``)."""
     data = graph.nodes[node]
     rows: list[tuple[str, str]] = [("node", str(node)), ("kind", str(data.get("kind", "")))]
     if data.get("kind") in ("step", "state"):
@@ -287,10 +290,10 @@ def render_tree_tab(view: GroupView) -> None:
 
 def render_state_graph_tab(view: GroupView) -> None:
     """Draw the group's state graph (GiGPO anchor states) with its controls and the clicked node's panel."""
-    controls = st.columns([3, 1, 1, 1])
+    controls = st.columns([2, 1, 1, 1])
     choice = controls[0].radio("Colour by", QUANTITIES, horizontal=True, key="graph_colour")
     cap = controls[1].number_input("Node cap", 10, 5000, DEFAULT_CAP, 50, key="graph_cap", help=_CAP_HELP)
-    merge = controls[2].checkbox("Merge similar states", value=False, key="graph_merge", help=SIMILARITY_METHOD)
+    merge = controls[2].checkbox("Merge similar", value=False, key="graph_merge", help=SIMILARITY_METHOD)
     threshold = controls[2].slider("Similarity ≥", 0.5, 1.0, 0.9, 0.01, key="graph_similarity", disabled=not merge)
     terminals = controls[3].checkbox("End nodes", value=True, key="graph_terminals", help=_TERMINALS_HELP)
     colour = colouring(view, choice)
@@ -308,6 +311,10 @@ def render_state_graph_tab(view: GroupView) -> None:
 _CAP_HELP = "Most nodes drawn; the least visited branches fold into diamonds that open on click."
 _COLLAPSE_HELP = "Merge runs of steps that no trajectory branches off or ends at into one node."
 _TERMINALS_HELP = "Add 'end: success' and 'end: fail' nodes so each trajectory's last action shows as an edge."
+_KINDS = {
+    "tree": ("Rollout tree", tree_figure, TREE_CHART_KEY),
+    "graph": ("State graph", state_graph_figure, GRAPH_CHART_KEY),
+}
 
 
 @st.cache_data(show_spinner="Building the state graph…", max_entries=32)
@@ -329,30 +336,17 @@ def _state_graph(
 
 
 def _show_graph(kind: str, view: GroupView, colour: Colouring, cap: int, graph: nx.DiGraph, full: nx.DiGraph) -> None:
-    """Draw ``graph`` capped, take in a click, and show the selected node's panel.
+    """Draw ``graph`` (a tree, maybe collapsed, or a state graph) capped, take in a click, show the node panel.
 
-    Args:
-        kind: ``"tree"`` or ``"graph"``.
-        view: The shown group.
-        colour: How nodes are coloured.
-        cap: Node budget of the drawing.
-        graph: The tree (possibly collapsed) or state graph, before capping.
-        full: The graph before chains were collapsed (``graph`` itself for a state graph).
+    ``kind`` is ``"tree"`` or ``"graph"``; ``full`` is the tree before collapsing (``graph`` for a state graph).
     """
     interaction = _interaction(kind, view.group)
     shown = cap_nodes(graph, cap, expand=interaction.expanded)
-    name, draw, chart_key = ("Rollout tree", tree_figure, TREE_CHART_KEY)
-    if kind == "graph":
-        name, draw, chart_key = ("State graph", state_graph_figure, GRAPH_CHART_KEY)
-    title = f"{name}: {graph.graph['n_trajectories']} trajectories, {len(full)} nodes"
-    figure = draw(
-        shown,
-        title=title,
-        colour_label=colour.label,
-        midpoint=colour.midpoint,
-        colour_by=colour.colour_by,
-        scheme=colour.source,
-    )
+    name, draw, chart_key = _KINDS[kind]
+    collapsed = f" ({len(full)} before collapsing chains)" if len(full) != len(graph) else ""
+    title = f"{name}: {graph.graph['n_trajectories']} trajectories, {len(graph)} nodes{collapsed}"
+    options = {"colour_label": colour.label, "colour_by": colour.colour_by, "scheme": colour.source}
+    figure = draw(shown, title=title, midpoint=colour.midpoint, **options)
     if colour.note:
         st.info(colour.note)
     event = st.plotly_chart(figure, key=chart_key, on_select="rerun", selection_mode="points")
@@ -380,7 +374,7 @@ def _interaction(kind: str, group: tuple[str, int, str]) -> Interaction:
 
 def _node_panel(graph: nx.DiGraph, full: nx.DiGraph, node: str, view: GroupView, chart_key: str) -> None:
     """The clicked node: its text (plain, never markdown), statistics and trajectories, one of which can be opened."""
-    text_column, stats_column = st.columns([3, 2])
+    text_column, stats_column = st.columns(2)
     with text_column:
         st.code(node_text(graph, full, node), language=None, wrap_lines=True)
         state = graph.nodes[node].get("state")
