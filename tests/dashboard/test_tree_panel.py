@@ -116,6 +116,15 @@ def test_opening_a_trajectory_from_the_node_panel() -> None:
 
 
 @uses_sample_db
+def test_heatmap_tab_draws_only_its_chart_and_a_cell_opens_its_trajectory() -> None:
+    at = open_group("arithmetic", "it0-p0", "Heatmap")
+    assert len(at.get("plotly_chart")) == 1  # the tree and graph tabs are not built while hidden
+    click(at, tp.HEATMAP_CHART_KEY, "it0-p0-r3")
+    assert at.title[0].value == "Trajectory"
+    assert at.query_params["traj"] == "it0-p0-r3"
+
+
+@uses_sample_db
 def test_clicking_a_placeholder_opens_its_branch_and_fold_closes_it() -> None:
     at = open_group("tree", "it0-p0", "Tree")
     at.checkbox(key="tree_collapse").uncheck()  # so the drawn nodes are the logged node ids
@@ -155,6 +164,17 @@ def test_agent_state_graph_renders_and_describes_a_state() -> None:
     assert text.splitlines()[1] in set(steps["state"].str.split("\n").str[0])
     at.checkbox(key="graph_merge").check().run()
     assert not at.exception, at.exception
+
+
+@uses_sample_db
+def test_a_scheme_without_its_inputs_still_leaves_the_tree_coloured_by_value() -> None:
+    at = open_group("agent", "it0-p0", "Tree")
+    at.selectbox(key="group_scheme").set_value("gae").run()  # the agent run logs no critic values
+    assert not at.exception, at.exception
+    assert any("needs column 'value'" in w.value for w in at.warning)
+    assert any("gae could not be computed" in i.value for i in at.info)
+    assert "nodes (colour: Monte-Carlo value)" in chart_ids(at)
+    assert at.dataframe(key="group_trajs") is not None  # the rest of the page still renders
 
 
 @uses_sample_db
