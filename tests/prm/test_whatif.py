@@ -14,8 +14,8 @@ from core.prm.types import Trajectory
 from core.prm.whatif import (
     advantage_shift,
     edited_trajectory,
-    score_comparison,
     scheme_label,
+    score_comparison,
     what_if,
     with_trajectory_prm,
 )
