@@ -64,7 +64,7 @@ class Store:
         store = cls(conn, path, read_only)
         if not read_only:
             # Staging area for bulk loads (see core.store.native_jsonl): in memory, shared by all cursors.
-            conn.execute("ATTACH ':memory:' AS cs_stage")
+            conn.execute("ATTACH IF NOT EXISTS ':memory:' AS cs_stage")
             store._migrate()
         return store
 

@@ -85,3 +85,15 @@ def test_import_core_does_not_import_streamlit() -> None:
         "sys.exit(int('streamlit' in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_same_file_opened_twice_in_one_process(tmp_path) -> None:
+    # Streamlit may build a second Store for the same file (cache cleared) while the first is alive.
+    first = Store.open(tmp_path / "x.duckdb")
+    second = Store.open(tmp_path / "x.duckdb")
+    with second.writer() as cur:
+        cur.execute("INSERT INTO prm_active VALUES ('r', 's')")
+    with first.reader() as cur:
+        assert cur.execute("SELECT count(*) FROM prm_active").fetchone()[0] == 1
+    second.close()
+    first.close()
