@@ -167,3 +167,9 @@ def list_scorers(cur: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
            ORDER BY p.created_at DESC NULLS LAST, s.scorer_id""",
         [run_id],
     ).df()
+
+
+def logged_score_count(cur: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """How many steps of ``run_id`` carry a PRM score from the source log (what ``set_active(None)`` shows)."""
+    rows = cur.execute("SELECT count(prm_logged) FROM step_rows WHERE run_id = ?", [run_id]).fetchall()
+    return int(rows[0][0]) if rows else 0
