@@ -19,7 +19,10 @@ PAGES = {
         st.Page(HERE / "group.py", title="Group", url_path="group"),
         st.Page(HERE / "trajectory.py", title="Trajectory", url_path="trajectory"),
     ],
-    "Credit": [st.Page(HERE / "compare.py", title="Compare", url_path="compare")],
+    "Credit": [
+        st.Page(HERE / "compare.py", title="Compare", url_path="compare"),
+        st.Page(HERE / "rescore.py", title="Rescore", url_path="rescore"),
+    ],
     "Data": [st.Page(HERE / "ingest.py", title="Ingest", url_path="ingest")],
 }
 

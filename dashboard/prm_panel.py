@@ -1,0 +1,219 @@
+"""The Rescore page's panels: run a PRM over a run, pick which scorer ``steps.prm`` shows, judge it against labels.
+
+The loaded model is a process-wide ``st.cache_resource`` shared by every session (see
+``shared/specs/streamlit-duckdb.md`` §2.2 and pitfall 6); rescoring runs in the script thread from a
+button, so its progress callback may draw with ``st.*`` directly (pitfall 13).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.prm.evaluate import PrmEvaluation, evaluate_prm
+from core.prm.rescore import SCOPE_KINDS, RescoreReport, Scope, rescore
+from core.prm.scorer import DEFAULT_BATCH_TOKENS, Scorer
+from core.prm.types import FAMILIES
+from core.store import prm_cache
+from dashboard import resources as res
+from dashboard.figures.prm import reliability_figure
+
+DEMO_PRM = str(Path(__file__).resolve().parents[1] / "sample_data" / "models" / "demo-prm")
+DEMO_FAMILY = "token-cls"
+DEVICES: tuple[str, ...] = ("auto", "cuda", "cpu")
+REPORT_KEY = "prm_last_report"
+
+# st.cache_resource already builds each key once, but two different keys could still load two
+# multi-GB checkpoints at the same time; one lock keeps loads (and GPU memory spikes) one at a time.
+_LOAD_LOCK = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_scorer(model: str, family: str, device: str, trust_remote_code: bool) -> Scorer:
+    """The PRM for these settings, loaded once per server process (torch is imported only here).
+
+    Scoring on the shared object is serialised by the scorer's own lock, so sessions can share it.
+    """
+    with _LOAD_LOCK:
+        return Scorer.load(model, family, device=device, trust_remote_code=trust_remote_code)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def run_scorers(path: str, run_id: str) -> pd.DataFrame:
+    """Scorers with scores on the run (``prm_cache.list_scorers``)."""
+    with res.get_store(path).reader() as cur:
+        return prm_cache.list_scorers(cur, run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def logged_count(path: str, run_id: str) -> int:
+    """Steps of the run that carry a PRM score from the source log."""
+    with res.get_store(path).reader() as cur:
+        return prm_cache.logged_score_count(cur, run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def run_evaluation(path: str, run_id: str) -> PrmEvaluation:
+    """``steps.prm`` of the run judged against its labels."""
+    return evaluate_prm(res.run_steps(path, run_id))
+
+
+def progress_text(done: int, total: int, elapsed: float) -> str:
+    """``"3 / 10 trajectories · 2 s elapsed · about 5 s left"`` (no estimate before the first batch)."""
+    text = f"{done} / {total} trajectories · {elapsed:.0f} s elapsed"
+    if 0 < done < total:
+        text += f" · about {elapsed / done * (total - done):.0f} s left"
+    return text
+
+
+def scope_picker(path: str, run: str) -> Scope:
+    """Scope kind plus the pickers it needs (iteration, group, trajectory)."""
+    kind = st.radio("Scope", SCOPE_KINDS, horizontal=True, key="prm_scope")
+    if kind == "run":
+        return Scope()
+    cols = st.columns(3)
+    iteration = cols[0].selectbox("Iteration", res.iterations(path, run), key="prm_scope_iteration")
+    if kind == "iteration":
+        return Scope("iteration", int(iteration))
+    groups = res.groups(path, run, int(iteration), "")["group_id"].tolist()
+    group = cols[1].selectbox("Group", groups, key="prm_scope_group")
+    if kind == "group":
+        return Scope("group", group)
+    trajs = res.group_trajectories(path, run, int(iteration), group)["traj_id"].tolist()
+    return Scope("trajectory", cols[2].selectbox("Trajectory", trajs, key="prm_scope_traj"))
+
+
+def rescore_form(path: str, run: str) -> None:
+    """Model, family, device, scope and batch settings, and the button that rescores."""
+    top = st.columns([4, 2, 1])
+    model = top[0].text_input("Model (local folder or hub id)", value=DEMO_PRM, key="prm_model")
+    family = top[1].selectbox("Family", FAMILIES, index=FAMILIES.index(DEMO_FAMILY), key="prm_family")
+    device = top[2].selectbox("Device", DEVICES, key="prm_device")
+    scope = scope_picker(path, run)
+    low = st.columns([2, 2, 3])
+    batch_tokens = int(
+        low[0].number_input(
+            "Batch tokens", min_value=256, value=DEFAULT_BATCH_TOKENS, step=1024, key="prm_batch_tokens"
+        )
+    )
+    trust = low[1].checkbox(
+        "trust_remote_code", value=False, key="prm_trust", help="Run the checkpoint's own Python code (Qwen PRMs)."
+    )
+    if low[2].button("Rescore", type="primary", key="prm_rescore"):
+        outcome = run_rescore(path, run, model.strip(), family, device, trust, batch_tokens, scope)
+        if outcome is not None:
+            st.session_state[REPORT_KEY] = outcome
+    last = st.session_state.get(REPORT_KEY)
+    if last is not None and last[0].run_id == run:
+        show_report(*last)
+
+
+def run_rescore(
+    path: str, run: str, model: str, family: str, device: str, trust: bool, batch_tokens: int, scope: Scope
+) -> tuple[RescoreReport, float] | None:
+    """Rescore with live progress, then drop cached query results so every page shows the new ``prm``.
+
+    Returns:
+        The report and the seconds spent loading the model (about 0 when it was already loaded), or
+        None when loading or scoring failed (the error is shown).
+    """
+    with st.status(f"Rescoring {run} ({scope.kind}) with {Path(model).name or model}…", expanded=True) as status:
+        bar = st.progress(0.0, text="loading the model")
+        started = time.perf_counter()
+        try:
+            scorer = load_scorer(model, family, device, trust)
+            load_seconds = time.perf_counter() - started
+            st.write(f"Model ready on {scorer.device} in {load_seconds:.1f} s.")
+            scoring_started = time.perf_counter()
+
+            def on_progress(done: int, total: int) -> None:
+                elapsed = time.perf_counter() - scoring_started
+                bar.progress(done / total if total else 1.0, text=progress_text(done, total, elapsed))
+
+            report = rescore(
+                res.store(), run_id=run, scope=scope, batch_tokens=batch_tokens, scorer=scorer, progress=on_progress
+            )
+        except Exception as error:  # a bad path, a missing hub id offline, out of memory: show it, keep the page
+            status.update(label=f"Rescoring failed: {error}", state="error", expanded=True)
+            st.exception(error)
+            return None
+        bar.progress(1.0, text=f"{report.n_steps} steps done")
+        status.update(label=f"Rescored {report.n_steps} steps", state="complete", expanded=False)
+    res.clear_data_caches()
+    return report, load_seconds
+
+
+def show_report(report: RescoreReport, load_seconds: float) -> None:
+    """The last rescore's counts and timings (the model is loaded outside ``rescore``, hence its own figure)."""
+    cols = st.columns(5)
+    cols[0].metric("Steps scored by the model", report.n_scored)
+    cols[1].metric("Steps from cache", report.n_from_cache)
+    cols[2].metric("Truncated steps", report.n_truncated_steps)
+    cols[3].metric("Model load (s)", f"{load_seconds:.1f}")
+    cols[4].metric("Rescore (s)", f"{report.total_seconds:.1f}")
+    st.caption(report.summary())
+    if report.truncated_trajectories:
+        st.warning("Truncated (past the model's max length): " + ", ".join(report.truncated_trajectories[:20]))
+
+
+def scorer_chooser(path: str, run: str) -> None:
+    """The run's scorers, and which of them (or the logged scores) ``steps.prm`` shows."""
+    scorers = run_scorers(path, run)
+    n_logged = logged_count(path, run)
+    if scorers.empty:
+        st.info("No scorer has scored this run yet; `steps.prm` shows the logged scores.")
+    else:
+        st.dataframe(scorers, hide_index=True, key="prm_scorers")
+    options: list[str | None] = [None, *scorers["scorer_id"].tolist()]
+    active = scorers.loc[scorers["active"], "scorer_id"].tolist()
+    current = active[0] if active else None
+    logged = f"logged scores ({n_logged} steps)" if n_logged else "logged scores (none: prm stays empty)"
+    cols = st.columns([4, 1])
+    choice = cols[0].selectbox(
+        "`steps.prm` shows",
+        options,
+        index=options.index(current),
+        key="prm_active_choice",
+        format_func=lambda s: logged if s is None else _scorer_name(scorers, s),
+    )
+    if cols[1].button("Apply", disabled=choice == current, key="prm_set_active"):
+        with res.store().writer() as cur:
+            prm_cache.set_active(cur, run, choice)
+        res.clear_data_caches()
+        st.rerun()
+
+
+def _scorer_name(scorers: pd.DataFrame, scorer_id: str) -> str:
+    row = scorers.set_index("scorer_id").loc[scorer_id]
+    return f"{row['family']} · {Path(str(row['model'])).name} · {scorer_id}"
+
+
+def evaluation_panel(path: str, run: str, has_labels: bool) -> None:
+    """ROC-AUC, first-error F1 (fixed and tuned threshold) and the reliability diagram of ``steps.prm``."""
+    if not has_labels:
+        st.info("This run has no step labels, so its PRM scores cannot be judged against ground truth.")
+        return
+    result = run_evaluation(path, run)
+    if result.n_steps == 0:
+        st.info("No labelled step has a PRM score yet: rescore the run (or choose a scorer) first.")
+        return
+    cols = st.columns(4)
+    cols[0].metric("ROC-AUC", f"{result.auc:.3f}")
+    cols[1].metric("First-error F1 @ 0.5", f"{result.at_default.f1:.3f}")
+    cols[2].metric("Best threshold (tuning half)", f"{result.best_threshold:.3f}")
+    cols[3].metric(
+        "F1 held-out @ best",
+        f"{result.held_out.f1:.3f}",
+        delta=f"{result.held_out.f1 - result.held_out_at_default.f1:+.3f} vs 0.5",
+        help="Threshold chosen on half of the trajectories (split by a hash of the id), F1 on the other half.",
+    )
+    st.caption(
+        f"{result.n_steps} labelled steps in {result.n_trajectories} trajectories · "
+        f"{result.at_default.n_erroneous} with an error, {result.at_default.n_correct} without · "
+        f"tuning-half F1 {result.tuned.f1:.3f} · expected calibration error {result.calibration_error:.3f}"
+    )
+    st.plotly_chart(reliability_figure(result.calibration), key="prm_reliability")
