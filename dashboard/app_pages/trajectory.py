@@ -1,9 +1,10 @@
-"""Trajectory: one rollout step by step, as plain text, with rewards, labels and credit."""
+"""Trajectory: one rollout step by step, as plain text, with rewards, labels and credit, and what-if PRM edits."""
 
 import streamlit as st
 
 from dashboard import resources as res
 from dashboard.formatting import step_facts
+from dashboard.whatif import what_if_panel
 from dashboard.widgets import scheme_picker
 
 st.title("Trajectory")
@@ -51,3 +52,5 @@ for step in steps.itertuples():
             with st.expander("State", expanded=False):
                 st.text(step.state)
         st.text(step.action)
+
+what_if_panel(path, run, traj_id, steps, group_steps)
