@@ -1,0 +1,121 @@
+"""Rescore page and the Trajectory page's what-if, driven through AppTest with the demo PRM on CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.credit import roc_auc
+from core.ingest.runner import ingest
+from core.prm.rescore import Scope, load_trajectories
+from core.prm.scorer import Scorer
+from core.store import prm_cache, queries
+from core.store.database import Store
+from core.synth import write_jsonl
+from dashboard import resources as res
+from dashboard.prm_panel import DEMO_PRM, progress_text
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+RUN = "arith"
+
+
+@pytest.fixture
+def arith_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A database file with a small synthetic arithmetic run (labels and logged PRM scores included)."""
+    source = tmp_path / "arithmetic.jsonl"
+    write_jsonl(source, "arithmetic", prompts=2, iterations=2, group_size=4)
+    db = tmp_path / "arith.duckdb"
+    store = Store.open(db)
+    ingest(store, [str(source)], run=RUN)
+    store.close()
+    monkeypatch.setenv("CREDITSCOPE_DB", str(db))
+    return db
+
+
+def _open(page: str, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _table_with(at: AppTest, column: str) -> pd.DataFrame:
+    """The shown table having ``column`` (AppTest does not expose dataframe keys)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def _sorted_steps(store: Store) -> pd.DataFrame:
+    return queries.steps(store, run_id=RUN).sort_values(["traj_id", "step_idx"]).reset_index(drop=True)
+
+
+def test_rescore_button_shows_the_demo_scores_in_steps_and_can_go_back_to_logged(arith_db: Path) -> None:
+    at = _open("app_pages/rescore.py", run=RUN)
+    store = res.get_store(str(arith_db))  # the app's own store: DuckDB allows one handle per file per process
+    logged = _sorted_steps(store)["prm"].to_numpy()
+
+    at.selectbox(key="prm_device").set_value("cpu")
+    at.button(key="prm_rescore").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.status[0].label == f"Rescored {len(logged)} steps"
+    assert _metric(at, "Steps scored by the model") == str(len(logged))
+
+    steps = _sorted_steps(store)
+    _, _, trajectories = load_trajectories(store, RUN, Scope())
+    expected = Scorer.load(DEMO_PRM, "token-cls", device="cpu").score(trajectories)
+    assert steps["prm"].tolist() == pytest.approx([s for t in expected for s in t.scores], abs=1e-5)
+    # The evaluation panel judges the new column (caches were cleared after rescoring).
+    assert _metric(at, "ROC-AUC") == f"{roc_auc(steps['prm'].to_numpy(), steps['label'].to_numpy()):.3f}"
+
+    at.selectbox(key="prm_active_choice").set_value(None)
+    at.button(key="prm_set_active").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _sorted_steps(store)["prm"].to_numpy() == pytest.approx(logged)
+    with store.reader() as cur:
+        assert prm_cache.get_active(cur, RUN) is None
+        assert prm_cache.logged_score_count(cur, RUN) == len(logged)
+    assert _metric(at, "ROC-AUC") == f"{roc_auc(logged, steps['label'].to_numpy()):.3f}"
+
+
+def test_what_if_edit_changes_scores_from_the_edited_step_only(arith_db: Path) -> None:
+    store = res.get_store(str(arith_db))
+    steps = _sorted_steps(store)
+    traj_id = steps.groupby("traj_id").size().idxmax()
+    mine = steps[steps["traj_id"] == traj_id]
+    edited_idx = int(mine["step_idx"].iloc[1])
+    at = _open("app_pages/trajectory.py", run=RUN, traj=traj_id)
+
+    at.selectbox(key="whatif_device").set_value("cpu")
+    at.text_area(key=f"whatif_{traj_id}_{edited_idx}").set_value("1 + 1 = 3")
+    at.button(key="whatif_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+    scores = _table_with(at, "old_prm")
+    assert scores["edited"].tolist() == [idx == edited_idx for idx in mine["step_idx"]]
+    assert scores["change"].iloc[0] == pytest.approx(0.0)  # the prefix before the edit scores the same
+    assert abs(scores["change"].iloc[1]) > 1e-6
+    shift = _table_with(at, "scheme")
+    dense = shift[shift["scheme"] == "prm"]
+    assert dense["change"].to_numpy() == pytest.approx(scores["change"].to_numpy())  # prm credit = the score
+    assert {"pav(source=prm)", "gae(value_source=prm)"} <= set(shift["scheme"])
+    # Only the content cache learned something: the run's scores and steps.prm are untouched.
+    with store.reader() as cur:
+        assert cur.execute("SELECT count(*) FROM prm_step_scores").fetchone()[0] == 0
+        assert cur.execute("SELECT count(*) FROM prm_cache").fetchone()[0] > 0
+    assert np.array_equal(_sorted_steps(store)["prm"].to_numpy(), steps["prm"].to_numpy())
+
+
+def test_progress_text_estimates_the_time_left_from_the_rate_so_far() -> None:
+    assert progress_text(0, 10, 0.0) == "0 / 10 trajectories · 0 s elapsed"
+    assert progress_text(2, 10, 4.0) == "2 / 10 trajectories · 4 s elapsed · about 16 s left"
+    assert progress_text(10, 10, 20.0) == "10 / 10 trajectories · 20 s elapsed"
