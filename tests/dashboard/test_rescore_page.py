@@ -87,6 +87,20 @@ def test_rescore_button_shows_the_demo_scores_in_steps_and_can_go_back_to_logged
     assert _metric(at, "ROC-AUC") == f"{roc_auc(logged, steps['label'].to_numpy()):.3f}"
 
 
+def test_trajectory_scope_rescores_only_the_picked_trajectory(arith_db: Path) -> None:
+    at = _open("app_pages/rescore.py", run=RUN)
+    at.radio(key="prm_scope").set_value("trajectory").run()
+    at.selectbox(key="prm_scope_iteration").set_value(1).run()
+    traj_id = at.selectbox(key="prm_scope_traj").options[-1]
+    at.selectbox(key="prm_scope_traj").set_value(traj_id)
+    at.selectbox(key="prm_device").set_value("cpu")
+    at.button(key="prm_rescore").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    with res.get_store(str(arith_db)).reader() as cur:
+        scored = cur.execute("SELECT DISTINCT traj_id FROM prm_step_scores").fetchall()
+    assert scored == [(traj_id,)] and traj_id.startswith("it1-")
+
+
 def test_what_if_edit_changes_scores_from_the_edited_step_only(arith_db: Path) -> None:
     store = res.get_store(str(arith_db))
     steps = _sorted_steps(store)
