@@ -88,7 +88,7 @@ class IngestReport:
 
 
 def file_digest(path: Path) -> str:
-    """BLAKE2b of the file's bytes: decides whether a re-ingested file really changed."""
+    """SHA-1 of the file's bytes: decides whether a re-ingested file really changed."""
     return scan_file(path).digest
 
 

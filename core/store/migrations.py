@@ -84,6 +84,21 @@ ALTER TABLE sources ADD COLUMN loaded_bytes BIGINT;
 ALTER TABLE sources ADD COLUMN loaded_lines BIGINT;
 ALTER TABLE sources ADD COLUMN prefix_hash VARCHAR;
 """,
+    # 3: a run with an active PRM scorer shows only that scorer's scores in steps.prm (NULL where it
+    # did not score a step, e.g. truncated or outside the rescored scope) instead of falling back to
+    # the logged score, so one column never mixes two scorers.
+    """
+CREATE OR REPLACE VIEW steps AS
+SELECT
+    s.run_id, s.iteration, s.group_id, s.traj_id, s.step_idx, s.state, s.action, s.reward, s.outcome,
+    s.node_id, s.parent_id, s.label, s.valid,
+    CASE WHEN act.scorer_id IS NULL THEN s.prm_logged ELSE p.score END AS prm,
+    s.value, s.extra
+FROM step_rows s
+LEFT JOIN prm_active act ON act.run_id = s.run_id
+LEFT JOIN prm_step_scores p
+  ON p.run_id = s.run_id AND p.traj_id = s.traj_id AND p.step_idx = s.step_idx AND p.scorer_id = act.scorer_id;
+""",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from core.prm import rescore as rescore_module
@@ -92,7 +90,7 @@ def test_scope_limits_what_is_scored(store, save_checkpoint, kind):
     assert set(stored["traj_id"]) == set(all_steps.loc[expected, "traj_id"])
 
 
-def test_truncated_steps_are_null_with_a_flag_and_the_view_falls_back_to_logged_prm(store, save_checkpoint):
+def test_truncated_steps_are_null_with_a_flag_and_the_view_shows_them_as_null(store, save_checkpoint):
     folder = str(save_checkpoint("llama-tokcls"))
     settings = FormatSettings(max_length=110)
     report = rescore(store, run_id=RUN, model=folder, family="token-cls", device="cpu", settings=settings)
@@ -104,7 +102,9 @@ def test_truncated_steps_are_null_with_a_flag_and_the_view_falls_back_to_logged_
     assert rows.loc[~rows["truncated"], "score"].notna().all()
     shown = queries.steps(store, run_id=RUN).sort_values(["traj_id", "step_idx"]).reset_index(drop=True)
     truncated = rows["truncated"].to_numpy()
-    assert not any(math.isnan(v) for v in shown.loc[truncated, "prm"])  # logged scores show through
+    # One column never mixes scorers: a step the active scorer could not score is NULL, not the logged score.
+    assert shown.loc[truncated, "prm"].isna().all()
+    assert shown.loc[~truncated, "prm"].notna().all()
 
 
 def test_bad_scope_and_missing_model_are_refused(store):

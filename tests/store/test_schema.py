@@ -97,3 +97,24 @@ def test_same_file_opened_twice_in_one_process(tmp_path) -> None:
         assert cur.execute("SELECT count(*) FROM prm_active").fetchone()[0] == 1
     second.close()
     first.close()
+
+
+def test_prm_column_shows_the_active_scorer_only(store: Store, tmp_path) -> None:
+    from core.ingest.runner import ingest
+    from core.synth import write_jsonl
+
+    path = tmp_path / "a.jsonl"
+    write_jsonl(path, "arithmetic", prompts=1, iterations=1, group_size=2)
+    ingest(store, [str(path)])
+    with store.writer() as cur:
+        cur.execute(
+            "INSERT INTO prm_step_scores SELECT run_id, traj_id, step_idx, 'demo', 0.25, FALSE FROM step_rows "
+            "WHERE traj_id LIKE '%r0'"
+        )
+    with store.reader() as cur:
+        logged = cur.execute("SELECT count(*) FROM steps WHERE prm IS NOT NULL AND prm <> 0.25").fetchone()[0]
+        assert logged > 0  # no active scorer: the logged scores
+        cur.execute("INSERT INTO prm_active VALUES ('arithmetic', 'demo')")
+        rows = cur.execute("SELECT traj_id, prm FROM steps").fetchall()
+    assert {p for t, p in rows if t.endswith("r0")} == {0.25}
+    assert {p for t, p in rows if t.endswith("r1")} == {None}  # not scored by the active scorer: no mixing
