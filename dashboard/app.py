@@ -6,7 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.resources import db_path
+from dashboard.follower import get_follower
+from dashboard.resources import clear_data_caches, db_path
 
 HERE = Path(__file__).parent / "app_pages"
 
@@ -28,4 +29,11 @@ PAGES = {
 
 page = st.navigation(PAGES)
 st.sidebar.caption(f"Database: `{db_path()}`")
+# Rows that a live follow landed since this session last looked make every page's cached queries stale.
+follow = get_follower(db_path()).status()
+if follow.generation != st.session_state.get("follow_seen_generation", 0):
+    st.session_state["follow_seen_generation"] = follow.generation
+    clear_data_caches()
+if follow.running:
+    st.sidebar.caption(f"Following {len(follow.paths)} path(s) · {follow.polls} polls (see Ingest)")
 page.run()
