@@ -26,6 +26,9 @@ DEMO_PRM = str(Path(__file__).resolve().parents[1] / "sample_data" / "models" / 
 DEMO_FAMILY = "token-cls"
 DEVICES: tuple[str, ...] = ("auto", "cuda", "cpu")
 REPORT_KEY = "prm_last_report"
+ACTIVE_CHOICE_LABEL = "`steps.prm` shows"
+LOGGED = "(logged)"
+"""Chooser value for "the scores the source logged" (a string, since a None option reads as "nothing chosen")."""
 
 # st.cache_resource already builds each key once, but two different keys could still load two
 # multi-GB checkpoints at the same time; one lock keeps loads (and GPU memory spikes) one at a time.
@@ -168,21 +171,23 @@ def scorer_chooser(path: str, run: str) -> None:
         st.info("No scorer has scored this run yet; `steps.prm` shows the logged scores.")
     else:
         st.dataframe(scorers, hide_index=True, key="prm_scorers")
-    options: list[str | None] = [None, *scorers["scorer_id"].tolist()]
+    options = [LOGGED, *scorers["scorer_id"].tolist()]
     active = scorers.loc[scorers["active"], "scorer_id"].tolist()
-    current = active[0] if active else None
+    current = active[0] if active else LOGGED
     logged = f"logged scores ({n_logged} steps)" if n_logged else "logged scores (none: prm stays empty)"
     cols = st.columns([4, 1])
+    # Keyed by the stored choice: a rescore (or another session) that changes it resets the widget to it,
+    # instead of the widget keeping a stale value that "Apply" would write back.
     choice = cols[0].selectbox(
-        "`steps.prm` shows",
+        ACTIVE_CHOICE_LABEL,
         options,
         index=options.index(current),
-        key="prm_active_choice",
-        format_func=lambda s: logged if s is None else _scorer_name(scorers, s),
+        key=f"prm_active_choice_{run}_{current}",
+        format_func=lambda s: logged if s == LOGGED else _scorer_name(scorers, s),
     )
     if cols[1].button("Apply", disabled=choice == current, key="prm_set_active"):
         with res.store().writer() as cur:
-            prm_cache.set_active(cur, run, choice)
+            prm_cache.set_active(cur, run, None if choice == LOGGED else choice)
         res.clear_data_caches()
         st.rerun()
 

@@ -17,7 +17,7 @@ from core.store import prm_cache, queries
 from core.store.database import Store
 from core.synth import write_jsonl
 from dashboard import resources as res
-from dashboard.prm_panel import DEMO_PRM, progress_text
+from dashboard.prm_panel import ACTIVE_CHOICE_LABEL, DEMO_PRM, LOGGED, progress_text
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 RUN = "arith"
@@ -77,7 +77,9 @@ def test_rescore_button_shows_the_demo_scores_in_steps_and_can_go_back_to_logged
     # The evaluation panel judges the new column (caches were cleared after rescoring).
     assert _metric(at, "ROC-AUC") == f"{roc_auc(steps['prm'].to_numpy(), steps['label'].to_numpy()):.3f}"
 
-    at.selectbox(key="prm_active_choice").set_value(None)
+    chooser = next(s for s in at.selectbox if s.label == ACTIVE_CHOICE_LABEL)
+    assert chooser.value == at.dataframe[0].value["scorer_id"].iloc[0]  # follows the rescore's activation
+    chooser.set_value(LOGGED).run()  # "Apply" is enabled only once the choice differs
     at.button(key="prm_set_active").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert _sorted_steps(store)["prm"].to_numpy() == pytest.approx(logged)
