@@ -88,7 +88,7 @@ def _edit_form(traj_id: str, steps: pd.DataFrame) -> tuple[dict[int, str], bool]
     edits: dict[int, str] = {}
     with st.form(key="whatif_form"):
         for idx in shown:
-            text = st.text_area(f"Step {idx}", value=originals[idx], key=f"whatif_{traj_id}_{idx}")
+            text = st.text_area(f"Step {idx}", value=originals[idx], height="content", key=f"whatif_{traj_id}_{idx}")
             if text != originals[idx]:
                 edits[idx] = text
         submitted = st.form_submit_button("Rescore edited trajectory", key="whatif_run")

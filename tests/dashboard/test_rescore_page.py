@@ -135,3 +135,20 @@ def test_progress_text_estimates_the_time_left_from_the_rate_so_far() -> None:
     assert progress_text(0, 10, 0.0) == "0 / 10 trajectories · 0 s elapsed"
     assert progress_text(2, 10, 4.0) == "2 / 10 trajectories · 4 s elapsed · about 16 s left"
     assert progress_text(10, 10, 20.0) == "10 / 10 trajectories · 20 s elapsed"
+
+
+def test_long_trajectories_edit_one_picked_step(arith_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dashboard.whatif.MAX_TEXT_AREAS", 2)
+    steps = _sorted_steps(res.get_store(str(arith_db)))
+    traj_id = steps.groupby("traj_id").size().idxmax()
+    last_idx = int(steps.loc[steps["traj_id"] == traj_id, "step_idx"].max())
+    at = _open("app_pages/trajectory.py", run=RUN, traj=traj_id)
+    assert len(at.text_area) == 1  # one editor instead of one per step
+    at.selectbox(key=f"whatif_pick_{traj_id}").set_value(last_idx).run()
+    at.selectbox(key="whatif_device").set_value("cpu")
+    at.text_area(key=f"whatif_{traj_id}_{last_idx}").set_value("7 * 7 = 48")
+    at.button(key="whatif_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    scores = _table_with(at, "old_prm")
+    assert scores["edited"].tolist() == [idx == last_idx for idx in scores["step_idx"]]
+    assert scores["change"].iloc[:-1].abs().max() == pytest.approx(0.0)
