@@ -85,7 +85,7 @@ def scope_picker(path: str, run: str) -> Scope:
     groups = res.groups(path, run, int(iteration), "")["group_id"].tolist()
     group = cols[1].selectbox("Group", groups, key="prm_scope_group")
     if kind == "group":
-        return Scope("group", group)
+        return Scope("group", group, iteration=int(iteration))
     trajs = res.group_trajectories(path, run, int(iteration), group)["traj_id"].tolist()
     return Scope("trajectory", cols[2].selectbox("Trajectory", trajs, key="prm_scope_traj"))
 
@@ -128,18 +128,25 @@ def run_rescore(
         bar = st.progress(0.0, text="loading the model")
         started = time.perf_counter()
         try:
-            scorer = load_scorer(model, family, device, trust)
-            load_seconds = time.perf_counter() - started
-            st.write(f"Model ready on {scorer.device} in {load_seconds:.1f} s.")
-            scoring_started = time.perf_counter()
 
             def on_progress(done: int, total: int) -> None:
-                elapsed = time.perf_counter() - scoring_started
+                elapsed = time.perf_counter() - started
                 bar.progress(done / total if total else 1.0, text=progress_text(done, total, elapsed))
 
+            # The model loads only if some step is not cached yet (then once per process, see load_scorer).
             report = rescore(
-                res.store(), run_id=run, scope=scope, batch_tokens=batch_tokens, scorer=scorer, progress=on_progress
+                res.store(),
+                run_id=run,
+                model=model,
+                family=family,
+                device=device,
+                trust_remote_code=trust,
+                scope=scope,
+                batch_tokens=batch_tokens,
+                load=lambda: load_scorer(model, family, device, trust),
+                progress=on_progress,
             )
+            load_seconds = report.load_seconds
         except Exception as error:  # a bad path, a missing hub id offline, out of memory: show it, keep the page
             status.update(label=f"Rescoring failed: {error}", state="error", expanded=True)
             st.exception(error)

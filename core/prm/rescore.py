@@ -7,6 +7,7 @@ The step texts come from the ``action`` column and the problem from the trajecto
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +28,13 @@ class Scope:
     Attributes:
         kind: ``"run"``, ``"iteration"``, ``"group"`` or ``"trajectory"``.
         value: The iteration number, group id or trajectory id (None for a whole run).
+        iteration: For a group scope, the iteration the group belongs to (group ids may repeat
+            across iterations); None means the group id in every iteration.
     """
 
     kind: str = "run"
     value: str | int | None = None
+    iteration: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in SCOPE_KINDS:
@@ -43,7 +47,7 @@ class Scope:
         if self.kind == "iteration":
             return {"iteration": int(self.value)}  # type: ignore[arg-type]
         if self.kind == "group":
-            return {"group_id": str(self.value)}
+            return {"group_id": str(self.value), "iteration": self.iteration}
         if self.kind == "trajectory":
             return {"traj_ids": [str(self.value)]}
         return {}
@@ -138,6 +142,7 @@ def rescore(
     settings: FormatSettings | None = None,
     ref_model: str | None = None,
     scorer: Scorer | None = None,
+    load: Callable[[], Scorer] | None = None,
     activate: bool = True,
 ) -> RescoreReport:
     """Score the steps of a run (or part of it) with a PRM and store the scores.
@@ -159,7 +164,9 @@ def rescore(
         revision: Hub revision of the model.
         settings: Formatter settings (family defaults when None).
         ref_model: Reference model for the ``implicit`` family.
-        scorer: An already loaded scorer (e.g. the dashboard's cached one); skips loading.
+        scorer: An already loaded scorer; skips loading.
+        load: How to get the scorer if anything is not cached (e.g. the dashboard's cached loader);
+            called at most once, and not at all when every step is cached. Defaults to ``Scorer.load``.
         activate: Make this scorer the run's active one.
 
     Returns:
@@ -182,15 +189,18 @@ def rescore(
         if scorer is not None:
             return scorer
         load_started = time.perf_counter()
-        loaded["scorer"] = Scorer.load(
-            spec.model,
-            spec.family,
-            device=device,
-            trust_remote_code=trust_remote_code,
-            revision=revision,
-            ref_model=spec.ref_model,
-            spec=spec,
-        )
+        if load is not None:
+            loaded["scorer"] = load()
+        else:
+            loaded["scorer"] = Scorer.load(
+                spec.model,
+                spec.family,
+                device=device,
+                trust_remote_code=trust_remote_code,
+                revision=revision,
+                ref_model=spec.ref_model,
+                spec=spec,
+            )
         report.model_loaded = True
         report.load_seconds = time.perf_counter() - load_started
         return loaded["scorer"]

@@ -114,3 +114,21 @@ def test_bad_scope_and_missing_model_are_refused(store):
         Scope("group")
     with pytest.raises(ValueError, match="model and family"):
         rescore(store, run_id=RUN)
+
+
+def test_group_scope_carries_its_iteration():
+    assert Scope("group", "g1", iteration=3).step_filters() == {"group_id": "g1", "iteration": 3}
+    assert Scope("group", "g1").step_filters() == {"group_id": "g1", "iteration": None}
+
+
+def test_lazy_loader_is_not_called_when_everything_is_cached(store, save_checkpoint):
+    folder = str(save_checkpoint("llama-tokcls"))
+    rescore(store, run_id=RUN, model=folder, family="token-cls", device="cpu")
+    calls = []
+
+    def load():
+        calls.append(1)
+        raise AssertionError("the model must not load when every step is cached")
+
+    report = rescore(store, run_id=RUN, model=folder, family="token-cls", device="cpu", load=load)
+    assert calls == [] and report.n_scored == 0 and not report.model_loaded
