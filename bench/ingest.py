@@ -69,7 +69,8 @@ def main() -> None:
                 times[name].append(fn(path, db))
                 db.unlink()
     for name, ts in times.items():
-        print(f"{name:20} best {min(ts):6.2f}s  median {statistics.median(ts):6.2f}s  ({n_steps / min(ts) / 1e6:.2f}M steps/s)")
+        rate = n_steps / min(ts) / 1e6
+        print(f"{name:20} best {min(ts):6.2f}s  median {statistics.median(ts):6.2f}s  ({rate:.2f}M steps/s)")
     ratio = min(times["creditscope ingest"]) / min(times["duckdb read_json"])
     med = statistics.median(times["creditscope ingest"]) / statistics.median(times["duckdb read_json"])
     print(f"ratio creditscope / duckdb: best {ratio:.2f}x, median {med:.2f}x (goal <= 1.5x)")
