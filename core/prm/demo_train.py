@@ -66,7 +66,7 @@ class DemoConfig:
     hidden_size: int = 64
     layers: int = 2
     heads: int = 4
-    train_steps: int = 800
+    train_steps: int = 2000
     batch_size: int = 32
     learning_rate: float = 3e-3
 
