@@ -224,9 +224,9 @@ def _batch(encoded: list[_Encoded], pad_id: int) -> tuple:  # type: ignore[type-
 
 
 def _roc_auc(labels: list[float], scores: list[float]) -> float:
-    from sklearn.metrics import roc_auc_score
+    from core.credit import roc_auc
 
-    return float(roc_auc_score(np.asarray(labels) >= 0.5, scores))
+    return roc_auc(np.asarray(scores, dtype=float), np.asarray(labels, dtype=float))
 
 
 def _bad_step_weight(train: list[Example], balance: bool) -> float:
