@@ -22,7 +22,10 @@ KEY_COLUMNS: tuple[str, ...] = ("run_id", "iteration", "group_id", "traj_id", "s
 """Columns every scheme needs."""
 
 HOW_TO_GET: dict[str, str] = {
-    "prm": "rescore the steps with a PRM first (creditscope rescore <run> --model <prm>)",
+    "prm": (
+        "rescore the steps with a PRM first (the Rescore page, or "
+        "`creditscope rescore --db FILE --run RUN --model PRM --family FAMILY`)"
+    ),
     "value": "ingest a log that records critic values, or use value_source='prm' after rescoring",
     "state": "ingest with an adapter that records observations (the anchor state before each action)",
     "reward": "ingest a log with per-step environment rewards",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from core.errors import CreditscopeError
 from core.prm.types import FAMILIES
 
 DEFAULT_DEMO_OUT = "sample_data/models/demo-prm"
@@ -74,6 +76,9 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     if args.beta is not None:
         settings = replace(settings, beta=args.beta)
     scope = parse_scope(args.scope)
+    if args.db != ":memory:" and not Path(args.db).exists():
+        # Store.open would create an empty database for a mistyped path and then find nothing to score.
+        raise CreditscopeError(f"database {args.db} does not exist (create it with `creditscope ingest`)")
     store = Store.open(args.db)
     bar = tqdm(total=0, unit="traj", desc="rescoring", dynamic_ncols=True)
 

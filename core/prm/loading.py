@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.errors import CreditscopeError
+
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _SAMPLE_BYTES = 1 << 20
 _FULL_HASH_LIMIT = 64 << 20
@@ -24,6 +26,24 @@ def resolve_device(device: str = "auto") -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_model_reference(model: str) -> None:
+    """Refuse a model reference that names a local folder which is not there.
+
+    Hub ids are ``name`` or ``org/name``; anything written as a filesystem path (absolute, relative
+    with ``./`` or ``../``, home-relative, or with more than one ``/``) is meant as a folder. Without
+    this check a typo in a path reaches the hub client, which fails with a confusing repo-id traceback.
+
+    Raises:
+        CreditscopeError: ``model`` looks like a path and no folder exists there.
+    """
+    if Path(model).is_dir():
+        return
+    looks_local = model.startswith(("/", "./", "../", "~", ".\\")) or model.count("/") > 1 or "\\" in model
+    if looks_local:
+        what = "is a file, not a checkpoint folder" if Path(model).exists() else "does not exist"
+        raise CreditscopeError(f"model folder {model!r} {what} (give a local checkpoint folder or a hub id org/name)")
 
 
 def fingerprint(model: str, revision: str | None = None) -> str:
@@ -40,7 +60,11 @@ def fingerprint(model: str, revision: str | None = None) -> str:
 
     Returns:
         ``"local:<sha256>"`` or ``"hub:<commit sha>"``.
+
+    Raises:
+        CreditscopeError: ``model`` is written as a local path that does not exist.
     """
+    check_model_reference(model)
     path = Path(model)
     if path.is_dir():
         hasher = hashlib.sha256()

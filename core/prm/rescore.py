@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.errors import CreditscopeError
 from core.prm.cache import score_with_cache
 from core.prm.scorer import DEFAULT_BATCH_TOKENS, Scorer, build_spec, spec_is_prefix_causal
 from core.prm.types import FormatSettings, ProgressCallback, Trajectory
@@ -181,6 +182,10 @@ def rescore(
     else:
         spec = build_spec(model, family, settings=settings, revision=revision, ref_model=ref_model)
     steps, traj_ids, trajectories = load_trajectories(store, run_id, scope)
+    if not trajectories:
+        # A typo in the run or scope would otherwise "succeed" with 0 steps (and could mark a scorer active).
+        where = f"run {run_id!r}" if scope.kind == "run" else f"{scope.kind} {scope.value!r} of run {run_id!r}"
+        raise CreditscopeError(f"no steps to rescore: {where} has none (see `creditscope runs`)")
     report = RescoreReport(run_id=run_id, scorer_id=spec.scorer_id, n_trajectories=len(trajectories))
     report.n_steps = len(steps)
     loaded: dict[str, Scorer] = {}
