@@ -1,8 +1,11 @@
-"""Plain-text formatting of step facts for the Trajectory page (pure, testable)."""
+"""Plain-text formatting for the pages: step facts, chat prompts, default selections (pure, testable)."""
 
 from __future__ import annotations
 
+import json
 import math
+
+import pandas as pd
 
 
 def _num(value: object, fmt: str) -> str:
@@ -27,3 +30,62 @@ def step_facts(reward: object, label: object, valid: object, prm: object, credit
             f"{scheme} {_num(credit, '+.3f')}",
         ]
     )
+
+
+def _message_text(content: object) -> str:
+    """A chat message's content as text: a string, or the text parts of a multi-part content list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [part.get("text", "") if isinstance(part, dict) else str(part) for part in content]
+        return "\n".join(p for p in parts if p)
+    return "" if content is None else json.dumps(content)
+
+
+def prompt_text(prompt: object) -> str:
+    """A logged prompt as readable plain text.
+
+    Chat-format trainers (verifiers, OpenAI messages) log the prompt as a JSON list of
+    ``{role, content}`` messages; shown raw that is a wall of escaped JSON, so each message becomes
+    ``role: content`` with real line breaks. Any other prompt is returned unchanged.
+    """
+    if prompt is None or prompt is pd.NA or (isinstance(prompt, float) and math.isnan(prompt)) or prompt == "":
+        return "(no prompt logged)"
+    text = str(prompt)
+    if not text.lstrip().startswith("["):
+        return text
+    try:
+        messages = json.loads(text)
+    except ValueError:
+        return text
+    if not messages or not all(isinstance(m, dict) and "role" in m for m in messages):
+        return text
+    return "\n\n".join(f"{m['role']}: {_message_text(m.get('content')).strip()}" for m in messages)
+
+
+RUN_TABLE_ORDER: tuple[str, ...] = (
+    "run_id",
+    "source_format",
+    "iterations",
+    "groups",
+    "trajectories",
+    "steps",
+    "mean_outcome",
+)
+"""Runs table columns shown first: the counts a researcher scans for, before the long path and timestamp."""
+
+
+def run_table_columns(columns: list[str]) -> list[str]:
+    """Column order for the Runs table: :data:`RUN_TABLE_ORDER` first, then every other column as given."""
+    first = [c for c in RUN_TABLE_ORDER if c in columns]
+    return first + [c for c in columns if c not in first]
+
+
+def default_plot_runs(summary: pd.DataFrame, limit: int = 3) -> list[str]:
+    """Runs preselected for the training curves: those with the most iterations (ties by name).
+
+    A single-iteration run (an eval log, a PRM data set) is one dot per panel, so plotting the first
+    runs alphabetically often showed dots instead of curves.
+    """
+    ranked = summary.sort_values(["iterations", "run_id"], ascending=[False, True], kind="stable")
+    return ranked["run_id"].head(limit).tolist()

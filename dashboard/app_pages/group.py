@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import resources as res
 from dashboard import tree_panel
+from dashboard.formatting import prompt_text
 from dashboard.widgets import scheme_picker
 
 st.title("Group")
@@ -23,7 +24,7 @@ res.set_url_state(run=run, iteration=iteration, group=group)
 
 steps = res.group_steps(path, run, iteration, group)
 trajs = res.group_trajectories(path, run, iteration, group)
-st.caption(trajs["prompt"].iloc[0] if trajs["prompt"].notna().any() else "(no prompt logged)")
+st.caption(prompt_text(trajs["prompt"].dropna().iloc[0] if trajs["prompt"].notna().any() else None))
 cols = st.columns(3)
 cols[0].metric("Rollouts", len(trajs))
 cols[1].metric("Mean outcome", f"{trajs['outcome'].mean():.3f}")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import resources as res
-from dashboard.formatting import step_facts
+from dashboard.formatting import prompt_text, step_facts
 from dashboard.whatif import what_if_panel
 from dashboard.widgets import scheme_picker
 
@@ -32,7 +32,7 @@ cols = st.columns(3)
 cols[0].metric("Outcome", f"{row['outcome']:g}")
 cols[1].metric("Steps", int(row["n_steps"]))
 cols[2].metric("Split", row["split"])
-st.text("Prompt:\n" + (row["prompt"] or "(none logged)"))
+st.text("Prompt:\n" + prompt_text(row["prompt"]))
 
 scheme, params = scheme_picker("traj")
 group_steps = res.group_steps(path, run, int(row["iteration"]), row["group_id"])
