@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.errors import CreditscopeError
 from core.prm.evaluate import PrmEvaluation, evaluate_prm
 from core.prm.rescore import SCOPE_KINDS, RescoreReport, Scope, rescore
 from core.prm.scorer import DEFAULT_BATCH_TOKENS, Scorer
@@ -147,7 +148,11 @@ def run_rescore(
                 progress=on_progress,
             )
             load_seconds = report.load_seconds
-        except Exception as error:  # a bad path, a missing hub id offline, out of memory: show it, keep the page
+        except CreditscopeError as error:  # a mistyped folder, an empty scope: the message says it all
+            status.update(label="Rescoring failed", state="error", expanded=True)
+            st.error(str(error))
+            return None
+        except Exception as error:  # a missing hub id offline, out of memory: show it, keep the page
             status.update(label=f"Rescoring failed: {error}", state="error", expanded=True)
             st.exception(error)
             return None

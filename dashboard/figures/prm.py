@@ -6,6 +6,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+NEUTRAL = "#9e9e9e"
+"""Grey for reference lines and counts: elsewhere in the dashboard red means bad credit, so counts are not red."""
+
 
 def reliability_figure(calibration: pd.DataFrame) -> go.Figure:
     """Mean label per score bin against the diagonal, with the bin counts as bars underneath.
@@ -21,7 +24,13 @@ def reliability_figure(calibration: pd.DataFrame) -> go.Figure:
     filled = calibration["count"] > 0
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.06)
     fig.add_trace(
-        go.Scatter(x=[low, high], y=[low, high], mode="lines", name="perfectly calibrated", line={"dash": "dot"}),
+        go.Scatter(
+            x=[low, high],
+            y=[low, high],
+            mode="lines",
+            name="perfectly calibrated",
+            line={"dash": "dot", "color": NEUTRAL},
+        ),
         row=1,
         col=1,
     )
@@ -43,6 +52,7 @@ def reliability_figure(calibration: pd.DataFrame) -> go.Figure:
             y=calibration["count"],
             width=(calibration["bin_high"] - calibration["bin_low"]) * 0.9,
             name="steps per bin",
+            marker={"color": NEUTRAL},
         ),
         row=2,
         col=1,
@@ -73,6 +83,8 @@ def what_if_figure(comparison: pd.DataFrame) -> go.Figure:
         height=300,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         xaxis_title="step (dotted: edited)",
+        # Step indices are labels, not a continuum: a numeric axis put ticks at 0.5, 1.5, ...
+        xaxis_type="category",
         yaxis_title="PRM score",
         legend={"orientation": "h"},
     )

@@ -42,3 +42,36 @@ def test_runs_page_plots_multi_iteration_runs_by_default(open_page) -> None:
     chosen = at.multiselect(key="runs_plot").value
     # agent, arithmetic and tree have 10 iterations; arithmetic-seed1 6; the real logs one each.
     assert chosen == ["agent", "arithmetic", "tree"]
+
+
+def test_rescore_with_a_missing_model_folder_shows_the_reason_without_a_traceback(tmp_path: Path, open_page) -> None:
+    db = _chat_db(tmp_path)
+    at = open_page("app_pages/rescore.py", db=db, run="chat")
+    missing = str(tmp_path / "no-such-prm")
+    at.text_input(key="prm_model").set_value(missing)
+    at.button(key="prm_rescore").click().run()
+    assert not at.exception, [e.value for e in at.exception]  # st.exception would print a stack trace
+    assert at.status[0].label == "Rescoring failed"
+    assert any(f"model folder {missing!r} does not exist" in e.value for e in at.error)
+
+
+def test_what_if_steps_are_category_ticks_and_reliability_counts_are_neutral() -> None:
+    import pandas as pd
+
+    from dashboard.figures.prm import NEUTRAL, reliability_figure, what_if_figure
+
+    comparison = pd.DataFrame(
+        {"step_idx": [0, 1, 2], "old_prm": [0.9, 0.8, 0.7], "new_prm": [0.9, 0.1, 0.7], "edited": [False, True, False]}
+    )
+    assert what_if_figure(comparison).layout.xaxis.type == "category"
+    calibration = pd.DataFrame(
+        {
+            "bin_low": [0.0, 0.5],
+            "bin_high": [0.5, 1.0],
+            "count": [3, 5],
+            "mean_score": [0.2, 0.8],
+            "mean_label": [0.3, 0.9],
+        }
+    )
+    bars = [t for t in reliability_figure(calibration).data if t.type == "bar"]
+    assert bars[0].marker.color == NEUTRAL and list(bars[0].y) == [3, 5]
