@@ -7,6 +7,7 @@ these functions only start and stop it and show its status (kept out of the page
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -52,3 +53,30 @@ def follow_status(follower: BackgroundFollower) -> None:
         st.caption(f"Waiting: {line}")
     if status.recent:
         st.code("\n".join(status.recent), language=None)
+
+
+def uploads_folder(db_path: str) -> Path:
+    """Where uploaded files are kept: ``<db stem>_uploads/`` beside the database.
+
+    Ingest identifies a source by its path, so an upload must land at the same path every time:
+    written to a fresh temporary folder, re-uploading an unchanged file clashed with its own earlier
+    rows ("trajectory id occurs more than once") instead of being skipped as unchanged, and the
+    ``sources`` table pointed at a deleted file.
+    """
+    db = Path(db_path)
+    return db.with_name(f"{db.stem}_uploads")
+
+
+def save_uploads(uploads: list[tuple[str, bytes]], folder: Path) -> list[str]:
+    """Write ``(file name, content)`` pairs into ``folder`` (names reduced to their base name) and return the paths.
+
+    An unchanged file is left untouched, so its size and mtime still match what ingest recorded.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, content in uploads:
+        target = folder / Path(name).name
+        if not (target.is_file() and target.read_bytes() == content):
+            target.write_bytes(content)
+        paths.append(str(target))
+    return paths

@@ -5,9 +5,6 @@ files and the new lines of growing ones while a training run writes them (contro
 :mod:`dashboard.ingest_panel`).
 """
 
-import tempfile
-from pathlib import Path
-
 import streamlit as st
 
 from core.errors import CreditscopeError
@@ -15,7 +12,7 @@ from core.ingest import registry
 from core.ingest.runner import ingest
 from dashboard import resources as res
 from dashboard.follower import get_follower
-from dashboard.ingest_panel import follow_status, toggle_follow
+from dashboard.ingest_panel import follow_status, save_uploads, toggle_follow, uploads_folder
 
 st.title("Ingest")
 st.write("The dashboard holds the database open, so load new logs here: a path on this machine, or an upload.")
@@ -30,20 +27,18 @@ with st.form("ingest_form"):
 
 if submitted:
     targets = [p.strip() for p in paths.splitlines() if p.strip()]
-    with tempfile.TemporaryDirectory() as tmp:
-        for upload in uploads or []:
-            target = Path(tmp) / Path(upload.name).name
-            target.write_bytes(upload.getvalue())
-            targets.append(str(target))
-        if not targets:
-            st.warning("Give at least one path or upload.")
-            st.stop()
-        try:
-            with st.spinner("Loading…"):
-                report = ingest(res.store(), targets, fmt=fmt, run=run.strip() or None)
-        except CreditscopeError as exc:
-            st.error(f"Nothing was loaded: {exc}")
-            st.stop()
+    # Uploads are kept beside the database, so a re-upload is recognised as the same source.
+    files = [(upload.name, upload.getvalue()) for upload in uploads or []]
+    targets += save_uploads(files, uploads_folder(res.db_path())) if files else []
+    if not targets:
+        st.warning("Give at least one path or upload.")
+        st.stop()
+    try:
+        with st.spinner("Loading…"):
+            report = ingest(res.store(), targets, fmt=fmt, run=run.strip() or None)
+    except CreditscopeError as exc:
+        st.error(f"Nothing was loaded: {exc}")
+        st.stop()
     res.clear_data_caches()
     st.success(f"Loaded {report.n_trajectories} trajectories, {report.n_steps} steps.")
     st.dataframe([vars(s) for s in report.sources], key="ingest_report")

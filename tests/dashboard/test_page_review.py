@@ -75,3 +75,26 @@ def test_what_if_steps_are_category_ticks_and_reliability_counts_are_neutral() -
     )
     bars = [t for t in reliability_figure(calibration).data if t.type == "bar"]
     assert bars[0].marker.color == NEUTRAL and list(bars[0].y) == [3, 5]
+
+
+def test_a_re_uploaded_file_is_recognised_as_unchanged_and_a_changed_one_replaces_it(tmp_path: Path) -> None:
+    from dashboard.ingest_panel import save_uploads, uploads_folder
+
+    db = tmp_path / "runs.duckdb"
+    folder = uploads_folder(str(db))
+    assert folder == tmp_path / "runs_uploads"
+    record = {"trajectory": "t0", "group": "g", "outcome": 1.0, "steps": [{"action": "a"}]}
+    content = (json.dumps(record) + "\n").encode()
+    store = Store.open(db)
+    try:
+        paths = save_uploads([("some/dir/chat.jsonl", content)], folder)
+        assert paths == [str(folder / "chat.jsonl")]
+        assert ingest(store, paths).sources[0].status == "loaded"
+        again = save_uploads([("chat.jsonl", content)], folder)
+        assert again == paths and ingest(store, again).sources[0].status == "unchanged"
+        changed = (json.dumps({**record, "outcome": 0.0}) + "\n").encode()
+        assert ingest(store, save_uploads([("chat.jsonl", changed)], folder)).sources[0].status == "replaced"
+        with store.reader() as cur:
+            assert cur.execute("select outcome from trajectories where run_id = 'chat'").fetchall() == [(0.0,)]
+    finally:
+        store.close()

@@ -28,7 +28,8 @@ def db_file(tmp_path: Path) -> Path:
 
 
 def _rescore(db: Path | str, run: str, model: str, *extra: str) -> list[str]:
-    return ["rescore", "--db", str(db), "--run", run, "--model", model, "--family", "token-cls", "--device", "cpu", *extra]
+    options = ["--db", str(db), "--run", run, "--model", model, "--family", "token-cls", "--device", "cpu"]
+    return ["rescore", *options, *extra]
 
 
 def test_missing_model_folder_is_named_instead_of_a_hub_traceback(db_file, tmp_path, capsys):
