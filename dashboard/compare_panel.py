@@ -47,6 +47,12 @@ def ranking_table(run: str, iteration: int | None, slots: list[tuple[str, dict]]
     if not has_labels:
         st.info("This run has no step labels, so schemes cannot be scored against ground truth.")
         return
+    sizes = res.groups(res.db_path(), run, iteration, "")["n"]
+    if len(sizes) and sizes.median() < 2:
+        st.warning(
+            "Most groups here hold a single trajectory, so group-relative schemes (GRPO, RLOO, GiGPO, the tree "
+            "schemes) have nothing to compare within a group: their ranking says little about them."
+        )
     overrides = tuple((name, tuple(sorted(p.items()))) for name, p in dict(reversed(slots)).items())
     table = res.ranking(res.db_path(), run, iteration, overrides)
     st.caption(

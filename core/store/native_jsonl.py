@@ -73,6 +73,9 @@ def stage_native_jsonl(
     the validating Python reader.
     """
     raw = f"{STAGE}.raw_{token}"
+    # Row order inside the staging and step tables carries no meaning (every read orders explicitly;
+    # step order comes from each record's list), and letting DuckDB drop it parallelises the load.
+    stage.execute("SET preserve_insertion_order = false")
     try:
         stage.execute(
             f"CREATE OR REPLACE TABLE {raw} AS SELECT * FROM read_json(?, format = 'newline_delimited', "
@@ -174,6 +177,7 @@ def load_staged(
     """
     if not append:
         delete_source(cur, src.source_id)
+    cur.execute("SET preserve_insertion_order = false")  # see stage_native_jsonl
     cur.execute(f"INSERT INTO trajectories BY NAME SELECT *, ? AS source_id FROM {STAGE}.t_{token}", [src.source_id])
     cur.execute(f"INSERT INTO step_rows BY NAME SELECT *, ? AS source_id FROM {STAGE}.s_{token}", [src.source_id])
     return finish_source(cur, src, {}, checked=True)

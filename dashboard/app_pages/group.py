@@ -9,17 +9,18 @@ from dashboard.widgets import scheme_picker
 
 st.title("Group")
 path = res.db_path()
-run = res.pick_run(res.runs_summary(path)["run_id"].tolist(), key="group_run")
+top = st.columns([2, 1, 2])
+with top[0]:
+    run = res.pick_run(res.runs_summary(path)["run_id"].tolist(), key="group_run")
 if run is None:
     st.stop()
 url = res.url_state()
 its = res.iterations(path, run)
 it_default = int(url["iteration"]) if url.get("iteration", "").lstrip("-").isdigit() else its[0]
-iteration = st.selectbox("Iteration", its, index=its.index(it_default) if it_default in its else 0, key="group_it")
+iteration = top[1].selectbox("Iteration", its, index=its.index(it_default) if it_default in its else 0, key="group_it")
 group_ids = res.groups(path, run, iteration, "")["group_id"].tolist()
-group = st.selectbox(
-    "Group", group_ids, index=group_ids.index(url["group"]) if url.get("group") in group_ids else 0, key="group_id"
-)
+pick = group_ids.index(url["group"]) if url.get("group") in group_ids else 0
+group = top[2].selectbox("Group", group_ids, index=pick, key="group_id")
 res.set_url_state(run=run, iteration=iteration, group=group)
 
 steps = res.group_steps(path, run, iteration, group)
@@ -48,6 +49,6 @@ for tab, render in zip(tabs, renderers, strict=True):
 st.subheader("Rollouts")
 table = trajs[["traj_id", "outcome", "n_steps", "split"]]
 event = st.dataframe(table, hide_index=True, key="group_trajs", on_select="rerun", selection_mode="single-row")
-rows = event.selection.rows if event is not None else []
+rows = event["selection"]["rows"] if event else []  # dict access: also works for test-injected state
 if rows and rows[0] < len(table):
     res.open_page("app_pages/trajectory.py", traj=table.iloc[rows[0]]["traj_id"])

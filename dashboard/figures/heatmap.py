@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from dashboard.figures.text import hover_text
 
 DIVERGING = "RdBu"
+MAX_LABELLED_ROWS = 32
 
 
 def advantage_matrix(steps: pd.DataFrame, values: np.ndarray | pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -71,11 +72,14 @@ def heatmap_figure(
             ygap=1,
         )
     )
+    # Past MAX_LABELLED_ROWS the rows get thinner than a label: keep the figure a screen tall and leave
+    # the trajectory ids to the hover text.
+    labelled = len(labels) <= MAX_LABELLED_ROWS
     fig.update_layout(
-        title=title,
+        title=title if labelled else f"{title} · {len(labels)} trajectories (ids on hover)",
         xaxis={"title": "step", "dtick": 1},
-        yaxis={"autorange": "reversed", "type": "category"},
-        height=max(260, 28 * len(labels) + 120),
+        yaxis={"autorange": "reversed", "type": "category", "showticklabels": labelled},
+        height=max(260, 28 * len(labels) + 120) if labelled else 1000,
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return fig

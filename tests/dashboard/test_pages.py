@@ -116,3 +116,15 @@ def test_compare_page_explains_missing_inputs(open_page) -> None:
     at = open_page("app_pages/compare.py", run="agent")
     at.selectbox(key="cmp0_scheme").set_value("prm").run()
     assert any("rescore the steps with a PRM" in w.value for w in at.warning)
+
+
+def test_big_groups_get_a_screen_tall_heatmap(open_page) -> None:
+    at = open_page("app_pages/group.py", run="trees_vine", iteration="0")
+    heat = [s for s in _plotly_specs(at) if s["data"][0]["type"] == "heatmap"][0]
+    assert heat["layout"]["height"] == 1000 and heat["layout"]["yaxis"]["showticklabels"] is False
+    assert "124 trajectories" in heat["layout"]["title"]["text"]
+
+
+def test_compare_warns_when_groups_are_singletons(open_page) -> None:
+    at = open_page("app_pages/compare.py", run="samples_prm800k")
+    assert any("single trajectory" in w.value for w in at.warning)
