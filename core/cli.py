@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -223,7 +222,7 @@ def parse_params(scheme: str, pairs: list[str]) -> dict[str, object]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Start the dashboard on ``--db``."""
+    """Start the dashboard on ``--db`` (replaces this process with the Streamlit server)."""
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     env = {**os.environ, "CREDITSCOPE_DB": str(Path(args.db).resolve())}
     cmd = [
@@ -243,7 +242,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "--server.fileWatcherType",
         "none",
     ]
-    return subprocess.call(cmd, env=env)
+    # Become the Streamlit server (no child process), so stopping this command stops the server.
+    os.execve(sys.executable, cmd, env)
 
 
 def build_parser() -> argparse.ArgumentParser:
