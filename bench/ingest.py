@@ -27,7 +27,7 @@ CACHE = Path(tempfile.gettempdir()) / "creditscope-bench"
 def sample_file(steps: int) -> tuple[Path, int]:
     """A native JSONL file of about ``steps`` arithmetic steps (cached between runs)."""
     CACHE.mkdir(exist_ok=True)
-    prompts = max(1, steps // (8 * 90 * 4))  # about 4 steps per trajectory, 90 iterations, groups of 8
+    prompts = max(1, round(steps / (8 * 90 * 4.5)))  # about 4.5 steps per trajectory, 90 iterations, groups of 8
     path = CACHE / f"arithmetic-{prompts}x90x8.jsonl"
     if not path.exists():
         n = write_jsonl(path, "arithmetic", prompts=prompts, iterations=90, group_size=8, seed=0)

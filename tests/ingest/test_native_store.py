@@ -241,3 +241,17 @@ def test_copying_a_folder_of_sources_plans_each_file_once(store: Store, tmp_path
     shutil.copytree(src, dst)
     report = ingest(store, [str(dst), str(dst / "*.jsonl")])
     assert len(report.sources) == len(list(src.iterdir()))
+
+
+def test_a_huge_record_loads_whole(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "huge.jsonl"
+    huge = "x" * (17 * 1024 * 1024)  # past read_json's documented 16 MB default object size
+    path.write_text(
+        json.dumps({"trajectory": "small", "outcome": 0.0, "steps": [{"action": "a"}]})
+        + "\n"
+        + json.dumps({"trajectory": "huge", "outcome": 1.0, "steps": [{"action": huge}]})
+        + "\n"
+    )
+    report = ingest(store, [str(path)])
+    assert report.n_trajectories == 2
+    assert queries.steps(store, traj_ids=["huge"])["action"].iloc[0] == huge
