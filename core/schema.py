@@ -48,6 +48,10 @@ STEP_COLUMNS: tuple[Column, ...] = (
 
 STEP_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in STEP_COLUMNS)
 
+OPTIONAL_STEP_INPUTS: tuple[str, ...] = ("logp_policy", "logp_ref", "n_tokens")
+"""Per-step numbers some credit schemes use (implicit PRM, token-level whitening) when a log carries
+them: kept in ``steps.extra`` under these keys, and exposed as columns by ``core.store.queries.steps``."""
+
 TRAJECTORY_COLUMNS: tuple[Column, ...] = (
     Column("run_id", "VARCHAR", False, "run the trajectory belongs to"),
     Column("traj_id", "VARCHAR", False, "trajectory id, unique within the run"),

@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -256,7 +257,16 @@ def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, opti
         # Following a line-oriented file, parse a snapshot: a trainer appending while we read must not
         # slip lines past the bookkeeping (they would be appended a second time on the next poll).
         snapshot = snapshot_path(Path(tmp), path) if by_line and following else None
-        scan = scan_file(path, copy_to=snapshot)
+        staged: _Staged | None = None
+        if snapshot is None and _fast_path_candidate(module, path) and (prev is None or prev.size != stat.st_size):
+            # The content surely changed, so DuckDB parses while Python hashes (hashlib releases the GIL):
+            # the digest is only needed for the bookkeeping, and a 1M-step file takes ~0.3 s to hash.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                scanning = pool.submit(scan_file, path)
+                staged = _stage(store, path, path, run)
+                scan = scanning.result()
+        else:
+            scan = scan_file(path, copy_to=snapshot)
         if prev is not None and prev.content_hash == scan.digest:
             with store.writer() as cur:
                 touch_source(cur, source_id, stat.st_mtime)
@@ -264,7 +274,7 @@ def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, opti
         result = SourceResult(str(path), module.NAME, "replaced" if prev is not None else "loaded")
         src = _with(src, content_hash=scan.digest, size=scan.size)
         if not by_line:
-            return _read(store, path, module, src, result, options, path)
+            return _read(store, path, module, src, result, options, path, staged)
         read_from = snapshot or path
         end = scan.complete_end if following else scan.size
         if following and not has_content(read_from, end):
@@ -275,7 +285,7 @@ def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, opti
         before = bytes_before(read_from, end)
         src = _with(src, loaded_bytes=end, loaded_lines=scan.newlines, prefix_hash=prefix_fingerprint(before, end))
         result.lines = (1, scan.newlines + (0 if before.endswith(b"\n") else 1))
-        prepared = _read(store, path, module, src, result, without_partial_tail(options), read_from)
+        prepared = _read(store, path, module, src, result, without_partial_tail(options), read_from, staged)
     if snapshot is None and path.stat().st_size != scan.size:
         # The file grew while it was parsed, so the rows may cover more than the recorded offset: record
         # no offset and no digest, which makes the next ingest replace the file in full.
@@ -324,6 +334,28 @@ def _prepare_append(
     return prepared
 
 
+@dataclass(frozen=True)
+class _Staged:
+    """Outcome of a DuckDB fast-path attempt: the staging token, or None when the file needs the Python reader."""
+
+    token: str | None
+
+
+def _fast_path_candidate(module: ModuleType, path: Path) -> bool:
+    return module is native and path.suffix in (".jsonl", ".ndjson")
+
+
+def _stage(store: Store, path: Path, read_from: Path, run: str | None) -> _Staged:
+    """Try the DuckDB fast path on ``read_from``."""
+    token = uuid.uuid4().hex[:12]
+    try:
+        with store.reader() as stage:
+            stage_native_jsonl(stage, str(read_from), token, run, path.stem)
+    except FastPathUnavailable:
+        return _Staged(None)  # the validating reader either parses the file or names the bad line and field
+    return _Staged(token)
+
+
 def _read(
     store: Store,
     path: Path,
@@ -332,17 +364,17 @@ def _read(
     result: SourceResult,
     options: AdapterOptions,
     read_from: Path,
+    staged: _Staged | None = None,
 ) -> _Prepared:
-    """Parse ``read_from`` (the file itself or a snapshot of it) as ``path``: DuckDB fast path, else the adapter."""
-    if module is native and path.suffix in (".jsonl", ".ndjson"):
-        token = uuid.uuid4().hex[:12]
-        try:
-            with store.reader() as stage:
-                stage_native_jsonl(stage, str(read_from), token, src.run_override, path.stem)
+    """Parse ``read_from`` (the file itself or a snapshot of it) as ``path``: DuckDB fast path, else the adapter.
+
+    ``staged`` is a fast-path attempt already made on the same bytes (see :func:`_prepare`).
+    """
+    if _fast_path_candidate(module, path):
+        staged = staged or _stage(store, path, read_from, src.run_override)
+        if staged.token is not None:
             result.fast_path = True
-            return _Prepared(result, src, stage_token=token)
-        except FastPathUnavailable:
-            pass  # the validating reader below either parses the file or names the bad line and field
+            return _Prepared(result, src, stage_token=staged.token)
     with errors_name(read_from, path):
         rollouts = module.read(read_from, options)
     result.skipped.extend(note.replace(str(read_from), str(path)) for note in rollouts.skipped)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from core.schema import STEP_COLUMN_NAMES
+from core.schema import OPTIONAL_STEP_INPUTS, STEP_COLUMN_NAMES
 from core.store.database import Store
 
 
@@ -79,8 +79,13 @@ def steps(
     traj_ids: Sequence[str] | None = None,
     with_extra: bool = False,
 ) -> pd.DataFrame:
-    """Canonical step rows (the ``steps`` view), filtered, ordered by trajectory and step."""
-    cols = ", ".join([*STEP_COLUMN_NAMES, *(["extra"] if with_extra else [])])
+    """Canonical step rows (the ``steps`` view), filtered, ordered by trajectory and step.
+
+    The optional credit inputs (:data:`core.schema.OPTIONAL_STEP_INPUTS`) come along as columns,
+    read from ``extra`` (NULL where a log does not carry them).
+    """
+    optional = [f"TRY_CAST(extra->>'{k}' AS DOUBLE) AS {k}" for k in OPTIONAL_STEP_INPUTS]
+    cols = ", ".join([*STEP_COLUMN_NAMES, *optional, *(["extra"] if with_extra else [])])
     return store.query_df(
         f"""SELECT {cols} FROM steps
            WHERE ($run IS NULL OR run_id = $run) AND ($it IS NULL OR iteration = $it)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.schema import STEP_COLUMN_NAMES
+from core.schema import OPTIONAL_STEP_INPUTS, STEP_COLUMN_NAMES
 from core.synth.runs import ENVS, records
 
 __all__ = ["ENVS", "generate_steps", "records", "write_jsonl"]
@@ -29,7 +29,10 @@ def write_jsonl(path: str | Path, env: str, **kwargs: int | str) -> int:
 def generate_steps(
     env: str, *, prompts: int = 6, iterations: int = 10, group_size: int = 8, seed: int = 0
 ) -> pd.DataFrame:
-    """Canonical step rows (all :data:`core.schema.STEP_COLUMN_NAMES`) of a sample run, without a database.
+    """Canonical step rows of a sample run, without a database.
+
+    Columns: :data:`core.schema.STEP_COLUMN_NAMES`, plus the optional inputs the run carries
+    (``logp_policy``/``logp_ref`` for the arithmetic environments).
 
     Handy for unit tests and benchmarks of the credit engine and the tree builders.
     """
@@ -50,7 +53,7 @@ def generate_steps(
     for col in STEP_COLUMN_NAMES:
         if col not in frame:
             frame[col] = None
-    frame = frame[list(STEP_COLUMN_NAMES)]
+    frame = frame[list(STEP_COLUMN_NAMES) + [c for c in OPTIONAL_STEP_INPUTS if c in frame]]
     frame["valid"] = frame["valid"].astype("boolean")
     for col in ("reward", "outcome", "label", "prm", "value"):
         frame[col] = frame[col].astype("float64")

@@ -30,12 +30,14 @@ def _sigmoid(x: float) -> float:
 
 
 def _arith_steps(
-    problem: arithmetic.Problem, lines: list[str], rng: np.random.Generator, err: float
+    problem: arithmetic.Problem, lines: list[str], rng: np.random.Generator, err: float, ref_err: float
 ) -> tuple[list[dict[str, Any]], float]:
     """Step dicts for one arithmetic solution, with a noisy logged PRM score and a critic value.
 
     The logged ``prm`` and ``value`` imitate what a trainer with a PRM and a critic would write:
     informative but noisy, so schemes that use them differ from ground truth in realistic ways.
+    ``logp_policy`` / ``logp_ref`` are the line's log-probability under the scripted policy now and at
+    iteration 0 (the reference), as PRIME-style implicit rewards need; they land in ``steps.extra``.
     """
     checks = arithmetic.step_checks(problem, lines)
     result = arithmetic.outcome(problem, lines)
@@ -55,10 +57,17 @@ def _arith_steps(
                 "valid": parsed,
                 "prm": round(_sigmoid(2.5 * (1 if good else -1) + rng.normal(0, 1.2)), 6),
                 "value": round(min(1.0, max(0.0, critic + rng.normal(0, 0.08))), 6),
+                "logp_policy": _line_logp(good, err),
+                "logp_ref": _line_logp(good, ref_err),
             }
         )
         state = f"{state}\n{line}"
     return steps, result
+
+
+def _line_logp(good: bool, err: float) -> float:
+    """Log-probability of a line under a policy that slips with ``err`` (a slip picks one of 6 wrong results)."""
+    return round(math.log(1 - err) if good else math.log(err / 6), 6)
 
 
 def _record(run: str, it: int, group: str, traj: str, prompt: str, outcome: float, steps: list, meta: dict) -> dict:
@@ -78,6 +87,7 @@ def _record(run: str, it: int, group: str, traj: str, prompt: str, outcome: floa
 def arithmetic_records(prompts: int, iterations: int, group_size: int, seed: int, run: str) -> Iterator[dict]:
     """Flat chains: ``group_size`` independent solutions per problem per iteration."""
     rng = np.random.default_rng([seed, 1])
+    ref_err = error_rate(0, iterations)
     for it in range(iterations):
         err = error_rate(it, iterations)
         for p in range(prompts):
@@ -85,7 +95,7 @@ def arithmetic_records(prompts: int, iterations: int, group_size: int, seed: int
             group = f"it{it}-p{p}"
             for r in range(group_size):
                 lines = arithmetic.policy_lines(problem, rng, err)
-                steps, result = _arith_steps(problem, lines, rng, err)
+                steps, result = _arith_steps(problem, lines, rng, err, ref_err)
                 meta = {"answer": problem.answer, "error_rate": round(err, 6)}
                 yield _record(run, it, group, f"{group}-r{r}", problem.text, result, steps, meta)
 
@@ -97,6 +107,7 @@ def tree_records(prompts: int, iterations: int, group_size: int, seed: int, run:
     rollout's steps, so the tree is bushy near the root and thins out towards the leaves.
     """
     rng = np.random.default_rng([seed, 2])
+    ref_err = error_rate(0, iterations)
     for it in range(iterations):
         err = error_rate(it, iterations)
         for p in range(prompts):
@@ -117,7 +128,7 @@ def tree_records(prompts: int, iterations: int, group_size: int, seed: int, run:
                     nodes.append(f"{group}-n{next_node}")
                     next_node += 1
                 paths.append((lines, nodes))
-                steps, result = _arith_steps(problem, lines, rng, err)
+                steps, result = _arith_steps(problem, lines, rng, err, ref_err)
                 for t, s in enumerate(steps):
                     s["node"] = nodes[t]
                     s["parent"] = nodes[t - 1] if t > 0 else None

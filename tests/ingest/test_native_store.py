@@ -77,9 +77,8 @@ def test_fast_path_and_validating_reader_store_the_same_rows(arith: Path, monkey
     meta = lambda s: queries.trajectories(s, run_id="arithmetic").set_index("traj_id")["meta"].map(json.loads)  # noqa: E731
     assert meta(fast).to_dict() == meta(slow).to_dict()
     assert meta(fast)[records[1]["trajectory"]]["seed"] == 3
-    assert json.loads(a.loc[(a.traj_id == records[0]["trajectory"]) & (a.step_idx == 0), "extra"].iloc[0]) == {
-        "logprobs": [-0.1, -0.2]
-    }
+    extra = json.loads(a.loc[(a.traj_id == records[0]["trajectory"]) & (a.step_idx == 0), "extra"].iloc[0])
+    assert extra["logprobs"] == [-0.1, -0.2]
 
 
 @pytest.mark.parametrize(
@@ -255,3 +254,13 @@ def test_a_huge_record_loads_whole(store: Store, tmp_path: Path) -> None:
     report = ingest(store, [str(path)])
     assert report.n_trajectories == 2
     assert queries.steps(store, traj_ids=["huge"])["action"].iloc[0] == huge
+
+
+def test_logged_logprobs_reach_the_implicit_prm_scheme(store: Store, arith: Path) -> None:
+    from core.credit import compute, roc_auc
+
+    ingest(store, [str(arith)])
+    steps = queries.steps(store)
+    assert steps[["logp_policy", "logp_ref"]].notna().all().all()  # read from `extra`
+    adv = compute(steps, "implicit_prm")
+    assert roc_auc(adv, steps["label"].to_numpy(dtype=float)) > 0.6
