@@ -62,9 +62,9 @@ the writer's transaction (DuckDB aborts a transaction on any error inside it).""
 def stage_native_jsonl(
     stage: duckdb.DuckDBPyConnection, path: str, token: str, run_override: str | None, default_run: str
 ) -> None:
-    """Parse ``path`` into staging: the raw records, a trajectory table and a canonical step view.
+    """Parse ``path`` into staging: the raw records plus canonical trajectory and step views over them.
 
-    The step view unnests the raw records once more in the final INSERT instead of being
+    The views are evaluated by the final INSERTs instead of being
     materialised here, and carries the trajectory-level columns itself instead of joining: at a
     million steps both a second copy of the text and a join on trajectory ids cost more than the
     unnest.
@@ -94,8 +94,8 @@ def stage_native_jsonl(
 def drop_stage(cur: duckdb.DuckDBPyConnection, token: str) -> None:
     """Remove the staging tables of ``token``."""
     cur.execute(f"DROP VIEW IF EXISTS {STAGE}.s_{token}")
-    for name in ("t", "raw"):
-        cur.execute(f"DROP TABLE IF EXISTS {STAGE}.{name}_{token}")
+    cur.execute(f"DROP VIEW IF EXISTS {STAGE}.t_{token}")
+    cur.execute(f"DROP TABLE IF EXISTS {STAGE}.raw_{token}")
 
 
 def _stage_canonical(
@@ -131,38 +131,50 @@ def _stage_canonical(
         packed = ", ".join(f'"{k}" := "{k}"' for k in extra_top)
         meta = f"json_merge_patch(coalesce({meta}, '{{}}'::JSON), to_json(struct_pack({packed})))"
     extra_step = [k for k in step_types if k not in STEP_KEYS]
-    extra = "NULL::JSON"
-    if extra_step:
-        # merge_patch into {} drops keys whose value is null: a key only some steps carry stays off the others.
-        packed = "to_json(struct_pack(" + ", ".join(f'"{k}" := s."{k}"' for k in extra_step) + "))"
-        extra = f"nullif(json_merge_patch('{{}}'::JSON, {packed})::VARCHAR, '{{}}')::JSON"
+    packed = "to_json(struct_pack(" + ", ".join(f'"{k}" := s."{k}"' for k in extra_step) + "))"
+    # merge_patch into {} drops keys whose value is null, so a key only some steps carry stays off the
+    # others; it costs a JSON rewrite per step, so it is used only when some step lacks an extra key.
+    extra_sparse = f"nullif(json_merge_patch('{{}}'::JSON, {packed})::VARCHAR, '{{}}')::JSON"
+    extra = extra_sparse if extra_step else "NULL::JSON"
 
     keys = f"{run} AS run_id, {iteration} AS iteration, {group} AS group_id, {t['trajectory']} AS traj_id"
     cur.execute(
-        f"""CREATE OR REPLACE TABLE {STAGE}.t_{token} AS
+        f"""CREATE OR REPLACE VIEW {STAGE}.t_{token} AS
         SELECT {keys}, {t["prompt"]} AS prompt, coalesce({t["split"]}, 'train') AS split,
                {t["outcome"]} AS outcome, len(steps)::INTEGER AS n_steps, {meta} AS meta
         FROM {raw}"""
     )
-    cur.execute(
-        f"""CREATE OR REPLACE VIEW {STAGE}.s_{token} AS
-        SELECT run_id, iteration, group_id, traj_id, step_idx::INTEGER AS step_idx,
-               {s["state"]} AS state, {s["action"]} AS action, {s["reward"]} AS reward, outcome,
-               {s["node"]} AS node_id, {s["parent"]} AS parent_id, {s["label"]} AS label, {s["valid"]} AS valid,
-               {s["prm"]} AS prm_logged, {s["value"]} AS value, {extra} AS extra
-        FROM (SELECT {keys}, {t["outcome"]} AS outcome, generate_subscripts(steps, 1) - 1 AS step_idx,
-                     unnest(steps) AS s
-              FROM {raw})"""
-    )
+
+    def create_step_view(extra_expr: str) -> None:
+        cur.execute(
+            f"""CREATE OR REPLACE VIEW {STAGE}.s_{token} AS
+            SELECT run_id, iteration, group_id, traj_id, step_idx::INTEGER AS step_idx,
+                   {s["state"]} AS state, {s["action"]} AS action, {s["reward"]} AS reward, outcome,
+                   {s["node"]} AS node_id, {s["parent"]} AS parent_id, {s["label"]} AS label,
+                   {s["valid"]} AS valid, {s["prm"]} AS prm_logged, {s["value"]} AS value, {extra_expr} AS extra
+            FROM (SELECT {keys}, {t["outcome"]} AS outcome, generate_subscripts(steps, 1) - 1 AS step_idx,
+                         unnest(steps) AS s
+                  FROM {raw})"""
+        )
+
+    create_step_view(extra)
     # Anything the Python reader would reject sends the file there, so the user gets its exact message.
-    bad = cur.execute(
+    # The same pass counts steps lacking an extra key (any such step keeps the null-dropping form).
+    sparse = " OR ".join(f's."{k}" IS NULL' for k in extra_step) or "FALSE"
+    bad, sparse_steps = cur.execute(
         f"""SELECT (SELECT count(*) FROM {STAGE}.t_{token}
                     WHERE traj_id IS NULL OR outcome IS NULL OR split NOT IN ('train', 'val') OR n_steps = 0)
                  + (SELECT count(*) FROM {STAGE}.t_{token} WHERE NOT isfinite(outcome))
-                 + (SELECT count(*) FROM {STAGE}.s_{token} WHERE action IS NULL OR NOT ({_FINITE}))"""
-    ).fetchone()
-    if bad and bad[0]:
+                 + count(*) FILTER (action IS NULL OR NOT ({_FINITE})),
+                 count(*) FILTER ({sparse})
+           FROM (SELECT {s["action"]} AS action, {s["reward"]} AS reward, {s["label"]} AS label,
+                        {s["prm"]} AS prm_logged, {s["value"]} AS value, s
+                 FROM (SELECT unnest(steps) AS s FROM {raw}))"""
+    ).fetchone()  # type: ignore[misc]
+    if bad:
         raise FastPathUnavailable("records need validation")
+    if extra_step and not sparse_steps:
+        create_step_view(packed)  # every step carries every extra key: no null to drop
 
 
 _FINITE = " AND ".join(f"coalesce(isfinite({c}), TRUE)" for c in ("reward", "label", "prm_logged", "value"))
