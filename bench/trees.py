@@ -1,6 +1,6 @@
 """Benchmark: build a 64 x 40 group's rollout tree, lay it out and draw it (target: under 1 s).
 
-Run from the repo root:  .venv/bin/python bench/trees.py [--write bench/RESULTS_trees.md]
+Run from the repo root:  .venv/bin/python bench/trees.py [--write FILE.md]
 
 The group is synthetic: each trajectory copies the first k actions of a random earlier one
 (k uniform in [0, 40)) and then continues with fresh arithmetic-looking lines, so prefixes are
@@ -138,7 +138,7 @@ def main() -> None:
             [
                 "# Benchmark: trajectory trees (bench/trees.py)",
                 "",
-                "Command: `.venv/bin/python bench/trees.py --write bench/RESULTS_trees.md` (repo root)",
+                "Command: `.venv/bin/python bench/trees.py --write FILE.md` (repo root)",
                 f"Machine: {machine}; shared with other jobs, so treat as upper bounds.",
                 f"Group: {header}. Best and median of {REPEATS} runs.",
                 "",
