@@ -5,11 +5,21 @@ from __future__ import annotations
 import html
 
 
-def hover_text(text: object, limit: int = 400) -> str:
-    """Escape ``text`` for a plotly hover label, cut to ``limit`` characters, newlines as line breaks."""
-    if text is None:
-        return ""
-    raw = str(text)
-    if len(raw) > limit:
-        raw = raw[: limit - 1] + "…"
+def hover_text(text: object, max_chars: int = 400, max_lines: int | None = None) -> str:
+    """Return ``text`` as safe plotly hover markup: cut to size, HTML-escaped, newlines as ``<br>``.
+
+    Args:
+        text: Any value; None becomes the empty string.
+        max_chars: Characters kept before an ellipsis (cut before escaping, so no entity is split).
+        max_lines: Lines kept before an ellipsis; all when None.
+
+    Returns:
+        Markup in which ``<``, ``>`` and ``&`` of the original text are entities.
+    """
+    raw = "" if text is None else str(text)
+    if max_lines is not None:
+        lines = raw.splitlines() or [""]
+        raw = "\n".join(lines[:max_lines]) + ("\n…" if len(lines) > max_lines else "")
+    if len(raw) > max_chars:
+        raw = raw[: max_chars - 1] + "…"
     return html.escape(raw, quote=False).replace("\n", "<br>")

@@ -8,7 +8,6 @@ Hover text is built here and escaped, because plotly renders hover text as a sub
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.trees import layered_layout, tree_layout
+from dashboard.figures.text import hover_text
 
 Position = tuple[float, float]
 
@@ -27,22 +27,8 @@ MIN_MARKER, MAX_MARKER = 8.0, 30.0
 
 
 def escape_hover(text: object, max_chars: int = 300, max_lines: int = 8) -> str:
-    """Return ``text`` as safe plotly hover markup: cut to size, HTML-escaped, newlines as ``<br>``.
-
-    Args:
-        text: Any value; None becomes the empty string.
-        max_chars: Characters kept before an ellipsis (cut before escaping, so no entity is split).
-        max_lines: Lines kept before an ellipsis.
-
-    Returns:
-        Markup in which ``<``, ``>`` and ``&`` of the original text are entities.
-    """
-    raw = "" if text is None else str(text)
-    lines = raw.splitlines() or [""]
-    clipped = "\n".join(lines[:max_lines]) + ("\n…" if len(lines) > max_lines else "")
-    if len(clipped) > max_chars:
-        clipped = clipped[:max_chars] + "…"
-    return html.escape(clipped, quote=False).replace("\n", "<br>")
+    """Hover markup for tree figures: :func:`dashboard.figures.text.hover_text`, eight lines at most."""
+    return hover_text(text, max_chars, max_lines)
 
 
 def tree_figure(
