@@ -7,6 +7,7 @@ go in through DuckDB's pandas scan, native JSONL through ``read_json`` straight 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 
@@ -115,6 +116,14 @@ def load_rollouts(
         trajs["run_id"] = src.run_override or default_run
     else:
         trajs["run_id"] = trajs["run_id"].where(trajs["run_id"].notna(), default_run)
+    # Trajectory ids are unique only within a run, and a native file may hold several runs; when its
+    # step frame names each step's run too, a step joins its trajectory on (run, id), not the id alone.
+    by_run = "run_id" in steps.columns and "run_id" in rollouts.trajectories.columns and not src.run_override
+    step_run = "coalesce(s.run_id::VARCHAR, ?)"  # the same default as the trajectory frame's null runs get
+    join_run, count_run, count_match = (
+        (f"AND {step_run} = t.run_id", f"{step_run} AS run_id,", "AND n.run_id = t.run_id") if by_run else ("", "", "")
+    )
+    run_params = [default_run] if by_run else []
     cur.register("_cs_steps_df", steps)
     cur.register("_cs_trajs_df", trajs)
     try:
@@ -133,28 +142,34 @@ def load_rollouts(
             for c in STEP_COLUMN_NAMES
             if c != "run_id"
         )
-        cur.execute(
+        inserted = cur.execute(
             f"""INSERT INTO step_rows BY NAME
             SELECT t.run_id::VARCHAR AS run_id, {step_exprs.replace("s.prm", "s.prm AS prm_logged")},
                    s.extra::JSON AS extra, ? AS source_id
             FROM _cs_steps_df s JOIN _cs_trajs_df t
-              ON s.traj_id::VARCHAR = t.traj_id::VARCHAR""",
-            [src.source_id],
-        )
+              ON s.traj_id::VARCHAR = t.traj_id::VARCHAR {join_run}""",
+            [src.source_id, *run_params],
+        ).fetchone()
+        if inserted is not None and inserted[0] < len(steps):
+            # The join would otherwise drop them without a word.
+            raise IngestError(src.path, f"{len(steps) - inserted[0]} step rows belong to no trajectory of the file")
         cur.execute(
-            """INSERT INTO trajectories BY NAME
+            f"""INSERT INTO trajectories BY NAME
             SELECT t.run_id::VARCHAR AS run_id, t.traj_id::VARCHAR AS traj_id, t.iteration::BIGINT AS iteration,
                    t.group_id::VARCHAR AS group_id, t.prompt::VARCHAR AS prompt,
                    coalesce(t.split::VARCHAR, 'train') AS split, t.outcome::DOUBLE AS outcome,
                    coalesce(n.n, 0)::INTEGER AS n_steps, t.meta::JSON AS meta, ? AS source_id
             FROM _cs_trajs_df t
-            LEFT JOIN (SELECT traj_id::VARCHAR AS traj_id, count(*) AS n FROM _cs_steps_df GROUP BY 1) n
-              ON n.traj_id = t.traj_id::VARCHAR""",
-            [src.source_id],
+            LEFT JOIN (SELECT {count_run} traj_id::VARCHAR AS traj_id, count(*) AS n FROM _cs_steps_df s GROUP BY ALL) n
+              ON n.traj_id = t.traj_id::VARCHAR {count_match}""",
+            [src.source_id, *run_params],
         )
     finally:
-        cur.unregister("_cs_steps_df")
-        cur.unregister("_cs_trajs_df")
+        # After a failed statement DuckDB refuses everything but ROLLBACK, unregistering included; that
+        # refusal must not replace the real error (the writer rolls back and closes the cursor anyway).
+        with contextlib.suppress(duckdb.TransactionException):
+            cur.unregister("_cs_steps_df")
+            cur.unregister("_cs_trajs_df")
     run_config = {**rollouts.run_config, **({"options": src.options} if src.options else {})}
     return finish_source(cur, src, run_config)
 
@@ -260,7 +275,7 @@ def _check_source(cur: duckdb.DuckDBPyConnection, src: SourceInfo, *, per_step: 
         raise IngestError(src.path, f"trajectory {bad[0]!r} step {bad[1]}: {name} is NaN or infinite")
     dup_step = cur.execute(
         """SELECT traj_id, step_idx FROM step_rows WHERE source_id = ?
-        GROUP BY traj_id, step_idx HAVING count(*) > 1 LIMIT 1""",
+        GROUP BY run_id, traj_id, step_idx HAVING count(*) > 1 LIMIT 1""",
         [src.source_id],
     ).fetchone()
     if dup_step is not None:

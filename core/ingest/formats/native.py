@@ -68,21 +68,24 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         return _read_parquet(path, options)
     steps: list[dict[str, Any]] = []
     trajs: list[dict[str, Any]] = []
-    runs: set[str] = set()
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
             rec = _parse_line(path, lineno, raw)
             traj = validate_record(str(path), lineno, rec)
-            runs.add(traj["run_id"] or "")
             trajs.append(traj)
             for t, step in enumerate(rec["steps"]):
                 row = {_STEP_TO_COLUMN.get(k, k): step.get(k) for k in _STEP}
                 for key in ("node_id", "parent_id"):
                     row[key] = None if row[key] is None else str(row[key])
                 extra = {k: v for k, v in step.items() if k not in _STEP}
-                row.update(traj_id=traj["traj_id"], step_idx=t, extra=json.dumps(extra) if extra else None)
+                row.update(
+                    run_id=traj["run_id"],
+                    traj_id=traj["traj_id"],
+                    step_idx=t,
+                    extra=json.dumps(extra) if extra else None,
+                )
                 steps.append(row)
     if not trajs:
         raise IngestError(str(path), "file holds no records")
@@ -91,7 +94,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         if col not in step_frame:
             step_frame[col] = None
     traj_frame = pd.DataFrame(trajs)[[*TRAJ_FRAME_COLUMNS, "run_id"]]
-    return Rollouts(steps=step_frame[list(STEP_FRAME_COLUMNS)], trajectories=traj_frame, default_run=path.stem)
+    # run_id rides along on the steps: trajectory ids repeat across the runs of one file.
+    return Rollouts(steps=step_frame[[*STEP_FRAME_COLUMNS, "run_id"]], trajectories=traj_frame, default_run=path.stem)
 
 
 def _parse_line(path: Path, lineno: int, raw: bytes) -> Any:
@@ -180,7 +184,10 @@ def _read_parquet(path: Path, options: AdapterOptions) -> Rollouts:
             frame[col] = None
     if extra_cols:
         frame["extra"] = [json.dumps(r, default=str) for r in frame[extra_cols].to_dict("records")]
-    firsts = frame.sort_values(["traj_id", "step_idx"]).groupby("traj_id", sort=False).first().reset_index()
+    # Trajectory ids are unique only within a run, so a file holding several runs groups by both.
+    keys = ["run_id", "traj_id"] if "run_id" in frame else ["traj_id"]
+    ordered = frame.sort_values([*keys, "step_idx"])
+    firsts = ordered.groupby(keys, sort=False, dropna=False).first().reset_index()
     trajs = pd.DataFrame(
         {
             "run_id": firsts["run_id"] if "run_id" in firsts else None,
@@ -193,4 +200,5 @@ def _read_parquet(path: Path, options: AdapterOptions) -> Rollouts:
             "meta": None,
         }
     )
-    return Rollouts(steps=frame[list(STEP_FRAME_COLUMNS)], trajectories=trajs, default_run=path.stem)
+    step_columns = [*STEP_FRAME_COLUMNS, *(["run_id"] if "run_id" in frame else [])]
+    return Rollouts(steps=frame[step_columns], trajectories=trajs, default_run=path.stem)
