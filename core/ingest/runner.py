@@ -228,7 +228,11 @@ def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, opti
     source_id = source_id_for(path, run)
     with store.reader() as cur:
         prev = previous_state(cur, source_id)
-    if prev is not None and prev.size == stat.st_size and prev.mtime == stat.st_mtime:
+    recorded = _recorded_options(options)
+    # Rows depend on the adapter and its options as much as on the bytes (another --split or --splitter
+    # gives other rows), so an earlier load vouches for a file only if it read the file the same way.
+    same = prev if prev is not None and (prev.format, prev.options) == (module.NAME, recorded) else None
+    if same is not None and same.size == stat.st_size and same.mtime == stat.st_mtime:
         return _Prepared(SourceResult(str(path), module.NAME, "unchanged"))
     following = bool(options.extra.get(PARTIAL_TAIL))
     by_line = appends_by_line(module, path, options)
@@ -240,17 +244,16 @@ def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, opti
         content_hash="",
         size=stat.st_size,
         mtime=stat.st_mtime,
-        options=_recorded_options(options),
+        options=recorded,
     )
     # A same-size change keeps the stronger whole-file hash check; growth goes through the fingerprint.
     if (
         by_line
-        and prev is not None
-        and prev.loaded_bytes is not None
-        and (prev.format, prev.options) == (module.NAME, src.options)
-        and not (prev.size == stat.st_size and prev.content_hash)
+        and same is not None
+        and same.loaded_bytes is not None
+        and not (same.size == stat.st_size and same.content_hash)
     ):
-        appended = _prepare_append(store, path, module, src, prev, options, following)
+        appended = _prepare_append(store, path, module, src, same, options, following)
         if appended is not None:
             return appended
     with tempfile.TemporaryDirectory(prefix="creditscope-") as tmp:
@@ -258,8 +261,12 @@ def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, opti
         # slip lines past the bookkeeping (they would be appended a second time on the next poll).
         snapshot = snapshot_path(Path(tmp), path) if by_line and following else None
         staged: _Staged | None = None
-        if snapshot is None and _fast_path_candidate(module, path) and (prev is None or prev.size != stat.st_size):
-            # The content surely changed, so DuckDB parses while Python hashes (hashlib releases the GIL):
+        if (
+            snapshot is None
+            and _fast_path_candidate(module, path)
+            and not (same is not None and same.size == stat.st_size)
+        ):
+            # The file will surely be read, so DuckDB parses while Python hashes (hashlib releases the GIL):
             # the digest is only needed for the bookkeeping, and a 1M-step file takes ~0.3 s to hash.
             with ThreadPoolExecutor(max_workers=1) as pool:
                 scanning = pool.submit(scan_file, path)
@@ -267,7 +274,7 @@ def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, opti
                 scan = scanning.result()
         else:
             scan = scan_file(path, copy_to=snapshot)
-        if prev is not None and prev.content_hash == scan.digest:
+        if same is not None and same.content_hash == scan.digest:
             with store.writer() as cur:
                 touch_source(cur, source_id, stat.st_mtime)
             return _Prepared(SourceResult(str(path), module.NAME, "unchanged"))
