@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -76,7 +77,8 @@ def first_error_f1(steps: pd.DataFrame, scores: np.ndarray, threshold: float = 0
         threshold: A step is predicted bad when its score is below this.
 
     Returns:
-        The score; trajectories without any labelled step are ignored.
+        The score; trajectories without any labelled step are ignored. F1 is NaN when the labels hold
+        no erroneous or no error-free trajectory (one of the two accuracies is then undefined).
     """
     frame = pd.DataFrame(
         {
@@ -97,7 +99,12 @@ def first_error_f1(steps: pd.DataFrame, scores: np.ndarray, threshold: float = 0
     n_err, n_ok = int(has_error.sum()), int((~has_error).sum())
     acc_err = float(hit[has_error].mean()) if n_err else float("nan")
     acc_ok = float(hit[~has_error].mean()) if n_ok else float("nan")
-    f1 = 2 * acc_err * acc_ok / (acc_err + acc_ok) if (acc_err + acc_ok) > 0 else 0.0
+    # NaN compares false, so without the explicit test a label set with one kind of trajectory would
+    # score 0 ("always wrong") instead of undefined.
+    if math.isnan(acc_err) or math.isnan(acc_ok):
+        f1 = float("nan")
+    else:
+        f1 = 2 * acc_err * acc_ok / (acc_err + acc_ok) if (acc_err + acc_ok) > 0 else 0.0
     return FirstErrorScore(f1=float(f1), acc_erroneous=acc_err, acc_correct=acc_ok, n_erroneous=n_err, n_correct=n_ok)
 
 
