@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # imported lazily at run time so that `--help` stays fast
     from core.store.database import Store
 
 DEFAULT_DB = os.environ.get("CREDITSCOPE_DB", "creditscope.duckdb")
+INTERRUPTED = 130
+"""Exit status of a command stopped by Ctrl-C before it finished (the shell convention, 128 + SIGINT)."""
 
 
 def _open_store(db: str, read_only: bool = False):  # noqa: ANN202 - keeps duckdb out of `--help`
@@ -35,7 +37,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         return _follow(store, args, options) if args.follow else _ingest_once(store, args, options)
     except KeyboardInterrupt:
-        return 0
+        if args.follow:
+            return 0  # Ctrl-C is how following ends
+        # The command's transaction rolled back, so a script must not read this as a successful load.
+        print("creditscope: interrupted; none of this command's files were loaded", file=sys.stderr)
+        return INTERRUPTED
     finally:
         store.close()
 
