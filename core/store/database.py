@@ -18,10 +18,14 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from core.errors import DatabaseLocked
+from core.errors import CreditscopeError, DatabaseLocked
 from core.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 _LOCK_PID = re.compile(r"PID (\d+)")
+
+
+class NewerSchema(CreditscopeError, RuntimeError):
+    """The database was written by a newer creditscope; reading it with this one could misread it."""
 
 
 class Store:
@@ -45,6 +49,7 @@ class Store:
             DatabaseLocked: Another process holds the file. DuckDB allows a single read-write
                 process and then no readers at all, so the message names that process and the
                 ways around it.
+            NewerSchema: A newer creditscope wrote the file (refused read-write and read-only alike).
         """
         path = str(path)
         if path != ":memory:":
@@ -62,26 +67,47 @@ class Store:
                 "or stop that process and retry. Nothing was changed."
             ) from exc
         store = cls(conn, path, read_only)
-        if not read_only:
-            # Staging area for bulk loads (see core.store.native_jsonl): in memory, shared by all cursors.
-            conn.execute("ATTACH IF NOT EXISTS ':memory:' AS cs_stage")
-            store._migrate()
+        try:
+            if read_only:
+                store._schema_version()  # a read-only open cannot migrate, but must still refuse a newer schema
+            else:
+                # Staging area for bulk loads (see core.store.native_jsonl): in memory, shared by all cursors.
+                conn.execute("ATTACH IF NOT EXISTS ':memory:' AS cs_stage")
+                store._migrate()
+        except BaseException:
+            conn.close()  # else the refused file stays open in this process
+            raise
         return store
 
     def close(self) -> None:
         """Close the connection; cursors handed out become unusable."""
         self._conn.close()
 
+    def _schema_version(self) -> int:
+        """The database's schema version (0 for a new file).
+
+        Raises:
+            NewerSchema: A newer creditscope wrote the file.
+        """
+        with self.reader() as cur:
+            found = cur.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_catalog = current_database() AND table_name = 'schema_version'"
+            ).fetchone()
+            row = cur.execute("SELECT max(version) FROM schema_version").fetchone() if found and found[0] else None
+        current = int(row[0]) if row and row[0] is not None else 0
+        if current > SCHEMA_VERSION:
+            raise NewerSchema(
+                f"{self.path} has schema version {current}, newer than this creditscope ({SCHEMA_VERSION}); "
+                "upgrade creditscope to read it"
+            )
+        return current
+
     def _migrate(self) -> None:
+        current = self._schema_version()
         cur = self._conn.cursor()
         try:
             cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
-            current = int(row[0]) if row and row[0] is not None else 0
-            if current > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} has schema version {current}, newer than this creditscope ({SCHEMA_VERSION})"
-                )
             for version in range(current, SCHEMA_VERSION):
                 cur.execute("BEGIN")
                 cur.execute(MIGRATIONS[version])
