@@ -28,7 +28,7 @@ class SourceInfo:
     format: str
     run_override: str | None
     content_hash: str
-    """BLAKE2b of the whole file, or "" after an incremental append (the digest was not recomputed)."""
+    """SHA-1 of the whole file (:func:`core.ingest.follow.scan_file`), or "" after an incremental append."""
     size: int
     mtime: float
     options: dict
@@ -231,18 +231,15 @@ def finish_source(
 
 def _check_source(cur: duckdb.DuckDBPyConnection, src: SourceInfo, *, per_step: bool) -> None:
     """Reject rows that would break the contract: duplicate ids, empty trajectories, non-finite numbers."""
+    # One query covers repeats inside this source and clashes with other sources of the same runs; the
+    # paths listed are the other sources' (a repeat inside the file is not "already ingested").
     dup = cur.execute(
-        """SELECT t.traj_id, list_distinct(list(s.path)) FROM trajectories t LEFT JOIN sources s USING (source_id)
+        """SELECT t.traj_id, list_distinct(list(s.path) FILTER (WHERE t.source_id <> $1))
+        FROM trajectories t LEFT JOIN sources s USING (source_id)
         WHERE t.run_id IN (SELECT run_id FROM trajectories WHERE source_id = $1)
         GROUP BY t.run_id, t.traj_id HAVING count(*) > 1 LIMIT 1""",
         [src.source_id],
     ).fetchone()
-    if dup is None:
-        dup = cur.execute(
-            """SELECT traj_id, NULL FROM trajectories WHERE source_id = ?
-            GROUP BY run_id, traj_id HAVING count(*) > 1 LIMIT 1""",
-            [src.source_id],
-        ).fetchone()
     if dup is not None:
         elsewhere = f" (already ingested from {', '.join(dup[1])})" if dup[1] else ""
         raise IngestError(
