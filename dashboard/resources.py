@@ -121,7 +121,7 @@ def selected_points(event: object) -> list[dict]:
 
 def slot_label(name: str, params: dict[str, object]) -> str:
     """A short unique label for a scheme with its non-default parameters."""
-    defaults = {p.name: p.default for p in SCHEMES[name].params}
+    defaults = SCHEMES[name].defaults()
     changed = [f"{k}={v}" for k, v in params.items() if defaults.get(k) != v]
     return f"{name}({', '.join(changed)})" if changed else name
 

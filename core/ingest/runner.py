@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -175,7 +175,7 @@ def poll_once(
     Follow mode is always on (bytes after a file's last newline wait for the next poll).
     """
     options = options or AdapterOptions()
-    options = AdapterOptions(options.splitter, options.split, {**options.extra, PARTIAL_TAIL: True})
+    options = replace(options, extra={**options.extra, PARTIAL_TAIL: True})
     report = PollReport(started_at=time.time())
     started = time.perf_counter()
     plan: dict[Path, ModuleType] = {}
@@ -279,7 +279,7 @@ def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, opti
                 touch_source(cur, source_id, stat.st_mtime)
             return _Prepared(SourceResult(str(path), module.NAME, "unchanged"))
         result = SourceResult(str(path), module.NAME, "replaced" if prev is not None else "loaded")
-        src = _with(src, content_hash=scan.digest, size=scan.size)
+        src = replace(src, content_hash=scan.digest, size=scan.size)
         if not by_line:
             return _read(store, path, module, src, result, options, path, staged)
         read_from = snapshot or path
@@ -290,13 +290,13 @@ def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, opti
             os.truncate(read_from, end)  # only ever the snapshot: `end < size` happens in follow mode only
             result.skipped.append(tail_note(path, scan.size - end))
         before = bytes_before(read_from, end)
-        src = _with(src, loaded_bytes=end, loaded_lines=scan.newlines, prefix_hash=prefix_fingerprint(before, end))
+        src = replace(src, loaded_bytes=end, loaded_lines=scan.newlines, prefix_hash=prefix_fingerprint(before, end))
         result.lines = (1, scan.newlines + (0 if before.endswith(b"\n") else 1))
         prepared = _read(store, path, module, src, result, without_partial_tail(options), read_from, staged)
     if snapshot is None and path.stat().st_size != scan.size:
         # The file grew while it was parsed, so the rows may cover more than the recorded offset: record
         # no offset and no digest, which makes the next ingest replace the file in full.
-        prepared.src = _with(src, content_hash="", loaded_bytes=None, loaded_lines=None, prefix_hash=None)
+        prepared.src = replace(src, content_hash="", loaded_bytes=None, loaded_lines=None, prefix_hash=None)
     return prepared
 
 
@@ -320,7 +320,7 @@ def _prepare_append(
         skipped = [tail_note(path, growth.left_for_later)] if growth.left_for_later else []
         return _Prepared(SourceResult(str(path), module.NAME, "unchanged", skipped=skipped))
     lines_through = prev.loaded_lines + growth.complete.count(b"\n")
-    src = _with(
+    src = replace(
         src,
         size=growth.size,
         mtime=growth.mtime,
@@ -403,7 +403,3 @@ def _load(cur: duckdb.DuckDBPyConnection, item: _Prepared) -> SourceResult:
         n_traj, n_steps = n_traj - item.appended_to.n_trajectories, n_steps - item.appended_to.n_steps
     result.n_trajectories, result.n_steps = n_traj, n_steps
     return result
-
-
-def _with(src: SourceInfo, **changes: object) -> SourceInfo:
-    return SourceInfo(**{**vars(src), **changes})  # type: ignore[arg-type]
