@@ -53,9 +53,10 @@ def iterations(store: Store, run_id: str) -> list[int]:
 def groups(store: Store, run_id: str, iteration: int | None = None, search: str = "") -> pd.DataFrame:
     """Groups of a run (optionally one iteration) with size, outcome mean/std and a zero-variance flag.
 
-    ``search`` keeps groups whose prompt or any step action contains the text (case-insensitive).
+    ``search`` keeps groups whose prompt or any step action contains the text (case-insensitive). The
+    text is matched literally: a ``%`` or ``_`` in it is not a LIKE wildcard.
     """
-    pattern = f"%{search}%" if search else None
+    needle = search or None
     return store.query_df(
         """SELECT t.iteration, t.group_id, count(*) AS n, avg(t.outcome) AS mean_outcome,
                   coalesce(stddev_samp(t.outcome), 0) AS std_outcome,
@@ -63,10 +64,11 @@ def groups(store: Store, run_id: str, iteration: int | None = None, search: str 
                   left(any_value(t.prompt), 160) AS prompt
            FROM trajectories t
            WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it)
-             AND ($pat IS NULL OR t.prompt ILIKE $pat OR EXISTS (
-                 SELECT 1 FROM step_rows s WHERE s.run_id = t.run_id AND s.traj_id = t.traj_id AND s.action ILIKE $pat))
+             AND ($pat IS NULL OR contains(lower(t.prompt), lower($pat)) OR EXISTS (
+                 SELECT 1 FROM step_rows s
+                 WHERE s.run_id = t.run_id AND s.traj_id = t.traj_id AND contains(lower(s.action), lower($pat))))
            GROUP BY t.iteration, t.group_id ORDER BY t.iteration, t.group_id""",
-        {"run": run_id, "it": iteration, "pat": pattern},
+        {"run": run_id, "it": iteration, "pat": needle},
     )
 
 
