@@ -64,11 +64,11 @@ def groups(store: Store, run_id: str, iteration: int | None = None, search: str 
                   left(any_value(t.prompt), 160) AS prompt
            FROM trajectories t
            WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it)
-             AND ($pat IS NULL OR contains(lower(t.prompt), lower($pat)) OR EXISTS (
+             AND ($needle IS NULL OR contains(lower(t.prompt), lower($needle)) OR EXISTS (
                  SELECT 1 FROM step_rows s
-                 WHERE s.run_id = t.run_id AND s.traj_id = t.traj_id AND contains(lower(s.action), lower($pat))))
+                 WHERE s.run_id = t.run_id AND s.traj_id = t.traj_id AND contains(lower(s.action), lower($needle))))
            GROUP BY t.iteration, t.group_id ORDER BY t.iteration, t.group_id""",
-        {"run": run_id, "it": iteration, "pat": needle},
+        {"run": run_id, "it": iteration, "needle": needle},
     )
 
 
