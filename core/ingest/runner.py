@@ -263,7 +263,7 @@ def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, opti
         staged: _Staged | None = None
         if (
             snapshot is None
-            and _fast_path_candidate(module, path)
+            and _fast_path_candidate(module, path, options)
             and not (same is not None and same.size == stat.st_size)
         ):
             # The file will surely be read, so DuckDB parses while Python hashes (hashlib releases the GIL):
@@ -348,8 +348,9 @@ class _Staged:
     token: str | None
 
 
-def _fast_path_candidate(module: ModuleType, path: Path) -> bool:
-    return module is native and path.suffix in (".jsonl", ".ndjson")
+def _fast_path_candidate(module: ModuleType, path: Path, options: AdapterOptions) -> bool:
+    # A forced split is rare enough to leave to the Python reader rather than thread it through the SQL.
+    return module is native and path.suffix in (".jsonl", ".ndjson") and not options.split
 
 
 def _stage(store: Store, path: Path, read_from: Path, run: str | None) -> _Staged:
@@ -377,7 +378,7 @@ def _read(
 
     ``staged`` is a fast-path attempt already made on the same bytes (see :func:`_prepare`).
     """
-    if _fast_path_candidate(module, path):
+    if _fast_path_candidate(module, path, options):
         staged = staged or _stage(store, path, read_from, src.run_override)
         if staged.token is not None:
             result.fast_path = True

@@ -205,6 +205,8 @@ def finish_source(
         [src.format, src.path, json.dumps(run_config, default=str), src.source_id],
     )
     cur.execute("DELETE FROM runs WHERE run_id NOT IN (SELECT DISTINCT run_id FROM trajectories)")
+    # A run that is gone must not hand its PRM choice to a later run of the same name.
+    cur.execute("DELETE FROM prm_active WHERE run_id NOT IN (SELECT DISTINCT run_id FROM trajectories)")
     # Every column is named and given: DuckDB's INSERT OR REPLACE keeps the old value of a column left out.
     cur.execute(
         """INSERT OR REPLACE INTO sources (source_id, path, format, run_override, content_hash, size, mtime,

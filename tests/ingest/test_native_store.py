@@ -264,3 +264,10 @@ def test_logged_logprobs_reach_the_implicit_prm_scheme(store: Store, arith: Path
     assert steps[["logp_policy", "logp_ref"]].notna().all().all()  # read from `extra`
     adv = compute(steps, "implicit_prm")
     assert roc_auc(adv, steps["label"].to_numpy(dtype=float)) > 0.6
+
+
+def test_forced_split_applies_to_native_files(store: Store, arith: Path) -> None:
+    from core.ingest.base import AdapterOptions
+
+    ingest(store, [str(arith)], options=AdapterOptions(split="val"))
+    assert set(queries.trajectories(store, run_id="arithmetic")["split"]) == {"val"}

@@ -118,3 +118,21 @@ def test_prm_column_shows_the_active_scorer_only(store: Store, tmp_path) -> None
         rows = cur.execute("SELECT traj_id, prm FROM steps").fetchall()
     assert {p for t, p in rows if t.endswith("r0")} == {0.25}
     assert {p for t, p in rows if t.endswith("r1")} == {None}  # not scored by the active scorer: no mixing
+
+
+def test_a_run_that_disappears_takes_its_prm_choice_along(store: Store, tmp_path) -> None:
+    import json as _json
+
+    from core.ingest.runner import ingest
+
+    path = tmp_path / "a.jsonl"
+    record = {"run": "old", "trajectory": "t", "outcome": 1.0, "steps": [{"action": "a"}]}
+    path.write_text(_json.dumps(record) + "\n")
+    ingest(store, [str(path)])
+    with store.writer() as cur:
+        cur.execute("INSERT INTO prm_active VALUES ('old', 'some-scorer')")
+    path.write_text(_json.dumps({**record, "run": "new", "steps": [{"action": "b"}]}) + "\n")
+    ingest(store, [str(path)])
+    with store.reader() as cur:
+        assert cur.execute("SELECT count(*) FROM prm_active").fetchone()[0] == 0
+        assert [r[0] for r in cur.execute("SELECT run_id FROM runs").fetchall()] == ["new"]

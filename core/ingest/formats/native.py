@@ -94,6 +94,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         if col not in step_frame:
             step_frame[col] = None
     traj_frame = pd.DataFrame(trajs)[[*TRAJ_FRAME_COLUMNS, "run_id"]]
+    if options.split:  # `--split` overrides what the records say, as for every other format
+        traj_frame["split"] = options.split
     # run_id rides along on the steps: trajectory ids repeat across the runs of one file.
     return Rollouts(steps=step_frame[[*STEP_FRAME_COLUMNS, "run_id"]], trajectories=traj_frame, default_run=path.stem)
 
