@@ -13,9 +13,18 @@ HERE = Path(__file__).parent / "app_pages"
 
 st.set_page_config(page_title="creditscope", page_icon="🔎", layout="wide")
 
+# The default page is served at / but still reserves its own pathname, hence "home" and the /runs alias.
+RUNS = st.Page(HERE / "runs.py", title="Runs", url_path="home", default=True)
+
+
+def _runs_alias() -> None:
+    """Streamlit serves the default page only at ``/``; this keeps ``/runs`` links working."""
+    st.switch_page(RUNS)
+
+
 PAGES = {
     "Explore": [
-        st.Page(HERE / "runs.py", title="Runs", url_path="runs", default=True),
+        RUNS,
         st.Page(HERE / "groups.py", title="Groups", url_path="groups"),
         st.Page(HERE / "group.py", title="Group", url_path="group"),
         st.Page(HERE / "trajectory.py", title="Trajectory", url_path="trajectory"),
@@ -24,7 +33,10 @@ PAGES = {
         st.Page(HERE / "compare.py", title="Compare", url_path="compare"),
         st.Page(HERE / "rescore.py", title="Rescore", url_path="rescore"),
     ],
-    "Data": [st.Page(HERE / "ingest.py", title="Ingest", url_path="ingest")],
+    "Data": [
+        st.Page(HERE / "ingest.py", title="Ingest", url_path="ingest"),
+        st.Page(_runs_alias, title="Runs", url_path="runs", visibility="hidden"),
+    ],
 }
 
 page = st.navigation(PAGES)

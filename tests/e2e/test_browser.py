@@ -65,3 +65,12 @@ def test_deep_link_reopens_the_same_view(page: Page, served_app: str) -> None:
     _wait_idle(page)
     expect(page.get_by_text("tree · iteration 3 · group it3-p1")).to_be_visible()
     _no_exception(page)
+
+
+def test_runs_link_opens_the_runs_page(page: Page, served_app: str) -> None:
+    # Streamlit serves the default page only at "/"; /runs is kept working by an alias page.
+    page.goto(f"{served_app}/runs")
+    _wait_idle(page)
+    expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    _no_exception(page)
