@@ -86,10 +86,12 @@ class PreparedSteps:
             raise MissingInput(f"credit schemes need column(s) {', '.join(missing)}; the step table must carry them")
         self.frame = frame
         self.n = len(frame)
-        run = dense_codes(frame["run_id"].to_numpy())
-        iteration = dense_codes(frame["iteration"].to_numpy())
-        group_id = dense_codes(frame["group_id"].to_numpy())
-        traj_id = dense_codes(frame["traj_id"].to_numpy())
+        # Factorising the Series themselves (not .to_numpy()) lets Arrow-backed string columns encode
+        # without first becoming arrays of Python objects: a third of prepare's time at 1M rows.
+        run = dense_codes(frame["run_id"])
+        iteration = dense_codes(frame["iteration"])
+        group_id = dense_codes(frame["group_id"])
+        traj_id = dense_codes(frame["traj_id"])
         batch_codes, self.n_batches = combine_codes(run, iteration)
         group_codes, self.n_groups = combine_codes(run, iteration, group_id)
         traj_codes, self.n_traj = combine_codes((group_codes, self.n_groups), traj_id)
@@ -145,7 +147,7 @@ class PreparedSteps:
             return np.zeros(self.n, dtype=np.int64), 1
         if key not in self._columns:
             # Factorised in canonical row order, so first-appearance codes do not depend on input order.
-            codes, size = dense_codes(self.frame[name].to_numpy()[self.order], sort=False)
+            codes, size = dense_codes(self.frame[name].take(self.order), sort=False)
             self._columns[key] = codes
             self._columns[key + ":size"] = np.array([size])
         return self._columns[key], int(self._columns[key + ":size"][0])
