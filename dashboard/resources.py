@@ -86,8 +86,15 @@ def run_steps(path: str, run_id: str, iteration: int | None = None) -> pd.DataFr
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def advantages(steps: pd.DataFrame, scheme: str, params: tuple[tuple[str, object], ...]) -> pd.Series:
-    """Per-step credit of ``scheme`` for ``steps`` (hashable params so results are cached)."""
+def group_credit(
+    path: str, run_id: str, iteration: int, group_id: str, scheme: str, params: tuple[tuple[str, object], ...]
+) -> pd.Series:
+    """Per-step credit of ``scheme`` for one group, aligned with :func:`group_steps`.
+
+    Keyed by the group and the parameters rather than by the step frame, so a rerun does not hash the
+    whole frame just to find the cached result.
+    """
+    steps = group_steps(path, run_id, iteration, group_id)
     return pd.Series(compute(steps, scheme, **dict(params)), index=steps.index)
 
 

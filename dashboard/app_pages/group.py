@@ -33,7 +33,7 @@ cols[2].metric("Outcome std", f"{trajs['outcome'].std(ddof=1) if len(trajs) > 1 
 
 scheme, params = scheme_picker("group")
 try:
-    adv = res.advantages(steps, scheme, tuple(sorted(params.items())))
+    adv = res.group_credit(path, run, iteration, group, scheme, tuple(sorted(params.items())))
 except Exception as exc:  # a scheme missing its inputs explains how to get them; the tree still shows the rest
     st.warning(str(exc))
     adv = None

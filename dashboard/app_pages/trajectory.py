@@ -35,10 +35,11 @@ cols[2].metric("Split", row["split"])
 st.text("Prompt:\n" + prompt_text(row["prompt"]))
 
 scheme, params = scheme_picker("traj")
-group_steps = res.group_steps(path, run, int(row["iteration"]), row["group_id"])
+iteration, group = int(row["iteration"]), row["group_id"]
+group_steps = res.group_steps(path, run, iteration, group)
 mine = (group_steps["traj_id"] == traj_id).to_numpy()
 try:
-    adv = res.advantages(group_steps, scheme, tuple(sorted(params.items())))
+    adv = res.group_credit(path, run, iteration, group, scheme, tuple(sorted(params.items())))
     credit = dict(zip(group_steps.loc[mine, "step_idx"], adv[mine], strict=True))
 except Exception as exc:  # a scheme missing its inputs explains how to get them
     st.warning(str(exc))
