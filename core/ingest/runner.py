@@ -219,8 +219,8 @@ class _Prepared:
 
 def _recorded_options(options: AdapterOptions) -> dict:
     """The options that shape rows (follow mode does not), JSON-normalised to compare with stored ones."""
-    extra = {key: value for key, value in options.extra.items() if key != PARTIAL_TAIL}
-    return json.loads(json.dumps({"splitter": options.splitter, "split": options.split, **extra}, default=str))
+    rows = without_partial_tail(options)
+    return json.loads(json.dumps({"splitter": rows.splitter, "split": rows.split, **rows.extra}, default=str))
 
 
 def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, options: AdapterOptions) -> _Prepared:
