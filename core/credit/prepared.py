@@ -112,6 +112,7 @@ class PreparedSteps:
         self.is_first = self.pos == 0
         self.is_last = self.pos == (self.traj_len - 1)[self.traj]
         self._columns: dict[str, np.ndarray] = {}
+        self._code_counts: dict[str, int] = {}
         self.cache: dict[str, Any] = {}
         """Derived structures shared between schemes (e.g. the rollout tree), keyed by name."""
 
@@ -149,8 +150,8 @@ class PreparedSteps:
             # Factorised in canonical row order, so first-appearance codes do not depend on input order.
             codes, size = dense_codes(self.frame[name].take(self.order), sort=False)
             self._columns[key] = codes
-            self._columns[key + ":size"] = np.array([size])
-        return self._columns[key], int(self._columns[key + ":size"][0])
+            self._code_counts[name] = size
+        return self._columns[key], self._code_counts[name]
 
     @cached_property
     def levels(self) -> list[np.ndarray]:
