@@ -1,10 +1,11 @@
 """Reading step scores out of one padded batch, per family (torch is imported by the caller's process).
 
-Every function takes a right-padded batch and ``(row, position)`` index tensors and returns one
-score per read. Causal-LM families never materialise full-vocabulary logits for the whole batch:
-they take the final hidden states and project only the rows (and, for ``+``/``-``, only the two
-vocabulary columns) that a score needs. For a 150k-token vocabulary that is the difference between
-a few kB and gigabytes per batch.
+Every function takes a right-padded batch (with its attention mask, or None where padding cannot
+change the outputs that are read) and ``(row, position)`` index tensors and returns one score per
+read. Causal-LM families never materialise full-vocabulary logits for the whole batch: they take the
+final hidden states and project only the rows (and, for ``+``/``-``, only the two vocabulary columns)
+that a score needs. For a 150k-token vocabulary that is the difference between a few kB and
+gigabytes per batch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 import torch
 
 _LOGPROB_CHUNK_ROWS = 2048
+
+PaddingMask = torch.Tensor | None  # None: no padding the read outputs could see
 
 
 def _logits_of(output: Any) -> torch.Tensor:
@@ -30,19 +33,19 @@ def _positive_probability(logits: torch.Tensor) -> torch.Tensor:
 
 
 def token_classifier_scores(
-    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor
+    model: Any, input_ids: torch.Tensor, attention_mask: PaddingMask, rows: torch.Tensor, positions: torch.Tensor
 ) -> torch.Tensor:
     """``token-cls`` and ``qwen``: class-1 probability at each separator position."""
     logits = _logits_of(model(input_ids=input_ids, attention_mask=attention_mask))
     return _positive_probability(logits[rows, positions])
 
 
-def sequence_classifier_scores(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+def sequence_classifier_scores(model: Any, input_ids: torch.Tensor, attention_mask: PaddingMask) -> torch.Tensor:
     """``seqcls``: class-1 probability (or sigmoid of a single logit) per sequence."""
     return _positive_probability(_logits_of(model(input_ids=input_ids, attention_mask=attention_mask)))
 
 
-def _final_hidden(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+def _final_hidden(model: Any, input_ids: torch.Tensor, attention_mask: PaddingMask) -> torch.Tensor:
     # base_model is the decoder stack without the LM head; its output already has the final norm applied.
     return model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
@@ -50,7 +53,7 @@ def _final_hidden(model: Any, input_ids: torch.Tensor, attention_mask: torch.Ten
 def good_bad_scores(
     model: Any,
     input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
+    attention_mask: PaddingMask,
     rows: torch.Tensor,
     positions: torch.Tensor,
     good_id: int,
@@ -71,7 +74,7 @@ def good_bad_scores(
 
 
 def token_logprobs(
-    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor
+    model: Any, input_ids: torch.Tensor, attention_mask: PaddingMask, rows: torch.Tensor, positions: torch.Tensor
 ) -> torch.Tensor:
     """Log π(y_t | y_<t) for the tokens at ``(rows, positions)``, read from the outputs at ``positions - 1``.
 

@@ -97,6 +97,7 @@ class Scorer:
         self.stats = ScoringStats()
         self._lock = threading.Lock()
         self._pad_id = _pad_id(tokenizer)
+        self._padding_mask_needed = any(_padding_mask_needed(spec.family, m) for m in (model, ref_model) if m)
         if spec.family == "seqcls" and getattr(model.config, "pad_token_id", None) is None:
             # HF sequence classifiers find each row's last token through pad_token_id.
             model.config.pad_token_id = self._pad_id
@@ -213,10 +214,14 @@ class Scorer:
                     span_rows.append(row)
                     span_pos.append(pos)
                     span_owner.append(len(read_rows) - 1)
+        real_tokens = sum(len(s.input_ids) for s in batch)
         self.stats.forward_passes += 1 + (self.ref_model is not None)
-        self.stats.tokens += int(mask.sum())
+        self.stats.tokens += real_tokens
         self.stats.padded_tokens += ids.numel()
-        ids, mask = ids.to(self.device, non_blocking=True), mask.to(self.device, non_blocking=True)
+        ids = ids.to(self.device, non_blocking=True)
+        # None lets SDPA take its is_causal fast path (flash attention) instead of a masked kernel.
+        padded = ids.numel() > real_tokens
+        mask = mask.to(self.device, non_blocking=True) if padded and self._padding_mask_needed else None
         rows = torch.tensor(read_rows, device=self.device)
         positions = torch.tensor(read_pos, device=self.device)
         family = self.spec.family
@@ -254,6 +259,21 @@ class Scorer:
         return self.spec.settings.beta * totals
 
 
+def _padding_mask_needed(family: str, model: Any) -> bool:
+    """Whether padded batches must carry an attention mask for this model.
+
+    Batches are right-padded. In a causal decoder a real token attends only to earlier positions, all
+    real, so padding after it cannot change its output and position ids (0, 1, ...) are the same with or
+    without the mask; the mask only costs a slower attention kernel. Bidirectional encoders would attend
+    to the padding, and HF sequence classifiers locate each row's last token through the padding, so
+    both keep it.
+    """
+    if family == "seqcls":
+        return True
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    return not is_causal({"model_type": model_type}) if model_type else True
+
+
 def _reads_per_trajectory(prepared: list[PreparedSequence]) -> dict[int, int]:
     counts: dict[int, int] = {}
     for seq in prepared:
@@ -274,7 +294,7 @@ def _pad_id(tokenizer: Any) -> int:
     for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
         if candidate is not None:
             return int(candidate)
-    return 0  # padded positions are masked and never read, so any id works
+    return 0  # padded positions are never read (and masked wherever they could be attended to), so any id works
 
 
 def _last_token_id(tokenizer: Any, text: str) -> int:

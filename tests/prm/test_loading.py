@@ -116,3 +116,26 @@ def test_scorer_id_tracks_weights_family_and_settings(save_checkpoint, tmp_path)
         build_spec(str(folder), "implicit")
     with pytest.raises(ValueError, match="unknown PRM family"):
         build_spec(str(folder), "magic")
+
+
+@pytest.mark.parametrize(
+    ("kind", "family", "mask_expected"),
+    [("llama-tokcls", "token-cls", False), ("bert-tokcls", "token-cls", True), ("qwen2-seqcls", "seqcls", True)],
+)
+def test_padded_batches_drop_the_mask_only_where_padding_cannot_be_attended(
+    save_checkpoint, monkeypatch, kind, family, mask_expected
+):
+    # Right padding after a causal decoder's tokens is invisible to them; dropping the mask lets SDPA use
+    # its is_causal (flash) kernel. The equality with one-by-one scoring is checked above.
+    scorer = Scorer.load(str(save_checkpoint(kind)), family, device="cpu")
+    masks: list[object] = []
+    forward = scorer.model.forward
+
+    def spy(*args, **kwargs):
+        masks.append(kwargs.get("attention_mask"))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(scorer.model, "forward", spy)
+    scorer.score(TRAJS, batch_tokens=4096)
+    assert scorer.stats.padded_tokens > scorer.stats.tokens  # the batch really was padded
+    assert masks and all((m is not None) is mask_expected for m in masks)
