@@ -1,51 +1,59 @@
 """PRM scoring throughput: the demo PRM on the sample run, and single-pass vs per-step-prefix scoring.
 
-CPU (runs anywhere):
+CPU (runs anywhere; tiny random model):
     .venv/bin/python bench/prm.py
-GPU (random-init Qwen2.5-1.5B architecture, bf16, SDPA):
-    .venv/bin/python bench/prm.py --device cuda --arch qwen2.5-1.5b
+GPU (random-init Qwen2.5-1.5B architecture, bf16, SDPA; throughput does not depend on the weights):
+    python bench/prm.py --device cuda --arch qwen2.5-1.5b --n 512 --sweep 16384,32768,65536 --json out.json
 
-Single-pass = every step of a trajectory scored from one sequence (separator positions);
-per-prefix = one sequence per step (the prefix up to that step's separator), the naive recipe.
-Both go through the same token-budget batching, so the ratio isolates the recipe.
+Single-pass = every step of a trajectory scored from one sequence (separator positions), creditscope's
+recipe; per-prefix = one sequence per step (the prefix up to that step's separator), the naive recipe.
+The batched per-prefix baseline goes through the same token-budget batching, so that ratio isolates the
+recipe; the one-by-one baseline is one forward pass per step, as RLHFlow's evaluation script runs it.
+
+Trajectories are random tokens with lengths drawn per trajectory (prompt, step count, step length), so
+batches are ragged and padded the way real logs are. FLOPs are model FLOPs of the real (unpadded)
+tokens: 2 x the non-embedding parameters per token, plus causal attention (4 x layers x width x
+position, summed over positions); padding and recomputation are not counted as useful work.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
 
-from core.prm.batching import token_budget_batches, truncate
+from core.prm.batching import PreparedSequence, token_budget_batches, truncate
 from core.prm.formats import EncodedSequence, StepRead
-from core.prm.scorer import Scorer
+from core.prm.scorer import DEFAULT_BATCH_TOKENS, Scorer
 from core.prm.types import ScorerSpec, Trajectory
 from core.synth import generate_steps
 
 DEMO = Path(__file__).resolve().parents[1] / "sample_data" / "models" / "demo-prm"
-BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "4090": 165.0}
+# Dense bf16 tensor-core peaks from NVIDIA's datasheets (TFLOP/s, no sparsity); the first match wins.
+BF16_PEAK_TFLOPS = (
+    ("H100 PCIe", 756.0),
+    ("H100 NVL", 835.0),
+    ("H100", 989.0),
+    ("H200", 989.0),
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("4090", 165.0),
+)
 
 ARCHS = {
     "tiny": dict(
-        hidden_size=64,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=1000,
+        hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
     ),
     "small": dict(
-        hidden_size=256,
-        intermediate_size=1024,
-        num_hidden_layers=4,
-        num_attention_heads=8,
-        num_key_value_heads=2,
-        vocab_size=8000,
+        hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=2
     ),
+    # Qwen2.5-1.5B's config (tied embeddings), with a 2-label token-classification head like Qwen2.5-Math-PRM.
     "qwen2.5-1.5b": dict(
         hidden_size=1536,
         intermediate_size=8960,
@@ -53,6 +61,9 @@ ARCHS = {
         num_attention_heads=12,
         num_key_value_heads=2,
         vocab_size=151936,
+        rope_theta=1000000.0,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=True,
     ),
 }
 
@@ -66,7 +77,7 @@ def sample_trajectories() -> list[Trajectory]:
     return out
 
 
-def bench_demo(device: str, batch_tokens: int) -> None:
+def bench_demo(device: str, batch_tokens: int) -> dict[str, Any]:
     trajs = sample_trajectories()
     scorer = Scorer.load(str(DEMO), "token-cls", device=device)
     scorer.score(trajs[:8])  # warm-up
@@ -79,73 +90,186 @@ def bench_demo(device: str, batch_tokens: int) -> None:
         f"demo PRM on the sample arithmetic run ({len(trajs)} trajectories, {n_steps} steps, {device}): "
         f"{n_steps / seconds:,.0f} steps/s, {scorer.stats.tokens / seconds:,.0f} tokens/s ({seconds:.2f}s)"
     )
+    return {"steps": n_steps, "seconds": seconds, "tokens": scorer.stats.tokens}
 
 
-def synthetic_sequences(n: int, steps: int, step_len: int, prompt_len: int, vocab: int, seed: int = 0):
-    """Random-token trajectories: a prompt, then ``steps`` steps each ending in a separator token."""
-    rng = np.random.default_rng(seed)
+def _span(text: str) -> tuple[int, int]:
+    low, _, high = text.partition(":")
+    return int(low), int(high or low)
+
+
+def synthetic_sequences(args: argparse.Namespace, vocab: int) -> tuple[list[EncodedSequence], list[EncodedSequence]]:
+    """Random-token trajectories, each step ending in separator token 1; returns (single, per-prefix)."""
+    rng = np.random.default_rng(args.seed)
+    steps_span, step_len_span, prompt_span = _span(args.steps), _span(args.step_len), _span(args.prompt_len)
     single, prefixes = [], []
-    for i in range(n):
-        ids = rng.integers(10, vocab, size=prompt_len).tolist()
+    for i in range(args.n):
+        ids = rng.integers(10, vocab, size=int(rng.integers(prompt_span[0], prompt_span[1] + 1))).tolist()
         reads = []
-        for k in range(steps):
-            ids += rng.integers(10, vocab, size=step_len).tolist() + [1]
-            reads.append(StepRead(k, len(ids) - 1, len(ids) - 1, len(ids) - 1))
-            prefixes.append(EncodedSequence(i, list(ids), [StepRead(k, len(ids) - 1, len(ids) - 1, len(ids) - 1)]))
+        for k in range(int(rng.integers(steps_span[0], steps_span[1] + 1))):
+            ids += rng.integers(10, vocab, size=int(rng.integers(step_len_span[0], step_len_span[1] + 1))).tolist()
+            ids.append(1)
+            read = StepRead(k, len(ids) - 1, len(ids) - 1, len(ids) - 1)
+            reads.append(read)
+            prefixes.append(EncodedSequence(i, list(ids), [read]))
         single.append(EncodedSequence(i, ids, reads))
     return single, prefixes
 
 
-def run(scorer: Scorer, sequences: list[EncodedSequence], batch_tokens: int, device: str) -> tuple[float, int]:
-    batches = token_budget_batches([truncate(s, 10**9) for s in sequences], batch_tokens)
-    tokens = sum(len(s.input_ids) for b in batches for s in b)
-    scorer._run_batch(batches[-1])  # warm-up (kernels, allocator)
+def model_flops(cfg: Any, matmul_params: int, lengths: list[int]) -> float:
+    """Forward FLOPs of the real tokens: 2·params per token plus causal attention (QKᵀ and AV)."""
+    width = cfg.num_attention_heads * (getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
+    tokens = sum(lengths)
+    attended = sum(n * (n + 1) / 2 for n in lengths)  # keys seen, summed over query positions
+    return 2.0 * matmul_params * tokens + 4.0 * cfg.num_hidden_layers * width * attended
+
+
+def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
+
+
+def timed(scorer: Scorer, batches: list[list[PreparedSequence]], device: str, warmups: int = 1) -> float:
+    """Seconds to score ``batches`` (host-side batch building included), after warm-up batches."""
+    for batch in batches[:warmups]:  # the widest first: kernels, allocator (and compilation, if any)
+        scorer._run_batch(batch)
+    _sync(device)
     started = time.perf_counter()
     for batch in batches:
         scorer._run_batch(batch)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return time.perf_counter() - started, tokens
+    _sync(device)
+    return time.perf_counter() - started
 
 
-def bench_single_vs_prefix(args: argparse.Namespace) -> None:
+def measure(
+    name: str, scorer: Scorer, sequences: list[EncodedSequence], budget: int, ctx: SimpleNamespace, warmups: int = 1
+) -> dict[str, Any]:
+    prepared = [truncate(s, 10**9) for s in sequences]
+    batches = token_budget_batches(prepared, budget)
+    lengths = [len(s.input_ids) for b in batches for s in b]
+    padded = sum(len(b) * max(len(s.input_ids) for s in b) for b in batches)
+    steps = sum(len(s.reads) for s in prepared)
+    seconds = timed(scorer, batches, ctx.device, warmups)
+    flops = model_flops(ctx.cfg, ctx.matmul_params, lengths)
+    row = {
+        "name": name,
+        "batch_tokens": budget,
+        "batches": len(batches),
+        "steps": steps,
+        "tokens": sum(lengths),
+        "padded_tokens": padded,
+        "seconds": seconds,
+        "steps_per_s": steps / seconds,
+        "tokens_per_s": sum(lengths) / seconds,
+        "tflops": flops / seconds / 1e12,
+    }
+    if ctx.device.startswith("cuda"):
+        row["max_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        torch.cuda.reset_peak_memory_stats()
+    print(
+        f"  {name:34s} budget {budget:>6}  {seconds:8.3f}s  {row['steps_per_s']:>10,.0f} steps/s"
+        f"  {row['tokens_per_s']:>11,.0f} tok/s  {row['tflops']:7.1f} TFLOP/s  "
+        f"pad {padded / max(1, sum(lengths)) - 1:5.1%}",
+        flush=True,
+    )
+    return row
+
+
+def matmul_tflops(device: str, size: int = 8192, repeats: int = 20) -> float:
+    """Achieved bf16 TFLOP/s of one large square matrix product on random data (the measured ceiling)."""
+    a, b = (torch.randn(size, size, device=device, dtype=torch.bfloat16) for _ in range(2))
+    for _ in range(3):
+        a @ b
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        a @ b
+    end.record()
+    torch.cuda.synchronize()
+    return 2 * size**3 * repeats / (start.elapsed_time(end) / 1e3) / 1e12
+
+
+def build_scorer(args: argparse.Namespace) -> tuple[Scorer, SimpleNamespace]:
     from transformers import Qwen2Config, Qwen2ForTokenClassification
 
-    cfg = Qwen2Config(**ARCHS[args.arch], num_labels=2, max_position_embeddings=32768)
+    vocab = 1000 if args.arch == "tiny" else 8000
+    cfg = Qwen2Config(**{"vocab_size": vocab, **ARCHS[args.arch]}, num_labels=2, max_position_embeddings=32768)
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
     torch.manual_seed(0)
-    model = Qwen2ForTokenClassification._from_config(cfg, dtype=dtype, attn_implementation="sdpa")
-    model.to(args.device).eval()
+    with torch.device(args.device):  # initialise on the device: a 1.5B model initialises slowly on the host
+        model = Qwen2ForTokenClassification._from_config(cfg, dtype=dtype, attn_implementation="sdpa")
+    model.eval()
     params = sum(p.numel() for p in model.parameters())
+    matmul_params = params - model.get_input_embeddings().weight.numel()  # a lookup, not a matmul
     tokenizer = SimpleNamespace(pad_token_id=0, eos_token_id=None, bos_token_id=None, model_max_length=32768)
-    spec = ScorerSpec("token-cls", f"random-{args.arch}", "random")
-    scorer = Scorer(spec, model, tokenizer, args.device)
-    single, prefixes = synthetic_sequences(args.n, args.steps, args.step_len, args.prompt_len, cfg.vocab_size)
-    n_steps = args.n * args.steps
-    t_single, tok_single = run(scorer, single, args.batch_tokens, args.device)
-    t_prefix, tok_prefix = run(scorer, prefixes, args.batch_tokens, args.device)
+    scorer = Scorer(ScorerSpec("token-cls", f"random-{args.arch}", "random"), model, tokenizer, args.device)
+    ctx = SimpleNamespace(device=args.device, cfg=cfg, matmul_params=matmul_params, dtype=dtype, params=params)
+    return scorer, ctx
+
+
+def same_scores(scorer: Scorer, single: list[EncodedSequence], prefixes: list[EncodedSequence], n: int) -> float:
+    """Largest gap between single-pass and per-prefix scores of the first ``n`` trajectories (a sanity check)."""
+    one = [truncate(s, 10**9) for s in single[:n]]
+    pre = [truncate(s, 10**9) for s in prefixes if s.traj_index < n]
+    a = [v for b in token_budget_batches(one, 10**9) for vs in scorer._run_batch(b) for v in vs]
+    b = {}
+    for batch in token_budget_batches(pre, 10**9):
+        for seq, values in zip(batch, scorer._run_batch(batch), strict=True):
+            b[(seq.traj_index, seq.reads[0].step)] = values[0]
+    order = [(s.traj_index, r.step) for batch in token_budget_batches(one, 10**9) for s in batch for r in s.reads]
+    return max(abs(x - b[key]) for x, key in zip(a, order, strict=True))
+
+
+def bench_single_vs_prefix(args: argparse.Namespace) -> dict[str, Any]:
+    scorer, ctx = build_scorer(args)
+    single, prefixes = synthetic_sequences(args, ctx.cfg.vocab_size)
+    report: dict[str, Any] = {"arch": args.arch, "params": ctx.params, "matmul_params": ctx.matmul_params}
+    report.update(dtype=str(ctx.dtype), device=args.device, trajectories=args.n)
+    report.update(steps=args.steps, step_len=args.step_len, prompt_len=args.prompt_len)
     print(
-        f"arch {args.arch} ({params / 1e6:.1f}M params, {dtype}, {args.device}); {args.n} trajectories x "
-        f"{args.steps} steps x {args.step_len} tokens + {args.prompt_len}-token prompt; "
-        f"batch_tokens {args.batch_tokens}"
+        f"arch {args.arch} ({ctx.params / 1e6:.1f}M params, {ctx.matmul_params / 1e6:.1f}M in matmuls, {ctx.dtype}, "
+        f"{args.device}, SDPA); {args.n} trajectories, steps {args.steps}, step tokens {args.step_len}, "
+        f"prompt tokens {args.prompt_len}"
     )
-    for name, seconds, tokens in (("single-pass", t_single, tok_single), ("per-prefix", t_prefix, tok_prefix)):
-        tflops = 2 * params * tokens / seconds / 1e12
-        print(
-            f"  {name:11s}: {seconds:8.3f}s  {n_steps / seconds:10,.0f} steps/s  {tokens / seconds:12,.0f} tokens/s"
-            f"  {tokens:>10,} tokens  {tflops:7.2f} TFLOP/s (2·params·tokens/s)"
-        )
-    print(f"  single-pass is {t_prefix / t_single:.1f}x faster per step ({tok_prefix / tok_single:.1f}x fewer tokens)")
+    gap = report["max_score_gap_single_vs_prefix"] = same_scores(scorer, single, prefixes, min(8, args.n))
+    print(f"  single-pass vs per-prefix scores, max |gap| on 8 trajectories: {gap:.2e}")
+    rows = [measure("single-pass", scorer, single, budget, ctx) for budget in args.sweep]
+    best = max(rows, key=lambda r: r["tokens_per_s"])
+    dropped, scorer._padding_mask_needed = scorer._padding_mask_needed, True  # what it cost before
+    rows.append(measure("single-pass, padding mask kept", scorer, single, best["batch_tokens"], ctx))
+    scorer._padding_mask_needed = dropped
+    prefix = measure("per-prefix, batched", scorer, prefixes, best["batch_tokens"], ctx)
+    rows.append(prefix)
+    subset = [s for s in prefixes if s.traj_index < args.one_by_one]
+    one_by_one = measure(f"per-prefix, one by one ({args.one_by_one} traj.)", scorer, subset, 1, ctx)
+    rows.append(one_by_one)
+    if args.compile:
+        # Not what Scorer does today: measured to see whether fusing the elementwise ops would pay.
+        try:
+            eager, scorer.model = scorer.model, torch.compile(scorer.model, dynamic=True)
+            rows.append(measure("single-pass, torch.compile", scorer, single, best["batch_tokens"], ctx, warmups=3))
+            scorer.model = eager
+        except Exception as exc:
+            print(f"  torch.compile failed: {type(exc).__name__}: {exc}")
+    report["runs"] = rows
+    report["ratio_vs_batched_prefix"] = best["steps_per_s"] / prefix["steps_per_s"]
+    report["ratio_vs_one_by_one"] = best["steps_per_s"] / one_by_one["steps_per_s"]
+    print(
+        f"  single-pass is {report['ratio_vs_batched_prefix']:.1f}x the batched per-prefix baseline per step "
+        f"({prefix['tokens'] / best['tokens']:.1f}x fewer tokens) and {report['ratio_vs_one_by_one']:.1f}x "
+        "the one-by-one baseline"
+    )
     if args.device.startswith("cuda"):
         name = torch.cuda.get_device_name()
-        peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
+        peak = next((v for k, v in BF16_PEAK_TFLOPS if k in name), None)
+        measured = matmul_tflops(args.device)
+        report.update(gpu=name, datasheet_peak_tflops=peak, matmul_tflops=measured)
+        line = f"  {name}: single-pass {best['tflops']:.0f} TFLOP/s"
         if peak:
-            achieved = 2 * params * tok_single / t_single / 1e12
-            print(
-                f"  {name}: single-pass {achieved:.0f} TFLOP/s = {100 * achieved / peak:.0f}% of {peak:.0f} bf16 peak"
-            )
+            report["fraction_of_peak"] = best["tflops"] / peak
+            line += f" = {100 * best['tflops'] / peak:.0f}% of the {peak:.0f} TFLOP/s bf16 datasheet peak"
+        print(f"{line}; {100 * best['tflops'] / measured:.0f}% of a measured 8192³ bf16 matmul ({measured:.0f})")
+    return report
 
 
 def main() -> None:
@@ -153,17 +277,26 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--arch", default="tiny", choices=sorted(ARCHS))
     parser.add_argument("--n", type=int, default=32, help="trajectories")
-    parser.add_argument("--steps", type=int, default=12, help="steps per trajectory")
-    parser.add_argument("--step-len", type=int, default=24, help="tokens per step")
-    parser.add_argument("--prompt-len", type=int, default=64)
-    parser.add_argument("--batch-tokens", type=int, default=16384)
+    parser.add_argument("--steps", default="4:20", help="steps per trajectory, LOW:HIGH (uniform)")
+    parser.add_argument("--step-len", default="16:80", help="tokens per step, LOW:HIGH")
+    parser.add_argument("--prompt-len", default="64:256", help="prompt tokens, LOW:HIGH")
+    parser.add_argument("--sweep", default=str(DEFAULT_BATCH_TOKENS), help="comma-separated token budgets")
+    parser.add_argument("--one-by-one", type=int, default=4, help="trajectories for the one-forward-per-step run")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="also time single-pass under torch.compile")
+    parser.add_argument("--json", type=Path, help="also write every number here")
     args = parser.parse_args()
-    if not args.device.startswith("cuda"):
-        torch.set_num_threads(max(1, torch.get_num_threads()))
+    args.sweep = [int(x) for x in args.sweep.split(",")]
+    report: dict[str, Any] = {"torch": torch.__version__}
     if not args.skip_demo and DEMO.joinpath("model.safetensors").exists():
-        bench_demo(args.device, args.batch_tokens)
-    bench_single_vs_prefix(args)
+        try:
+            report["demo"] = bench_demo(args.device, args.sweep[0])
+        except Exception as exc:  # the demo is a side show here; never lose the main measurement to it
+            print(f"demo PRM skipped: {type(exc).__name__}: {exc}")
+    report.update(bench_single_vs_prefix(args))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
