@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from core.prm.scorer import DEFAULT_BATCH_TOKENS, Scorer
+from core.prm.scorer import Scorer
 from core.prm.types import ProgressCallback, ScorerSpec, Trajectory, TrajectoryScores, step_content_hashes
 from core.store import prm_cache
 
@@ -54,7 +54,7 @@ def score_with_cache(
     *,
     get_scorer: Callable[[], Scorer],
     prefix_only: bool = True,
-    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    batch_tokens: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> CachedScores:
     """Score trajectories, reusing cached step scores and caching the new ones.
@@ -68,7 +68,7 @@ def score_with_cache(
         trajectories: What to score.
         get_scorer: Loads (or returns an already loaded) scorer; called only if something is missing.
         prefix_only: Whether step scores depend only on their prefix (see :func:`step_content_hashes`).
-        batch_tokens: Padded-token budget per forward pass.
+        batch_tokens: Padded-token budget per forward pass; None = the scorer's default for its device.
         progress: ``progress(done, total)`` over the trajectories sent to the model.
 
     Returns:

@@ -19,7 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="local folder or Hugging Face hub id")
     p.add_argument("--family", required=True, choices=FAMILIES, help="PRM input/scoring recipe")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
-    p.add_argument("--batch-tokens", type=int, default=16384, help="padded-token budget per forward pass")
+    p.add_argument(
+        "--batch-tokens", type=int, help="padded-token budget per forward pass (default 65536 on GPU, 16384 on CPU)"
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the model under torch.compile: ~1.4x faster on GPU after about a minute of compiling",
+    )
     p.add_argument(
         "--scope",
         nargs="+",
@@ -101,6 +108,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
             settings=settings,
             ref_model=args.ref_model,
             activate=not args.no_activate,
+            compile=args.compile,
         )
     finally:
         bar.close()

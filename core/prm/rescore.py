@@ -15,7 +15,7 @@ import pandas as pd
 
 from core.errors import CreditscopeError
 from core.prm.cache import score_with_cache
-from core.prm.scorer import DEFAULT_BATCH_TOKENS, Scorer, build_spec, spec_is_prefix_causal
+from core.prm.scorer import Scorer, build_spec, spec_is_prefix_causal
 from core.prm.types import FormatSettings, ProgressCallback, Trajectory
 from core.store import prm_cache
 
@@ -135,7 +135,7 @@ def rescore(
     model: str | None = None,
     family: str | None = None,
     device: str = "auto",
-    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    batch_tokens: int | None = None,
     scope: Scope | None = None,
     trust_remote_code: bool = False,
     progress: ProgressCallback | None = None,
@@ -145,6 +145,7 @@ def rescore(
     scorer: Scorer | None = None,
     load: Callable[[], Scorer] | None = None,
     activate: bool = True,
+    compile: bool = False,
 ) -> RescoreReport:
     """Score the steps of a run (or part of it) with a PRM and store the scores.
 
@@ -158,7 +159,7 @@ def rescore(
         model: Local folder or hub id (ignored when ``scorer`` is given).
         family: PRM family (ignored when ``scorer`` is given).
         device: ``"auto"``, ``"cuda"`` or ``"cpu"``.
-        batch_tokens: Padded-token budget per forward pass.
+        batch_tokens: Padded-token budget per forward pass; None = the scorer's default for its device.
         scope: Part of the run; the whole run when None.
         trust_remote_code: Allow the checkpoint's own code to run; never switched on implicitly.
         progress: ``progress(done, total)`` in trajectories sent to the model.
@@ -169,6 +170,7 @@ def rescore(
         load: How to get the scorer if anything is not cached (e.g. the dashboard's cached loader);
             called at most once, and not at all when every step is cached. Defaults to ``Scorer.load``.
         activate: Make this scorer the run's active one.
+        compile: Load the model under ``torch.compile`` (pays off on long GPU jobs; see :class:`Scorer`).
 
     Returns:
         A :class:`RescoreReport`.
@@ -205,6 +207,7 @@ def rescore(
                 revision=revision,
                 ref_model=spec.ref_model,
                 spec=spec,
+                compile=compile,
             )
         report.model_loaded = True
         report.load_seconds = time.perf_counter() - load_started

@@ -20,7 +20,7 @@ from core.credit import compute
 from core.errors import CreditscopeError
 from core.prm.cache import score_with_cache
 from core.prm.rescore import Scope, load_trajectories
-from core.prm.scorer import DEFAULT_BATCH_TOKENS, Scorer
+from core.prm.scorer import Scorer
 from core.prm.types import ScorerSpec, Trajectory, TrajectoryScores
 
 PRM_SCHEMES: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -204,7 +204,7 @@ def what_if(
     spec: ScorerSpec,
     get_scorer: Callable[[], Scorer],
     prefix_only: bool = True,
-    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    batch_tokens: int | None = None,
 ) -> WhatIfResult:
     """Score a trajectory as logged and as edited with one scorer, reusing every cached step score.
 
@@ -219,7 +219,7 @@ def what_if(
         spec: The scorer's identity.
         get_scorer: Returns the loaded scorer; called only when some step is not cached.
         prefix_only: Whether scores depend only on the prefix (causal models).
-        batch_tokens: Padded-token budget per forward pass.
+        batch_tokens: Padded-token budget per forward pass; None = the scorer's default for its device.
 
     Returns:
         A :class:`WhatIfResult`.

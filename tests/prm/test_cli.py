@@ -56,3 +56,21 @@ def test_scope_words_parse():
     assert parse_scope(["trajectory", "t7"]).value == "t7"
     with pytest.raises(ValueError):
         parse_scope(["group"])
+
+
+def test_rescore_command_passes_compile_and_budget_through(db_file, monkeypatch):
+    from core.prm import rescore as rescore_module
+
+    seen: list[dict] = []
+
+    def record(store, **kwargs):
+        seen.append(kwargs)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(rescore_module, "rescore", record)
+    base = ["rescore", "--db", str(db_file), "--run", "arith", "--model", "m", "--family", "token-cls"]
+    for extra in ([], ["--compile", "--batch-tokens", "4096"]):
+        with pytest.raises(SystemExit):
+            main([*base, *extra])
+    assert (seen[0]["compile"], seen[0]["batch_tokens"]) == (False, None)
+    assert (seen[1]["compile"], seen[1]["batch_tokens"]) == (True, 4096)

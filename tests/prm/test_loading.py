@@ -8,7 +8,7 @@ import pytest
 import transformers
 
 from core.prm.loading import fingerprint
-from core.prm.scorer import Scorer, build_spec
+from core.prm.scorer import DEFAULT_BATCH_TOKENS, GPU_BATCH_TOKENS, Scorer, build_spec, default_batch_tokens
 from core.prm.types import FormatSettings, Trajectory
 
 TRAJS = [
@@ -139,3 +139,25 @@ def test_padded_batches_drop_the_mask_only_where_padding_cannot_be_attended(
     scorer.score(TRAJS, batch_tokens=4096)
     assert scorer.stats.padded_tokens > scorer.stats.tokens  # the batch really was padded
     assert masks and all((m is not None) is mask_expected for m in masks)
+
+
+def test_compiled_scorer_traces_the_decoder_and_gives_the_eager_scores(save_checkpoint):
+    # The "eager" backend runs TorchDynamo's real graph capture (with dynamic shapes) but no code
+    # generation, so this checks the wiring and that ragged batches score the same, in seconds on CPU.
+    folder = str(save_checkpoint("llama-tokcls"))
+    eager = Scorer.load(folder, "token-cls", device="cpu")
+    compiled = Scorer.load(folder, "token-cls", device="cpu", compile="eager")
+    assert compiled.compiled == "eager" and eager.compiled is None
+    assert compiled.model.base_model._compiled_call_impl is not None
+    assert eager.model.base_model._compiled_call_impl is None
+    for a, b in zip(eager.score(TRAJS, batch_tokens=256), compiled.score(TRAJS, batch_tokens=256), strict=True):
+        assert a.scores == pytest.approx(b.scores, abs=1e-5)
+    assert compiled.scorer_id == eager.scorer_id  # same weights, same scores: the cache is shared
+
+
+def test_the_default_batch_budget_depends_on_the_device(save_checkpoint):
+    scorer = Scorer.load(str(save_checkpoint("llama-tokcls")), "token-cls", device="cpu")
+    assert scorer.batch_tokens == DEFAULT_BATCH_TOKENS and default_batch_tokens("cuda:1") == GPU_BATCH_TOKENS
+    scorer.batch_tokens = 64  # score() without a budget follows the scorer's own
+    scorer.score(TRAJS)
+    assert scorer.stats.forward_passes > 2
