@@ -170,7 +170,7 @@ def measure(
         torch.cuda.reset_peak_memory_stats()
     print(
         f"  {name:34s} budget {budget:>6}  {seconds:8.3f}s  {row['steps_per_s']:>10,.0f} steps/s"
-        f"  {row['tokens_per_s']:>11,.0f} tok/s  {row['tflops']:7.1f} TFLOP/s  "
+        f"  {row['tokens_per_s']:>11,.0f} tok/s  {row['tflops']:7.3g} TFLOP/s  "
         f"pad {padded / max(1, sum(lengths)) - 1:5.1%}",
         flush=True,
     )
@@ -204,7 +204,8 @@ def build_scorer(args: argparse.Namespace) -> tuple[Scorer, SimpleNamespace]:
     params = sum(p.numel() for p in model.parameters())
     matmul_params = params - model.get_input_embeddings().weight.numel()  # a lookup, not a matmul
     tokenizer = SimpleNamespace(pad_token_id=0, eos_token_id=None, bos_token_id=None, model_max_length=32768)
-    scorer = Scorer(ScorerSpec("token-cls", f"random-{args.arch}", "random"), model, tokenizer, args.device)
+    spec = ScorerSpec("token-cls", f"random-{args.arch}", "random")
+    scorer = Scorer(spec, model, tokenizer, args.device, compile="off")
     ctx = SimpleNamespace(device=args.device, cfg=cfg, matmul_params=matmul_params, dtype=dtype, params=params)
     return scorer, ctx
 
@@ -246,10 +247,10 @@ def bench_single_vs_prefix(args: argparse.Namespace) -> dict[str, Any]:
     one_by_one = measure(f"per-prefix, one by one ({args.one_by_one} traj.)", scorer, subset, 1, ctx)
     rows.append(one_by_one)
     if args.compile:
-        # Scorer(compile=True) compiles the decoder in place, so this comes last; warm-up = compilation.
+        # Scorer(compile="on") compiles the decoder in place, so this comes last; warm-up = compilation.
         try:
-            compiled = Scorer(scorer.spec, scorer.model, scorer.tokenizer, args.device, compile=True)
-            row = measure("single-pass, compile=True", compiled, single, best["batch_tokens"], ctx, warmups=3)
+            compiled = Scorer(scorer.spec, scorer.model, scorer.tokenizer, args.device, compile="on")
+            row = measure("single-pass, compile=on", compiled, single, best["batch_tokens"], ctx, warmups=3)
             print(f"  (compilation and warm-up on 3 batches: {row['warmup_seconds']:.0f}s)")
             rows.append(row)
         except Exception as exc:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from core.errors import CreditscopeError
 from core.prm.cache import score_with_cache
-from core.prm.scorer import Scorer, build_spec, spec_is_prefix_causal
+from core.prm.scorer import CompileMode, Scorer, build_spec, spec_is_prefix_causal
 from core.prm.types import FormatSettings, ProgressCallback, Trajectory
 from core.store import prm_cache
 
@@ -145,7 +145,7 @@ def rescore(
     scorer: Scorer | None = None,
     load: Callable[[], Scorer] | None = None,
     activate: bool = True,
-    compile: bool = False,
+    compile: CompileMode | bool = "auto",
 ) -> RescoreReport:
     """Score the steps of a run (or part of it) with a PRM and store the scores.
 
@@ -170,7 +170,8 @@ def rescore(
         load: How to get the scorer if anything is not cached (e.g. the dashboard's cached loader);
             called at most once, and not at all when every step is cached. Defaults to ``Scorer.load``.
         activate: Make this scorer the run's active one.
-        compile: Load the model under ``torch.compile`` (pays off on long GPU jobs; see :class:`Scorer`).
+        compile: ``torch.compile`` policy of a model loaded here: ``"auto"`` compiles on a GPU for jobs
+            large enough to repay the compilation (see :class:`Scorer`).
 
     Returns:
         A :class:`RescoreReport`.

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from core.prm.batching import PreparedSequence, token_budget_batches, truncate
 from core.prm.formats import ENCODERS, EncodedSequence
@@ -23,6 +23,11 @@ DEFAULT_BATCH_TOKENS = 16384
 GPU_BATCH_TOKENS = 65536
 """On an H100, a 1.5B PRM scores 1.4x the tokens/s at 65,536 tokens per batch as at 16,384 (bench/RESULTS.md);
 on CPU larger batches only add padding."""
+AUTO_COMPILE_MIN_TOKENS = 50_000_000
+"""From this many tokens in one job, ``compile="auto"`` compiles on a GPU. Measured on an H100 with a 1.5B
+PRM: compiling costs ~110 s and saves ~2.3 µs per token, so it repays itself from ~47M tokens (earlier for
+larger models, whose tokens cost more)."""
+CompileMode = Literal["auto", "on", "off"]
 _FALLBACK_MAX_LENGTH = 4096
 
 
@@ -93,7 +98,10 @@ class Scorer:
         device: Where the networks live.
         max_length: Token limit applied to every sequence.
         batch_tokens: Default padded-token budget per forward pass (see :func:`default_batch_tokens`).
-        compiled: The ``torch.compile`` backend the decoder stacks run under, or None (eager).
+        compile_mode: ``"off"``, ``"on"`` or ``"auto"`` (see :meth:`__init__`).
+        compiled: Whether the decoder stacks now run under ``torch.compile``.
+        auto_compile_min_tokens: Job size (tokens) from which ``"auto"`` compiles; None = never
+            (CPU, where the gain was not measured).
         stats: Work counters.
     """
 
@@ -105,7 +113,8 @@ class Scorer:
         device: str,
         ref_model: Any | None = None,
         *,
-        compile: bool | str = False,
+        compile: CompileMode | bool = "auto",
+        compile_backend: str = "inductor",
     ) -> None:
         """Wrap a loaded model.
 
@@ -115,9 +124,12 @@ class Scorer:
             tokenizer: Its tokenizer.
             device: Where the network lives.
             ref_model: Reference network for ``implicit``.
-            compile: Run the decoder stacks under ``torch.compile`` (True = inductor, or a backend
-                name). On an H100 this lifts a 1.5B PRM from 31 % to 43 % of bf16 peak, but the first
-                batches pay a compilation of about a minute, so it pays off on long jobs only.
+            compile: Run the decoder stacks under ``torch.compile``: ``"on"`` (or True) now,
+                ``"off"`` (or False) never, ``"auto"`` when a single :meth:`score` call on a GPU has
+                at least :data:`AUTO_COMPILE_MIN_TOKENS` tokens. On an H100 compiling lifts a 1.5B PRM
+                from 31 % to 42 % of bf16 peak (1.35x the tokens/s), but the first batches pay about
+                110 s of compilation, so it pays off only on long jobs (bench/RESULTS.md).
+            compile_backend: ``torch.compile`` backend (tests use ``"eager"``: graph capture only).
         """
         self.spec = spec
         self.model = model
@@ -126,11 +138,16 @@ class Scorer:
         self.device = device
         self.max_length = spec.settings.max_length or _model_max_length(model, tokenizer)
         self.batch_tokens = default_batch_tokens(device)
-        self.compiled = ("inductor" if compile is True else compile) or None
-        if self.compiled:
-            for network in (model, ref_model):
-                if network is not None:
-                    _compile_decoder(network, self.compiled)
+        if isinstance(compile, bool):
+            compile = "on" if compile else "off"
+        if compile not in ("auto", "on", "off"):
+            raise ValueError(f"compile must be 'auto', 'on' or 'off', got {compile!r}")
+        self.compile_mode: CompileMode = compile
+        self.compile_backend = compile_backend
+        self.compiled = False
+        self.auto_compile_min_tokens = AUTO_COMPILE_MIN_TOKENS if device.startswith("cuda") else None
+        if self.compile_mode == "on":
+            self._compile()
         self.stats = ScoringStats()
         self._lock = threading.Lock()
         self._pad_id = _pad_id(tokenizer)
@@ -159,7 +176,7 @@ class Scorer:
         settings: FormatSettings | None = None,
         ref_model: str | None = None,
         spec: ScorerSpec | None = None,
-        compile: bool | str = False,
+        compile: CompileMode | bool = "auto",
     ) -> Scorer:
         """Load a PRM from a local folder or hub id.
 
@@ -172,7 +189,7 @@ class Scorer:
             settings: Formatter settings (family defaults when None).
             ref_model: Reference LM for ``implicit``.
             spec: An already computed spec (skips fingerprinting again).
-            compile: ``torch.compile`` the decoder stacks (see :class:`Scorer`); off by default.
+            compile: ``torch.compile`` policy (see :class:`Scorer`).
         """
         spec = spec or build_spec(model, family, settings=settings, revision=revision, ref_model=ref_model)
         resolved = resolve_device(device)
@@ -219,9 +236,12 @@ class Scorer:
             for step in seq.truncated_steps:
                 results[seq.traj_index].truncated[step] = True
         batches = token_budget_batches(prepared, batch_tokens or self.batch_tokens)
+        job_tokens = sum(len(s.input_ids) for batch in batches for s in batch)
         remaining_reads = _reads_per_trajectory(prepared)
         done = sum(1 for n in remaining_reads.values() if n == 0)
         with self._lock:
+            if self._should_auto_compile(job_tokens):
+                self._compile()
             for batch in batches:
                 for seq, values in zip(batch, self._run_batch(batch), strict=True):
                     for read, value in zip(seq.reads, values, strict=True):
@@ -232,6 +252,16 @@ class Scorer:
                     progress(done, len(trajectories))
         self.stats.seconds += time.perf_counter() - started
         return results
+
+    def _should_auto_compile(self, job_tokens: int) -> bool:
+        limit = self.auto_compile_min_tokens
+        return self.compile_mode == "auto" and not self.compiled and limit is not None and job_tokens >= limit
+
+    def _compile(self) -> None:
+        for network in (self.model, self.ref_model):
+            if network is not None:
+                _compile_decoder(network, self.compile_backend)
+        self.compiled = True
 
     def _run_batch(self, batch: list[PreparedSequence]) -> list[list[float]]:
         """One forward pass (two for ``implicit``) over a padded batch; scores grouped per sequence."""

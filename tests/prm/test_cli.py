@@ -69,8 +69,8 @@ def test_rescore_command_passes_compile_and_budget_through(db_file, monkeypatch)
 
     monkeypatch.setattr(rescore_module, "rescore", record)
     base = ["rescore", "--db", str(db_file), "--run", "arith", "--model", "m", "--family", "token-cls"]
-    for extra in ([], ["--compile", "--batch-tokens", "4096"]):
+    for extra in ([], ["--compile", "on", "--batch-tokens", "4096"]):
         with pytest.raises(SystemExit):
             main([*base, *extra])
-    assert (seen[0]["compile"], seen[0]["batch_tokens"]) == (False, None)
-    assert (seen[1]["compile"], seen[1]["batch_tokens"]) == (True, 4096)
+    assert (seen[0]["compile"], seen[0]["batch_tokens"]) == ("auto", None)
+    assert (seen[1]["compile"], seen[1]["batch_tokens"]) == ("on", 4096)

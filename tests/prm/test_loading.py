@@ -145,14 +145,37 @@ def test_compiled_scorer_traces_the_decoder_and_gives_the_eager_scores(save_chec
     # The "eager" backend runs TorchDynamo's real graph capture (with dynamic shapes) but no code
     # generation, so this checks the wiring and that ragged batches score the same, in seconds on CPU.
     folder = str(save_checkpoint("llama-tokcls"))
-    eager = Scorer.load(folder, "token-cls", device="cpu")
-    compiled = Scorer.load(folder, "token-cls", device="cpu", compile="eager")
-    assert compiled.compiled == "eager" and eager.compiled is None
+    eager = Scorer.load(folder, "token-cls", device="cpu", compile="off")
+    compiled = Scorer.load(folder, "token-cls", device="cpu", compile="on")
+    assert compiled.compiled and not eager.compiled
     assert compiled.model.base_model._compiled_call_impl is not None
     assert eager.model.base_model._compiled_call_impl is None
-    for a, b in zip(eager.score(TRAJS, batch_tokens=256), compiled.score(TRAJS, batch_tokens=256), strict=True):
+    compiled_eager_backend = Scorer(
+        eager.spec, eager.model, eager.tokenizer, "cpu", compile=True, compile_backend="eager"
+    )
+    assert compiled_eager_backend.compiled
+    got = compiled_eager_backend.score(TRAJS, batch_tokens=256)
+    for a, b in zip(Scorer.load(folder, "token-cls", device="cpu").score(TRAJS, batch_tokens=256), got, strict=True):
         assert a.scores == pytest.approx(b.scores, abs=1e-5)
     assert compiled.scorer_id == eager.scorer_id  # same weights, same scores: the cache is shared
+    with pytest.raises(ValueError, match="compile must be"):
+        Scorer(eager.spec, eager.model, eager.tokenizer, "cpu", compile="sometimes")
+
+
+def test_auto_compile_waits_for_a_job_big_enough_to_repay_it(save_checkpoint):
+    scorer = Scorer.load(str(save_checkpoint("llama-tokcls")), "token-cls", device="cpu")
+    scorer.compile_backend = "eager"
+    assert scorer.compile_mode == "auto" and scorer.auto_compile_min_tokens is None  # never on CPU
+    scorer.score(TRAJS)
+    assert not scorer.compiled
+    scorer.auto_compile_min_tokens = 10**6  # as on a GPU, with a threshold this job is under
+    before = scorer.score(TRAJS)
+    assert not scorer.compiled
+    scorer.auto_compile_min_tokens = 100
+    after = scorer.score(TRAJS)
+    assert scorer.compiled and scorer.model.base_model._compiled_call_impl is not None
+    for a, b in zip(before, after, strict=True):
+        assert a.scores == pytest.approx(b.scores, abs=1e-5)
 
 
 def test_the_default_batch_budget_depends_on_the_device(save_checkpoint):
