@@ -99,15 +99,30 @@ def read_config(model: str, revision: str | None = None) -> dict[str, Any]:
     return json.loads(config_file.read_text(encoding="utf-8"))
 
 
+# Model types PRMs are commonly built on, answered without importing transformers' auto-model tables
+# (about 3 s of imports, which a fully cached rescore would otherwise pay for nothing).
+_KNOWN_DECODERS = frozenset(
+    {"llama", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "mistral", "mixtral", "gemma", "gemma2", "gemma3_text"}
+    | {"phi", "phi3", "gpt2", "gpt_neox", "olmo", "olmo2", "deepseek_v2", "deepseek_v3", "granite"}
+)
+_KNOWN_ENCODERS = frozenset(
+    {"bert", "roberta", "xlm-roberta", "deberta", "deberta-v2", "electra", "distilbert", "albert", "modernbert"}
+)
+
+
 def is_causal(config: dict[str, Any]) -> bool:
     """Whether a checkpoint's outputs at a position depend only on earlier tokens.
 
     Encoder-only model types (those with a masked-LM head in transformers, e.g. BERT, RoBERTa) are
-    bidirectional; everything else used for PRMs here is a decoder-only LM.
+    bidirectional; everything else used for PRMs here is a decoder-only LM. Common types are looked up
+    in a small table; any other type is decided by transformers' own masked-LM mapping.
     """
+    model_type = config.get("model_type")
+    if model_type in _KNOWN_DECODERS or model_type in _KNOWN_ENCODERS:
+        return model_type in _KNOWN_DECODERS
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-    return config.get("model_type") not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    return model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
 def _auto_class(family: str, trust_remote_code: bool) -> Any:

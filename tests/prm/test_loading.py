@@ -184,3 +184,20 @@ def test_the_default_batch_budget_depends_on_the_device(save_checkpoint):
     scorer.batch_tokens = 64  # score() without a budget follows the scorer's own
     scorer.score(TRAJS)
     assert scorer.stats.forward_passes > 2
+
+
+def test_the_fast_causality_table_agrees_with_transformers():
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    from core.prm import loading
+
+    for model_type in loading._KNOWN_DECODERS:
+        assert model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+        assert loading.is_causal({"model_type": model_type})
+    for model_type in loading._KNOWN_ENCODERS:
+        assert model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not loading.is_causal({"model_type": model_type})
+    assert not loading.is_causal({"model_type": "camembert"})  # not in the table: transformers decides
+    assert loading.is_causal({"model_type": "falcon"})
