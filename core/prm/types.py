@@ -104,8 +104,18 @@ class ScorerSpec:
 
     @property
     def scorer_id(self) -> str:
-        """A short stable id: the family plus a hash of the canonical JSON of the whole spec."""
-        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        """A short stable id: the family plus a hash of the canonical JSON of the spec.
+
+        A local folder is identified by its content fingerprint alone, not by how its path was
+        written: ``./models/prm``, its absolute path and a copy elsewhere share one cache. A hub id
+        stays in the hash, since its fingerprint is only a commit sha.
+        """
+        identity = self.to_json()
+        if self.fingerprint.startswith("local:"):
+            identity["model"] = None
+        if self.ref_fingerprint and self.ref_fingerprint.startswith("local:"):
+            identity["ref_model"] = None
+        canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return f"{self.family}:{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
 
 

@@ -201,3 +201,14 @@ def test_the_fast_causality_table_agrees_with_transformers():
         assert model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not loading.is_causal({"model_type": model_type})
     assert not loading.is_causal({"model_type": "camembert"})  # not in the table: transformers decides
     assert loading.is_causal({"model_type": "falcon"})
+
+
+def test_a_local_checkpoint_is_identified_by_its_content_not_its_path(save_checkpoint, tmp_path, monkeypatch):
+    import shutil
+
+    folder = save_checkpoint("llama-tokcls")
+    monkeypatch.chdir(folder.parent)
+    copy = shutil.copytree(folder, tmp_path / "elsewhere" / "copy")
+    ids = {build_spec(str(path), "token-cls").scorer_id for path in (folder, folder.name, f"./{folder.name}", copy)}
+    assert len(ids) == 1
+    assert build_spec(str(save_checkpoint("llama-tokcls", seed=1)), "token-cls").scorer_id not in ids
