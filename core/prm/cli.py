@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--revision", help="hub branch, tag or commit")
     p.add_argument("--ref-model", help="reference model (implicit family)")
+    p.add_argument("--ref-revision", help="hub branch, tag or commit of the reference model")
     p.add_argument("--separator", help="step separator (token-cls, seqcls, implicit); default newline")
     p.add_argument("--max-length", type=int, help="token limit; default the model's")
     p.add_argument("--beta", type=float, help="implicit PRM coefficient (default 0.001)")
@@ -111,6 +112,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
             ref_model=args.ref_model,
             activate=not args.no_activate,
             compile=args.compile,
+            ref_revision=args.ref_revision,
         )
     finally:
         bar.close()

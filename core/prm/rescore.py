@@ -146,6 +146,7 @@ def rescore(
     load: Callable[[], Scorer] | None = None,
     activate: bool = True,
     compile: CompileMode | bool = "auto",
+    ref_revision: str | None = None,
 ) -> RescoreReport:
     """Score the steps of a run (or part of it) with a PRM and store the scores.
 
@@ -172,6 +173,7 @@ def rescore(
         activate: Make this scorer the run's active one.
         compile: ``torch.compile`` policy of a model loaded here: ``"auto"`` compiles on a GPU for jobs
             large enough to repay the compilation (see :class:`Scorer`).
+        ref_revision: Hub revision of the reference model.
 
     Returns:
         A :class:`RescoreReport`.
@@ -183,7 +185,9 @@ def rescore(
     elif model is None or family is None:
         raise ValueError("rescore needs model and family, or a loaded scorer")
     else:
-        spec = build_spec(model, family, settings=settings, revision=revision, ref_model=ref_model)
+        spec = build_spec(
+            model, family, settings=settings, revision=revision, ref_model=ref_model, ref_revision=ref_revision
+        )
     steps, traj_ids, trajectories = load_trajectories(store, run_id, scope)
     if not trajectories:
         # A typo in the run or scope would otherwise "succeed" with 0 steps (and could mark a scorer active).
@@ -209,6 +213,7 @@ def rescore(
                 ref_model=spec.ref_model,
                 spec=spec,
                 compile=compile,
+                ref_revision=ref_revision,
             )
         report.model_loaded = True
         report.load_seconds = time.perf_counter() - load_started

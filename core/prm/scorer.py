@@ -55,8 +55,12 @@ def build_spec(
     settings: FormatSettings | None = None,
     revision: str | None = None,
     ref_model: str | None = None,
+    ref_revision: str | None = None,
 ) -> ScorerSpec:
     """Describe a scorer without loading its weights (enough to compute its ``scorer_id``).
+
+    ``revision`` pins the PRM and ``ref_revision`` the reference model (hub default branch when None):
+    the two are different repositories, so one revision rarely names a commit of both.
 
     Raises:
         ValueError: Unknown family, or ``implicit`` without a reference model.
@@ -71,7 +75,7 @@ def build_spec(
         fingerprint=fingerprint(model, revision),
         settings=settings or FormatSettings(),
         ref_model=ref_model if family == "implicit" else None,
-        ref_fingerprint=fingerprint(ref_model, revision) if family == "implicit" and ref_model else None,
+        ref_fingerprint=fingerprint(ref_model, ref_revision) if family == "implicit" and ref_model else None,
     )
 
 
@@ -177,6 +181,7 @@ class Scorer:
         ref_model: str | None = None,
         spec: ScorerSpec | None = None,
         compile: CompileMode | bool = "auto",
+        ref_revision: str | None = None,
     ) -> Scorer:
         """Load a PRM from a local folder or hub id.
 
@@ -190,8 +195,11 @@ class Scorer:
             ref_model: Reference LM for ``implicit``.
             spec: An already computed spec (skips fingerprinting again).
             compile: ``torch.compile`` policy (see :class:`Scorer`).
+            ref_revision: Hub revision of the reference model.
         """
-        spec = spec or build_spec(model, family, settings=settings, revision=revision, ref_model=ref_model)
+        spec = spec or build_spec(
+            model, family, settings=settings, revision=revision, ref_model=ref_model, ref_revision=ref_revision
+        )
         resolved = resolve_device(device)
         network, tokenizer = load_model(
             family, model, device=resolved, trust_remote_code=trust_remote_code, revision=revision
@@ -199,7 +207,7 @@ class Scorer:
         reference = None
         if family == "implicit" and ref_model:
             reference, _ = load_model(
-                family, ref_model, device=resolved, trust_remote_code=trust_remote_code, revision=revision
+                family, ref_model, device=resolved, trust_remote_code=trust_remote_code, revision=ref_revision
             )
         return cls(spec, network, tokenizer, resolved, reference, compile=compile)
 

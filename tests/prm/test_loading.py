@@ -212,3 +212,25 @@ def test_a_local_checkpoint_is_identified_by_its_content_not_its_path(save_check
     ids = {build_spec(str(path), "token-cls").scorer_id for path in (folder, folder.name, f"./{folder.name}", copy)}
     assert len(ids) == 1
     assert build_spec(str(save_checkpoint("llama-tokcls", seed=1)), "token-cls").scorer_id not in ids
+
+
+def test_the_reference_model_is_pinned_by_its_own_revision(save_checkpoint, monkeypatch):
+    from core.prm import scorer as scorer_module
+
+    policy, reference = str(save_checkpoint("llama-causal")), str(save_checkpoint("llama-causal", seed=1))
+    fingerprinted: dict[str, str | None] = {}
+    loaded: dict[str, str | None] = {}
+    real_fingerprint, real_load = scorer_module.fingerprint, scorer_module.load_model
+
+    def record_fingerprint(model, revision=None):
+        fingerprinted[model] = revision
+        return real_fingerprint(model)
+
+    def record_load(family, model, **kwargs):
+        loaded[model] = kwargs["revision"]
+        return real_load(family, model, **{**kwargs, "revision": None})  # local folders have no revisions
+
+    monkeypatch.setattr(scorer_module, "fingerprint", record_fingerprint)
+    monkeypatch.setattr(scorer_module, "load_model", record_load)
+    Scorer.load(policy, "implicit", device="cpu", ref_model=reference, revision="v2", ref_revision="base-1")
+    assert fingerprinted == loaded == {policy: "v2", reference: "base-1"}
