@@ -114,7 +114,8 @@ def load_trajectories(store: Any, run_id: str, scope: Scope) -> tuple[pd.DataFra
 
     steps = queries.steps(store, run_id=run_id, **scope.step_filters())
     steps = steps.sort_values(["traj_id", "step_idx"], kind="stable")
-    prompts = queries.trajectories(store, run_id=run_id).set_index("traj_id")["prompt"].to_dict()
+    scoped = queries.trajectories(store, run_id=run_id, **scope.step_filters())  # only the prompts in scope
+    prompts = scoped.set_index("traj_id")["prompt"].to_dict()
     traj_ids: list[str] = []
     trajectories: list[Trajectory] = []
     for traj_id, rows in steps.groupby("traj_id", sort=False):

@@ -98,14 +98,20 @@ def steps(
 
 
 def trajectories(
-    store: Store, *, run_id: str, iteration: int | None = None, group_id: str | None = None
+    store: Store,
+    *,
+    run_id: str,
+    iteration: int | None = None,
+    group_id: str | None = None,
+    traj_ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Trajectory rows (prompt, split, outcome, n_steps, meta) of a run, iteration or group."""
+    """Trajectory rows (prompt, split, outcome, n_steps, meta) of a run, iteration, group or id list."""
     return store.query_df(
         """SELECT run_id, traj_id, iteration, group_id, prompt, split, outcome, n_steps, meta FROM trajectories
            WHERE run_id = $run AND ($it IS NULL OR iteration = $it) AND ($grp IS NULL OR group_id = $grp)
+             AND ($trajs IS NULL OR list_contains($trajs, traj_id))
            ORDER BY iteration, group_id, traj_id""",
-        {"run": run_id, "it": iteration, "grp": group_id},
+        {"run": run_id, "it": iteration, "grp": group_id, "trajs": list(traj_ids) if traj_ids is not None else None},
     )
 
 

@@ -132,3 +132,18 @@ def test_lazy_loader_is_not_called_when_everything_is_cached(store, save_checkpo
 
     report = rescore(store, run_id=RUN, model=folder, family="token-cls", device="cpu", load=load)
     assert calls == [] and report.n_scored == 0 and not report.model_loaded
+
+
+@pytest.mark.parametrize("kind", ["iteration", "group", "trajectory"])
+def test_a_scope_reads_only_its_own_prompts_and_they_are_the_right_ones(store, kind):
+    all_steps = queries.steps(store, run_id=RUN)
+    last = all_steps.iloc[-1]
+    value = {"iteration": last["iteration"], "group": last["group_id"], "trajectory": last["traj_id"]}[kind]
+    scope = Scope(kind, value, iteration=int(last["iteration"])) if kind == "group" else Scope(kind, value)
+    _, full_ids, full = load_trajectories(store, RUN, Scope())
+    by_id = dict(zip(full_ids, full, strict=True))
+    _, ids, scoped = load_trajectories(store, RUN, scope)
+    assert 0 < len(ids) < len(full_ids)
+    assert all(by_id[t] == traj and traj.prompt for t, traj in zip(ids, scoped, strict=True))
+    prompts_read = queries.trajectories(store, run_id=RUN, **scope.step_filters())
+    assert set(prompts_read["traj_id"]) == set(ids)
