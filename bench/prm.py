@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.prm.batching import PreparedSequence, token_budget_batches, truncate
+from core.prm.batching import DEFAULT_BATCH_TOKENS, PreparedSequence, token_budget_batches, truncate
 from core.prm.formats import EncodedSequence, StepRead
-from core.prm.scorer import DEFAULT_BATCH_TOKENS, Scorer
+from core.prm.scorer import Scorer
 from core.prm.types import ScorerSpec, Trajectory
 from core.synth import generate_steps
 

@@ -16,9 +16,11 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import CreditscopeError
+from core.prm.batching import DEFAULT_BATCH_TOKENS, GPU_BATCH_TOKENS
+from core.prm.compiling import COMPILE_MODES, CompileMode
 from core.prm.evaluate import PrmEvaluation, evaluate_prm
 from core.prm.rescore import SCOPE_KINDS, RescoreReport, Scope, rescore
-from core.prm.scorer import DEFAULT_BATCH_TOKENS, GPU_BATCH_TOKENS, Scorer
+from core.prm.scorer import Scorer
 from core.prm.types import FAMILIES
 from core.store import prm_cache
 from dashboard import resources as res
@@ -38,13 +40,22 @@ _LOAD_LOCK = threading.Lock()
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def load_scorer(model: str, family: str, device: str, trust_remote_code: bool, compile: str = "auto") -> Scorer:
+def load_scorer(model: str, family: str, device: str, trust_remote_code: bool) -> Scorer:
     """The PRM for these settings, loaded once per server process (torch is imported only here).
 
     Scoring on the shared object is serialised by the scorer's own lock, so sessions can share it.
+    The compile policy is not part of the key: it is set on the shared scorer per rescore
+    (:meth:`Scorer.set_compile_mode`), so changing it never loads a second copy of the model.
     """
     with _LOAD_LOCK:
-        return Scorer.load(model, family, device=device, trust_remote_code=trust_remote_code, compile=compile)
+        return Scorer.load(model, family, device=device, trust_remote_code=trust_remote_code)
+
+
+def scorer_for(settings: RescoreSettings) -> Scorer:
+    """The shared scorer for ``settings``, with their compile policy applied."""
+    scorer = load_scorer(settings.model, settings.family, settings.device, settings.trust_remote_code)
+    scorer.set_compile_mode(settings.compile)
+    return scorer
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -113,7 +124,7 @@ def rescore_form(path: str, run: str) -> None:
     )
     compile_model = low[2].selectbox(
         "torch.compile",
-        ("auto", "on", "off"),
+        COMPILE_MODES,
         key="prm_compile",
         help="About 1.35x the tokens/s on a GPU after ~2 minutes of compiling. auto: only for jobs of 50M+ tokens.",
     )
@@ -137,7 +148,7 @@ class RescoreSettings:
     family: str
     device: str
     trust_remote_code: bool
-    compile: str
+    compile: CompileMode
     batch_tokens: int | None
 
 
@@ -168,7 +179,7 @@ def run_rescore(path: str, run: str, settings: RescoreSettings, scope: Scope) ->
                 trust_remote_code=trust,
                 scope=scope,
                 batch_tokens=settings.batch_tokens,
-                load=lambda: load_scorer(model, family, device, trust, settings.compile),
+                load=lambda: scorer_for(settings),
                 progress=on_progress,
             )
             load_seconds = report.load_seconds

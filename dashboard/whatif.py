@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.prm.scorer import build_spec, spec_is_prefix_causal
+from core.prm.loading import build_spec, spec_is_prefix_causal
 from core.prm.whatif import WhatIfResult, advantage_shift, what_if
 from dashboard import resources as res
 from dashboard.figures.prm import what_if_figure

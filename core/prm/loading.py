@@ -1,4 +1,4 @@
-"""Finding, fingerprinting and loading PRM checkpoints (torch and transformers are imported lazily).
+"""Finding, fingerprinting, describing and loading PRM checkpoints (torch and transformers are imported lazily).
 
 Remote code is never implied: ``trust_remote_code`` reaches ``from_pretrained`` exactly as the user
 gave it, and a checkpoint that needs custom code fails with a message naming the flag instead of
@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import CreditscopeError
+from core.prm.types import FAMILIES, FormatSettings, ScorerSpec
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _SAMPLE_BYTES = 1 << 20
 _FULL_HASH_LIMIT = 64 << 20
+_SPREAD_SAMPLES = 64
+_SPREAD_BYTES = 64 << 10
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -49,9 +52,11 @@ def check_model_reference(model: str) -> None:
 def fingerprint(model: str, revision: str | None = None) -> str:
     """Identify the exact weights behind ``model`` without loading them.
 
-    A local folder is hashed: small files (config, tokenizer) in full, weight files by name, size and
-    their first and last MiB when larger than 64 MiB (hashing 15 GB of shards on every rescore would
-    cost more than the cache saves; a retrained checkpoint changes its safetensors header and tail).
+    A local folder is hashed: small files (config, tokenizer) in full, weight files by name, size, their
+    first and last MiB and 64 slices of 64 KiB spread evenly between, when larger than 64 MiB. Hashing
+    15 GB of shards on every rescore would cost more than the cache saves; the spread slices land in
+    every layer's weights, so two checkpoints of one run that share frozen embeddings and an unchanged
+    last tensor still differ.
     A hub id resolves to the commit sha of ``revision`` (default branch when None).
 
     Args:
@@ -76,15 +81,24 @@ def fingerprint(model: str, revision: str | None = None) -> str:
                 if size <= _FULL_HASH_LIMIT or not rel.endswith(_WEIGHT_SUFFIXES):
                     hasher.update(fh.read())
                 else:
-                    hasher.update(fh.read(_SAMPLE_BYTES))
-                    fh.seek(size - _SAMPLE_BYTES)
-                    hasher.update(fh.read(_SAMPLE_BYTES))
+                    _hash_samples(hasher, fh, size)
         return f"local:{hasher.hexdigest()}"
     from huggingface_hub import hf_hub_download
 
     # The cached config lives under .../snapshots/<commit sha>/, which pins the whole repo revision.
     config_path = Path(hf_hub_download(model, "config.json", revision=revision))
     return f"hub:{config_path.parent.name}"
+
+
+def _hash_samples(hasher: Any, fh: Any, size: int) -> None:
+    """Feed the head, the tail and evenly spread slices of a large file to ``hasher``."""
+    hasher.update(fh.read(_SAMPLE_BYTES))
+    step = (size - 2 * _SAMPLE_BYTES) // (_SPREAD_SAMPLES + 1)
+    for k in range(1, _SPREAD_SAMPLES + 1):
+        fh.seek(_SAMPLE_BYTES + k * step)
+        hasher.update(fh.read(_SPREAD_BYTES))
+    fh.seek(size - _SAMPLE_BYTES)
+    hasher.update(fh.read(_SAMPLE_BYTES))
 
 
 def read_config(model: str, revision: str | None = None) -> dict[str, Any]:
@@ -105,24 +119,37 @@ _KNOWN_DECODERS = frozenset(
     {"llama", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "mistral", "mixtral", "gemma", "gemma2", "gemma3_text"}
     | {"phi", "phi3", "gpt2", "gpt_neox", "olmo", "olmo2", "deepseek_v2", "deepseek_v3", "granite"}
 )
-_KNOWN_ENCODERS = frozenset(
-    {"bert", "roberta", "xlm-roberta", "deberta", "deberta-v2", "electra", "distilbert", "albert", "modernbert"}
-)
+# Types with a causal-LM head whose attention is nevertheless bidirectional (permutation LM).
+_BIDIRECTIONAL_CAUSAL_LM = frozenset({"xlnet"})
 
 
 def is_causal(config: dict[str, Any]) -> bool:
-    """Whether a checkpoint's outputs at a position depend only on earlier tokens.
+    """Whether a checkpoint's outputs at a position depend only on that token and earlier ones.
 
-    Encoder-only model types (those with a masked-LM head in transformers, e.g. BERT, RoBERTa) are
-    bidirectional; everything else used for PRMs here is a decoder-only LM. Common types are looked up
-    in a small table; any other type is decided by transformers' own masked-LM mapping.
+    This decides two things: whether a step's cached score may be reused when only later steps
+    change, and whether padding after a sequence can be left unmasked. Both go wrong silently if a
+    bidirectional model is called causal, so anything not known to be a decoder-only LM counts as
+    bidirectional: a type must have a causal-LM head in transformers and no masked-LM head, must not be
+    an encoder-decoder, and its config must not switch on bidirectional attention (EmbeddingGemma-style).
+
+    Args:
+        config: The checkpoint's ``config.json`` as a dict (or ``PretrainedConfig.to_dict()``).
     """
+    if config.get("is_encoder_decoder") or config.get("use_bidirectional_attention"):
+        return False
     model_type = config.get("model_type")
-    if model_type in _KNOWN_DECODERS or model_type in _KNOWN_ENCODERS:
-        return model_type in _KNOWN_DECODERS
-    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    if model_type in _KNOWN_DECODERS:
+        return True
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
 
-    return model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    return (
+        model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+        and model_type not in _BIDIRECTIONAL_CAUSAL_LM
+    )
 
 
 def _auto_class(family: str, trust_remote_code: bool) -> Any:
@@ -190,3 +217,45 @@ def load_model(
     network.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
     return network, tokenizer
+
+
+def build_spec(
+    model: str,
+    family: str,
+    *,
+    settings: FormatSettings | None = None,
+    revision: str | None = None,
+    ref_model: str | None = None,
+    ref_revision: str | None = None,
+) -> ScorerSpec:
+    """Describe a scorer without loading its weights (enough to compute its ``scorer_id``).
+
+    ``revision`` pins the PRM and ``ref_revision`` the reference model (hub default branch when None):
+    the two are different repositories, so one revision rarely names a commit of both.
+
+    Raises:
+        ValueError: Unknown family, or ``implicit`` without a reference model.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown PRM family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if family == "implicit" and not ref_model:
+        raise ValueError("the implicit family needs a reference model (ref_model / --ref-model)")
+    if Path(model).is_dir():
+        model = str(Path(model).resolve())  # the spec stored with the scores should work from any directory
+    if ref_model and Path(ref_model).is_dir():
+        ref_model = str(Path(ref_model).resolve())
+    return ScorerSpec(
+        family=family,
+        model=model,
+        fingerprint=fingerprint(model, revision),
+        settings=settings or FormatSettings(),
+        ref_model=ref_model if family == "implicit" else None,
+        ref_fingerprint=fingerprint(ref_model, ref_revision) if family == "implicit" and ref_model else None,
+    )
+
+
+def spec_is_prefix_causal(spec: ScorerSpec, revision: str | None = None) -> bool:
+    """Whether each step's score depends only on the prompt and the steps up to it (decides cache keys)."""
+    if spec.family != "token-cls":
+        return True  # causal LMs, and seqcls which only ever sees the prefix
+    return is_causal(read_config(spec.model, revision))

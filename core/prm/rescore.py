@@ -15,7 +15,9 @@ import pandas as pd
 
 from core.errors import CreditscopeError
 from core.prm.cache import score_with_cache
-from core.prm.scorer import CompileMode, Scorer, build_spec, spec_is_prefix_causal
+from core.prm.compiling import CompileMode
+from core.prm.loading import build_spec, spec_is_prefix_causal
+from core.prm.scorer import Scorer
 from core.prm.types import FormatSettings, ProgressCallback, Trajectory
 from core.store import prm_cache
 
@@ -44,7 +46,7 @@ class Scope:
             raise ValueError("a run scope takes no value; iteration, group and trajectory scopes need one")
 
     def step_filters(self) -> dict[str, Any]:
-        """Keyword filters for :func:`core.store.queries.steps` selecting this scope."""
+        """Keyword filters selecting this scope, for :func:`core.store.queries.steps` and ``trajectories``."""
         if self.kind == "iteration":
             return {"iteration": int(self.value)}  # type: ignore[arg-type]
         if self.kind == "group":
@@ -73,6 +75,7 @@ class RescoreReport:
         total_seconds: Wall time of the whole call.
         tokens: Real tokens fed to the model in this call.
         forward_passes: Batches run in this call.
+        compile_error: Why ``torch.compile`` was abandoned for eager scoring, if it was.
     """
 
     run_id: str
@@ -89,6 +92,7 @@ class RescoreReport:
     total_seconds: float = 0.0
     tokens: int = 0
     forward_passes: int = 0
+    compile_error: str | None = None
 
     def summary(self) -> str:
         """One paragraph for the CLI and the dashboard."""
@@ -100,6 +104,8 @@ class RescoreReport:
             f"load {self.load_seconds:.1f}s, scoring {self.score_seconds:.1f}s ({rate:,.0f} tokens/s), "
             f"total {self.total_seconds:.1f}s"
         )
+        if self.compile_error:
+            text += f"; torch.compile failed, scored eagerly ({self.compile_error})"
         return text
 
 
@@ -236,6 +242,7 @@ def rescore(
     if outcome.scorer is not None:
         after = _stats_snapshot(outcome.scorer)
         report.tokens, report.forward_passes = after[0] - before[0], after[1] - before[1]
+        report.compile_error = outcome.scorer.compile_error
 
     rows = []
     for traj_id, scores in zip(traj_ids, outcome.results, strict=True):

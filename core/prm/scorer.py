@@ -10,24 +10,25 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from core.prm.batching import PreparedSequence, token_budget_batches, truncate
+from core.prm.batching import PreparedSequence, default_batch_tokens, token_budget_batches, truncate
+from core.prm.compiling import (
+    AUTO_COMPILE_MIN_TOKENS,
+    CompileBackend,
+    CompileMode,
+    compile_mode,
+    compile_networks,
+    describe_failure,
+    uncompile_networks,
+)
 from core.prm.formats import ENCODERS, EncodedSequence
-from core.prm.loading import fingerprint, is_causal, load_model, read_config, resolve_device
-from core.prm.types import FAMILIES, FormatSettings, ProgressCallback, ScorerSpec, Trajectory, TrajectoryScores
+from core.prm.loading import build_spec, is_causal, load_model, resolve_device
+from core.prm.types import FormatSettings, ProgressCallback, ScorerSpec, Trajectory, TrajectoryScores
 
-DEFAULT_BATCH_TOKENS = 16384
-GPU_BATCH_TOKENS = 65536
-"""On an H100, a 1.5B PRM scores 1.4x the tokens/s at 65,536 tokens per batch as at 16,384 (bench/RESULTS.md);
-on CPU larger batches only add padding."""
-AUTO_COMPILE_MIN_TOKENS = 50_000_000
-"""From this many tokens in one job, ``compile="auto"`` compiles on a GPU. Measured on an H100 with a 1.5B
-PRM: compiling costs ~110 s and saves ~2.3 µs per token, so it repays itself from ~47M tokens (earlier for
-larger models, whose tokens cost more)."""
-CompileMode = Literal["auto", "on", "off"]
 _FALLBACK_MAX_LENGTH = 4096
 
 
@@ -48,49 +49,6 @@ class ScoringStats:
     seconds: float = 0.0
 
 
-def build_spec(
-    model: str,
-    family: str,
-    *,
-    settings: FormatSettings | None = None,
-    revision: str | None = None,
-    ref_model: str | None = None,
-    ref_revision: str | None = None,
-) -> ScorerSpec:
-    """Describe a scorer without loading its weights (enough to compute its ``scorer_id``).
-
-    ``revision`` pins the PRM and ``ref_revision`` the reference model (hub default branch when None):
-    the two are different repositories, so one revision rarely names a commit of both.
-
-    Raises:
-        ValueError: Unknown family, or ``implicit`` without a reference model.
-    """
-    if family not in FAMILIES:
-        raise ValueError(f"unknown PRM family {family!r}; choose one of {', '.join(FAMILIES)}")
-    if family == "implicit" and not ref_model:
-        raise ValueError("the implicit family needs a reference model (ref_model / --ref-model)")
-    return ScorerSpec(
-        family=family,
-        model=model,
-        fingerprint=fingerprint(model, revision),
-        settings=settings or FormatSettings(),
-        ref_model=ref_model if family == "implicit" else None,
-        ref_fingerprint=fingerprint(ref_model, ref_revision) if family == "implicit" and ref_model else None,
-    )
-
-
-def default_batch_tokens(device: str) -> int:
-    """The padded-token budget per forward pass used when none is given: larger on GPUs."""
-    return GPU_BATCH_TOKENS if device.startswith("cuda") else DEFAULT_BATCH_TOKENS
-
-
-def spec_is_prefix_causal(spec: ScorerSpec, revision: str | None = None) -> bool:
-    """Whether each step's score depends only on the prompt and the steps up to it (decides cache keys)."""
-    if spec.family != "token-cls":
-        return True  # causal LMs, and seqcls which only ever sees the prefix
-    return is_causal(read_config(spec.model, revision))
-
-
 class Scorer:
     """A PRM ready to score. Thread-safe: one lock serialises forward passes on the shared model.
 
@@ -103,7 +61,8 @@ class Scorer:
         max_length: Token limit applied to every sequence.
         batch_tokens: Default padded-token budget per forward pass (see :func:`default_batch_tokens`).
         compile_mode: ``"off"``, ``"on"`` or ``"auto"`` (see :meth:`__init__`).
-        compiled: Whether the decoder stacks now run under ``torch.compile``.
+        compiled: Whether the networks now run under ``torch.compile``.
+        compile_error: Why compilation was abandoned for eager scoring, or None.
         auto_compile_min_tokens: Job size (tokens) from which ``"auto"`` compiles; None = never
             (CPU, where the gain was not measured).
         stats: Work counters.
@@ -118,7 +77,7 @@ class Scorer:
         ref_model: Any | None = None,
         *,
         compile: CompileMode | bool = "auto",
-        compile_backend: str = "inductor",
+        compile_backend: CompileBackend = "inductor",
     ) -> None:
         """Wrap a loaded model.
 
@@ -128,11 +87,10 @@ class Scorer:
             tokenizer: Its tokenizer.
             device: Where the network lives.
             ref_model: Reference network for ``implicit``.
-            compile: Run the decoder stacks under ``torch.compile``: ``"on"`` (or True) now,
-                ``"off"`` (or False) never, ``"auto"`` when a single :meth:`score` call on a GPU has
-                at least :data:`AUTO_COMPILE_MIN_TOKENS` tokens. On an H100 compiling lifts a 1.5B PRM
-                from 31 % to 42 % of bf16 peak (1.35x the tokens/s), but the first batches pay about
-                110 s of compilation, so it pays off only on long jobs (bench/RESULTS.md).
+            compile: Run the networks under ``torch.compile``: ``"on"`` (or True) now, ``"off"``
+                (or False) never, ``"auto"`` when a single :meth:`score` call on a GPU has at least
+                :data:`~core.prm.compiling.AUTO_COMPILE_MIN_TOKENS` tokens (see
+                :mod:`core.prm.compiling` for the measurements behind it).
             compile_backend: ``torch.compile`` backend (tests use ``"eager"``: graph capture only).
         """
         self.spec = spec
@@ -142,20 +100,22 @@ class Scorer:
         self.device = device
         self.max_length = spec.settings.max_length or _model_max_length(model, tokenizer)
         self.batch_tokens = default_batch_tokens(device)
-        if isinstance(compile, bool):
-            compile = "on" if compile else "off"
-        if compile not in ("auto", "on", "off"):
-            raise ValueError(f"compile must be 'auto', 'on' or 'off', got {compile!r}")
-        self.compile_mode: CompileMode = compile
-        self.compile_backend = compile_backend
-        self.compiled = False
-        self.auto_compile_min_tokens = AUTO_COMPILE_MIN_TOKENS if device.startswith("cuda") else None
-        if self.compile_mode == "on":
-            self._compile()
         self.stats = ScoringStats()
         self._lock = threading.Lock()
         self._pad_id = _pad_id(tokenizer)
-        self._padding_mask_needed = any(_padding_mask_needed(spec.family, m) for m in (model, ref_model) if m)
+        self._networks = [m for m in (model, ref_model) if m is not None]
+        self._padding_mask_needed = any(_padding_mask_needed(spec.family, m) for m in self._networks)
+        for network in self._networks:
+            if getattr(network, "config", None) is not None:
+                # Nothing is generated after a scoring pass: a KV cache of the whole batch is memory for nothing.
+                network.config.use_cache = False
+        self.compile_mode: CompileMode = compile_mode(compile)
+        self.compile_backend = compile_backend
+        self.compiled = False
+        self.compile_error: str | None = None
+        self.auto_compile_min_tokens = AUTO_COMPILE_MIN_TOKENS if device.startswith("cuda") else None
+        if self.compile_mode == "on":
+            self._compile()
         if spec.family == "seqcls" and getattr(model.config, "pad_token_id", None) is None:
             # HF sequence classifiers find each row's last token through pad_token_id.
             model.config.pad_token_id = self._pad_id
@@ -243,6 +203,8 @@ class Scorer:
             results[seq.traj_index].n_tokens = max(results[seq.traj_index].n_tokens, seq.full_length)
             for step in seq.truncated_steps:
                 results[seq.traj_index].truncated[step] = True
+        if batch_tokens is not None and batch_tokens <= 0:
+            raise ValueError(f"batch_tokens must be positive, got {batch_tokens}")
         batches = token_budget_batches(prepared, batch_tokens or self.batch_tokens)
         job_tokens = sum(len(s.input_ids) for batch in batches for s in batch)
         remaining_reads = _reads_per_trajectory(prepared)
@@ -251,7 +213,7 @@ class Scorer:
             if self._should_auto_compile(job_tokens):
                 self._compile()
             for batch in batches:
-                for seq, values in zip(batch, self._run_batch(batch), strict=True):
+                for seq, values in zip(batch, self._forward(batch), strict=True):
                     for read, value in zip(seq.reads, values, strict=True):
                         results[seq.traj_index].scores[read.step] = value
                     remaining_reads[seq.traj_index] -= len(seq.reads)
@@ -265,11 +227,37 @@ class Scorer:
         limit = self.auto_compile_min_tokens
         return self.compile_mode == "auto" and not self.compiled and limit is not None and job_tokens >= limit
 
+    def set_compile_mode(self, mode: CompileMode | bool) -> None:
+        """Change the compile policy of a loaded scorer (``"on"`` compiles now, ``"off"`` undoes it).
+
+        Lets a shared, cached scorer serve callers that want different policies without a second copy
+        of the model in memory.
+        """
+        mode = compile_mode(mode)
+        with self._lock:
+            self.compile_mode = mode
+            if mode == "on" and not self.compiled:
+                self._compile()
+            elif mode == "off" and self.compiled:
+                uncompile_networks(self._networks)
+                self.compiled = False
+
     def _compile(self) -> None:
-        for network in (self.model, self.ref_model):
-            if network is not None:
-                _compile_decoder(network, self.compile_backend)
+        compile_networks(self._networks, self.compile_backend)
         self.compiled = True
+
+    def _forward(self, batch: list[PreparedSequence]) -> list[list[float]]:
+        """:meth:`_run_batch`, falling back to eager for good if the compiled networks fail."""
+        if not self.compiled:
+            return self._run_batch(batch)
+        try:
+            return self._run_batch(batch)
+        except Exception as exc:  # inductor/Triton missing or failing must not fail a scoring job
+            uncompile_networks(self._networks)
+            self.compiled, self.compile_mode = False, "off"
+            self.compile_error = describe_failure(exc)
+            warnings.warn(f"torch.compile failed, scoring eagerly: {self.compile_error}", RuntimeWarning, stacklevel=3)
+            return self._run_batch(batch)
 
     def _run_batch(self, batch: list[PreparedSequence]) -> list[list[float]]:
         """One forward pass (two for ``implicit``) over a padded batch; scores grouped per sequence."""
@@ -292,9 +280,6 @@ class Scorer:
                     span_pos.append(pos)
                     span_owner.append(len(read_rows) - 1)
         real_tokens = sum(len(s.input_ids) for s in batch)
-        self.stats.forward_passes += 1 + (self.ref_model is not None)
-        self.stats.tokens += real_tokens
-        self.stats.padded_tokens += ids.numel()
         ids = ids.to(self.device, non_blocking=True)
         # None lets SDPA take its is_causal fast path (flash attention) instead of a masked kernel.
         padded = ids.numel() > real_tokens
@@ -312,6 +297,10 @@ class Scorer:
             else:
                 flat = self._implicit_scores(ids, mask, span_rows, span_pos, span_owner, len(read_rows))
             values = flat.float().cpu().tolist()  # one device sync per batch
+        # Counted after the pass, so a pass retried eagerly (see _forward) counts once.
+        self.stats.forward_passes += 1 + (self.ref_model is not None)
+        self.stats.tokens += real_tokens
+        self.stats.padded_tokens += len(batch) * width
         grouped, cursor = [], 0
         for seq in batch:
             grouped.append(values[cursor : cursor + len(seq.reads)])
@@ -336,16 +325,6 @@ class Scorer:
         return self.spec.settings.beta * totals
 
 
-def _compile_decoder(model: Any, backend: str) -> None:
-    """Compile the decoder stack in place; heads stay eager (they are one small matmul at a few rows).
-
-    ``dynamic=True`` because every batch has another shape: one graph with symbolic sizes instead of a
-    recompilation per (batch size, width).
-    """
-    decoder = getattr(model, "base_model", model)
-    decoder.compile(dynamic=True, backend=backend)
-
-
 def _padding_mask_needed(family: str, model: Any) -> bool:
     """Whether padded batches must carry an attention mask for this model.
 
@@ -357,8 +336,8 @@ def _padding_mask_needed(family: str, model: Any) -> bool:
     """
     if family == "seqcls":
         return True
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    return not is_causal({"model_type": model_type}) if model_type else True
+    config = getattr(model, "config", None)
+    return config is None or not is_causal(config.to_dict())
 
 
 def _reads_per_trajectory(prepared: list[PreparedSequence]) -> dict[int, int]:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import transformers
 
-from core.prm.loading import fingerprint
-from core.prm.scorer import DEFAULT_BATCH_TOKENS, GPU_BATCH_TOKENS, Scorer, build_spec, default_batch_tokens
+from core.prm.batching import (
+    DEFAULT_BATCH_TOKENS,
+    GPU_BATCH_TOKENS,
+    default_batch_tokens,
+    token_budget_batches,
+    truncate,
+)
+from core.prm.loading import build_spec, fingerprint
+from core.prm.scorer import Scorer
 from core.prm.types import FormatSettings, Trajectory
 
 TRAJS = [
@@ -197,10 +205,29 @@ def test_the_fast_causality_table_agrees_with_transformers():
     for model_type in loading._KNOWN_DECODERS:
         assert model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
         assert loading.is_causal({"model_type": model_type})
-    for model_type in loading._KNOWN_ENCODERS:
-        assert model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not loading.is_causal({"model_type": model_type})
-    assert not loading.is_causal({"model_type": "camembert"})  # not in the table: transformers decides
-    assert loading.is_causal({"model_type": "falcon"})
+    assert loading.is_causal({"model_type": "falcon"})  # not in the table: transformers' mappings decide
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"model_type": "bert"},
+        {"model_type": "camembert"},  # masked-LM head
+        {"model_type": "deberta-v2"},  # no causal-LM head
+        {"model_type": "t5", "is_encoder_decoder": True},
+        {"model_type": "t5"},  # a token classifier on T5's encoder: no causal-LM head either
+        {"model_type": "xlnet"},  # causal-LM head, bidirectional attention
+        {"model_type": "gemma3_text", "use_bidirectional_attention": True},  # EmbeddingGemma-style
+        {"model_type": "no-such-model"},
+    ],
+)
+def test_anything_not_known_to_be_a_decoder_counts_as_bidirectional(config):
+    from core.prm.loading import is_causal
+    from core.prm.scorer import _padding_mask_needed
+
+    assert not is_causal(config)
+    model = SimpleNamespace(config=SimpleNamespace(to_dict=lambda: config))
+    assert _padding_mask_needed("token-cls", model)  # so padded batches keep their attention mask
 
 
 def test_a_local_checkpoint_is_identified_by_its_content_not_its_path(save_checkpoint, tmp_path, monkeypatch):
@@ -215,12 +242,13 @@ def test_a_local_checkpoint_is_identified_by_its_content_not_its_path(save_check
 
 
 def test_the_reference_model_is_pinned_by_its_own_revision(save_checkpoint, monkeypatch):
+    from core.prm import loading
     from core.prm import scorer as scorer_module
 
     policy, reference = str(save_checkpoint("llama-causal")), str(save_checkpoint("llama-causal", seed=1))
     fingerprinted: dict[str, str | None] = {}
     loaded: dict[str, str | None] = {}
-    real_fingerprint, real_load = scorer_module.fingerprint, scorer_module.load_model
+    real_fingerprint, real_load = loading.fingerprint, scorer_module.load_model
 
     def record_fingerprint(model, revision=None):
         fingerprinted[model] = revision
@@ -230,7 +258,66 @@ def test_the_reference_model_is_pinned_by_its_own_revision(save_checkpoint, monk
         loaded[model] = kwargs["revision"]
         return real_load(family, model, **{**kwargs, "revision": None})  # local folders have no revisions
 
-    monkeypatch.setattr(scorer_module, "fingerprint", record_fingerprint)
+    monkeypatch.setattr(loading, "fingerprint", record_fingerprint)
     monkeypatch.setattr(scorer_module, "load_model", record_load)
     Scorer.load(policy, "implicit", device="cpu", ref_model=reference, revision="v2", ref_revision="base-1")
     assert fingerprinted == loaded == {policy: "v2", reference: "base-1"}
+
+
+def _failing_backend(graph_module, example_inputs):
+    raise RuntimeError("no Triton on this machine")
+
+
+def test_a_failing_compiler_falls_back_to_eager_scores_with_a_warning(save_checkpoint):
+    folder = str(save_checkpoint("llama-tokcls"))
+    expected = Scorer.load(folder, "token-cls", device="cpu", compile="off").score(TRAJS, batch_tokens=256)
+    scorer = Scorer.load(folder, "token-cls", device="cpu", compile="off")
+    scorer.compile_backend = _failing_backend
+    scorer.set_compile_mode("on")
+    assert scorer.compiled
+    with pytest.warns(RuntimeWarning, match="torch.compile failed, scoring eagerly"):
+        got = scorer.score(TRAJS, batch_tokens=256)
+    assert not scorer.compiled and scorer.compile_mode == "off" and "no Triton" in scorer.compile_error
+    assert scorer.model.base_model._compiled_call_impl is None
+    passes = scorer.stats.forward_passes
+    assert passes == len(token_budget_batches([truncate(s, 10**9) for s in scorer.encode(TRAJS)], 256))
+    for a, b in zip(expected, got, strict=True):
+        assert a.scores == pytest.approx(b.scores, abs=1e-6)
+
+
+def test_compile_mode_can_change_on_a_loaded_scorer(save_checkpoint):
+    scorer = Scorer.load(str(save_checkpoint("llama-tokcls")), "token-cls", device="cpu", compile="off")
+    scorer.compile_backend = "eager"
+    scorer.set_compile_mode("on")
+    assert scorer.compiled and scorer.model.base_model._compiled_call_impl is not None
+    scorer.set_compile_mode("off")
+    assert not scorer.compiled and scorer.model.base_model._compiled_call_impl is None
+    with pytest.raises(ValueError, match="compile must be"):
+        scorer.set_compile_mode("sometimes")
+
+
+def test_scoring_builds_no_kv_cache_and_refuses_a_useless_budget(save_checkpoint):
+    import torch
+
+    scorer = Scorer.load(str(save_checkpoint("llama-causal")), "shepherd", device="cpu")
+    with torch.inference_mode():
+        out = scorer.model.base_model(input_ids=torch.tensor([[5, 6, 7, 8]]))
+    assert out.past_key_values is None  # a cache of the whole batch would be memory for nothing
+    with pytest.raises(ValueError, match="batch_tokens must be positive"):
+        scorer.score(TRAJS, batch_tokens=0)
+
+
+def test_large_weight_files_are_fingerprinted_across_their_whole_length(tmp_path, monkeypatch):
+    from core.prm import loading
+
+    monkeypatch.setattr(loading, "_FULL_HASH_LIMIT", 1 << 20)  # treat a 4 MiB file as a "large" shard
+    monkeypatch.setattr(loading, "_SAMPLE_BYTES", 1 << 16)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    data = bytearray(4 << 20)
+    (folder / "model.safetensors").write_bytes(bytes(data))
+    before = loading.fingerprint(str(folder))
+    data[len(data) // 2 : len(data) // 2 + (256 << 10)] = b"\x01" * (256 << 10)  # a middle layer changed
+    (folder / "model.safetensors").write_bytes(bytes(data))
+    assert len(data) == 4 << 20  # same size, same head and tail: only the spread slices can tell
+    assert loading.fingerprint(str(folder)) != before

@@ -147,3 +147,16 @@ def test_a_scope_reads_only_its_own_prompts_and_they_are_the_right_ones(store, k
     assert all(by_id[t] == traj and traj.prompt for t, traj in zip(ids, scoped, strict=True))
     prompts_read = queries.trajectories(store, run_id=RUN, **scope.step_filters())
     assert set(prompts_read["traj_id"]) == set(ids)
+
+
+def test_a_compile_failure_is_reported_and_the_run_is_still_scored(store, save_checkpoint):
+    def failing_backend(graph_module, example_inputs):
+        raise RuntimeError("inductor unavailable")
+
+    scorer = Scorer.load(str(save_checkpoint("llama-tokcls")), "token-cls", device="cpu", compile="off")
+    scorer.compile_backend = failing_backend
+    scorer.set_compile_mode("on")
+    with pytest.warns(RuntimeWarning):
+        report = rescore(store, run_id=RUN, scorer=scorer)
+    assert report.n_scored == report.n_steps > 0
+    assert "inductor unavailable" in report.compile_error and "scored eagerly" in report.summary()
