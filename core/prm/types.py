@@ -80,14 +80,15 @@ class FormatSettings:
 
 @dataclass(frozen=True)
 class ScorerSpec:
-    """Everything that determines a scorer's output, hashed into its ``scorer_id``.
+    """Everything that determines a scorer's output, hashed into its ``scorer_id`` (see there).
 
     Attributes:
         family: One of :data:`FAMILIES`.
-        model: Local folder or hub id as given by the user.
+        model: Hub id, or the local folder's absolute path (kept for display and reloading; a local
+            folder's identity is its fingerprint).
         fingerprint: Hub commit sha, or a hash of the local folder's weight and tokenizer files.
         settings: Formatter settings.
-        ref_model: Reference model (``implicit`` only), as given.
+        ref_model: Reference model (``implicit`` only), like ``model``.
         ref_fingerprint: Fingerprint of the reference model.
     """
 

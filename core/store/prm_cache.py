@@ -39,9 +39,14 @@ def _registered(cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> Iterator
 
 
 def register_scorer(cur: duckdb.DuckDBPyConnection, scorer_id: str, spec: dict[str, Any]) -> None:
-    """Record a scorer's spec once; later calls with the same id keep the first row."""
+    """Record a scorer's spec; a later call with the same id updates it and keeps ``created_at``.
+
+    Local checkpoints are identified by content, so the same id can come back from another folder; the
+    latest spec is the one whose paths most likely still exist.
+    """
     cur.execute(
-        "INSERT INTO prm_scorers (scorer_id, spec, created_at) VALUES (?, ?, now()) ON CONFLICT DO NOTHING",
+        """INSERT INTO prm_scorers (scorer_id, spec, created_at) VALUES (?, ?, now())
+           ON CONFLICT (scorer_id) DO UPDATE SET spec = excluded.spec""",
         [scorer_id, json.dumps(spec, sort_keys=True)],
     ).fetchall()
 

@@ -31,9 +31,12 @@ def test_insert_keeps_the_first_score_of_a_hash(prm_db):
 
 
 def test_step_scores_upsert_active_scorer_and_listing(prm_db):
-    prm_cache.register_scorer(prm_db, "s1", {"family": "token-cls", "model": "demo"})
-    prm_cache.register_scorer(prm_db, "s1", {"family": "ignored", "model": "second call"})
-    assert prm_cache.scorer_spec(prm_db, "s1") == {"family": "token-cls", "model": "demo"}
+    prm_cache.register_scorer(prm_db, "s1", {"family": "token-cls", "model": "/old/place/demo"})
+    created = prm_db.execute("SELECT created_at FROM prm_scorers WHERE scorer_id = 's1'").fetchone()
+    prm_cache.register_scorer(prm_db, "s1", {"family": "token-cls", "model": "/new/place/demo"})
+    # Same content, new folder: the latest path is kept (it is the one likeliest to exist), the row is not duplicated.
+    assert prm_cache.scorer_spec(prm_db, "s1") == {"family": "token-cls", "model": "/new/place/demo"}
+    assert prm_db.execute("SELECT created_at FROM prm_scorers WHERE scorer_id = 's1'").fetchall() == [created]
     first = pd.DataFrame(
         {
             "run_id": "r",
