@@ -50,8 +50,10 @@ def fake_formats(tmp_path, monkeypatch):
 
 
 def test_adapters_sorted_by_priority_then_name_and_broken_ones_reported(fake_formats):
-    with pytest.warns(RuntimeWarning, match="broken"):
+    with pytest.warns(RuntimeWarning) as warned:
         names = [module.NAME for module in registry.adapters()]
+    assert {str(w.message).split(":")[0] for w in warned} == {"format adapter left out"}
+    assert any("broken" in str(w.message) for w in warned) and any("incomplete" in str(w.message) for w in warned)
     assert names == ["alpha-json", "zeta", "generic"]
     problems = registry.broken_adapters()
     assert any(p.startswith("broken: failed to import (RuntimeError: half written)") for p in problems)
