@@ -69,8 +69,18 @@ def _ingest_once(store: Store, args: argparse.Namespace, options: AdapterOptions
 
     started = time.perf_counter()
     with tqdm(desc="ingest", unit="file", disable=args.quiet or None, leave=False) as bar:
+
+        def on_progress(what: str, phase: str, fraction: float) -> None:
+            bar.set_postfix_str(f"{what}: {phase} {fraction:.0%}")  # a big file is one statement: show its share
+
         report = ingest(
-            store, args.paths, fmt=args.format, run=args.run, options=options, on_source=lambda r: bar.update(1)
+            store,
+            args.paths,
+            fmt=args.format,
+            run=args.run,
+            options=options,
+            on_source=lambda r: bar.update(1),
+            on_progress=None if bar.disable else on_progress,
         )
     elapsed = time.perf_counter() - started
     for note in report.notes:

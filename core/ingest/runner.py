@@ -52,6 +52,7 @@ from core.ingest.formats import native
 from core.store.database import Store
 from core.store.load import SourceInfo, SourceState, load_rollouts, note_partial_growth, previous_state, touch_source
 from core.store.native_jsonl import FastPathUnavailable, drop_stage, load_staged, stage_native_jsonl
+from core.store.progress import ProgressReporter, reporting
 
 
 @dataclass
@@ -106,6 +107,7 @@ def ingest(
     run: str | None = None,
     options: AdapterOptions | None = None,
     on_source: Callable[[SourceResult], None] | None = None,
+    on_progress: ProgressReporter | None = None,
 ) -> IngestReport:
     """Load files, folders or globs into ``store``, all or nothing.
 
@@ -116,6 +118,8 @@ def ingest(
         run: Put everything into this run instead of the names the sources carry.
         options: Adapter options (step splitter, forced split, adapter-specific extras, follow mode).
         on_source: Called after each file, e.g. to advance a progress bar.
+        on_progress: Called as ``(file name, phase, fraction)`` while DuckDB parses or writes a large
+            native file (see :mod:`core.store.progress`), from a watcher thread.
 
     Raises:
         core.errors.IngestError: A file is malformed; nothing of this command was written.
@@ -123,7 +127,8 @@ def ingest(
     """
     report = IngestReport()
     plan = registry.plan_sources(paths, fmt, notes=report.notes)
-    return ingest_plan(store, plan, run=run, options=options, on_source=on_source, report=report)
+    with reporting(on_progress):
+        return ingest_plan(store, plan, run=run, options=options, on_source=on_source, report=report)
 
 
 def ingest_plan(

@@ -8,9 +8,12 @@ back to the Python reader, which validates every record and names the exact line
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
 from core.store.load import SourceInfo, delete_source, finish_source
+from core.store.progress import tracking
 
 TOP_KEYS = ("run", "iteration", "group", "trajectory", "prompt", "outcome", "split", "meta", "steps")
 STEP_KEYS = ("state", "action", "reward", "label", "node", "parent", "valid", "prm", "value")
@@ -79,9 +82,10 @@ def stage_native_jsonl(
     try:
         # Keep read_json's default object-size limit: raising it to 256 MB made this load ~40 % slower.
         # Should DuckDB refuse an oversized record, the Python reader (no limit) takes the file.
-        stage.execute(
-            f"CREATE OR REPLACE TABLE {raw} AS SELECT * FROM read_json(?, format = 'newline_delimited')", [path]
-        )
+        with tracking(stage, Path(path).name, "reading"):
+            stage.execute(
+                f"CREATE OR REPLACE TABLE {raw} AS SELECT * FROM read_json(?, format = 'newline_delimited')", [path]
+            )
         _stage_canonical(stage, raw, token, run_override, default_run)
     except duckdb.Error as exc:
         drop_stage(stage, token)
@@ -191,7 +195,8 @@ def load_staged(
         delete_source(cur, src.source_id)
     cur.execute("SET preserve_insertion_order = false")  # see stage_native_jsonl
     cur.execute(f"INSERT INTO trajectories BY NAME SELECT *, ? AS source_id FROM {STAGE}.t_{token}", [src.source_id])
-    cur.execute(f"INSERT INTO step_rows BY NAME SELECT *, ? AS source_id FROM {STAGE}.s_{token}", [src.source_id])
+    with tracking(cur, Path(src.path).name, "writing"):
+        cur.execute(f"INSERT INTO step_rows BY NAME SELECT *, ? AS source_id FROM {STAGE}.s_{token}", [src.source_id])
     return finish_source(cur, src, {}, checked=True)
 
 
