@@ -212,15 +212,18 @@ def build_scorer(args: argparse.Namespace) -> tuple[Scorer, SimpleNamespace]:
 
 def same_scores(scorer: Scorer, single: list[EncodedSequence], prefixes: list[EncodedSequence], n: int) -> float:
     """Largest gap between single-pass and per-prefix scores of the first ``n`` trajectories (a sanity check)."""
-    one = [truncate(s, 10**9) for s in single[:n]]
-    pre = [truncate(s, 10**9) for s in prefixes if s.traj_index < n]
-    a = [v for b in token_budget_batches(one, 10**9) for vs in scorer._run_batch(b) for v in vs]
-    b = {}
-    for batch in token_budget_batches(pre, 10**9):
-        for seq, values in zip(batch, scorer._run_batch(batch), strict=True):
-            b[(seq.traj_index, seq.reads[0].step)] = values[0]
-    order = [(s.traj_index, r.step) for batch in token_budget_batches(one, 10**9) for s in batch for r in s.reads]
-    return max(abs(x - b[key]) for x, key in zip(a, order, strict=True))
+
+    def scores(sequences: list[EncodedSequence]) -> dict[tuple[int, int], float]:
+        prepared = [truncate(s, 10**9) for s in sequences if s.traj_index < n]
+        out = {}
+        for batch in token_budget_batches(prepared, 10**9):
+            for seq, values in zip(batch, scorer._run_batch(batch), strict=True):
+                out.update({(seq.traj_index, read.step): v for read, v in zip(seq.reads, values, strict=True)})
+        return out
+
+    one, pre = scores(single), scores(prefixes)
+    assert one.keys() == pre.keys()
+    return max(abs(one[key] - pre[key]) for key in one)
 
 
 def bench_single_vs_prefix(args: argparse.Namespace) -> dict[str, Any]:

@@ -265,13 +265,12 @@ class Scorer:
 
         from core.prm import heads
 
-        width = max(len(s.input_ids) for s in batch)
+        lengths = [len(s.input_ids) for s in batch]
+        width, real_tokens = max(lengths), sum(lengths)
         ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
         read_rows, read_pos, span_rows, span_pos, span_owner = [], [], [], [], []
         for row, seq in enumerate(batch):
             ids[row, : len(seq.input_ids)] = torch.tensor(seq.input_ids, dtype=torch.long)
-            mask[row, : len(seq.input_ids)] = 1
             for read in seq.reads:
                 read_rows.append(row)
                 read_pos.append(read.position)
@@ -279,11 +278,11 @@ class Scorer:
                     span_rows.append(row)
                     span_pos.append(pos)
                     span_owner.append(len(read_rows) - 1)
-        real_tokens = sum(len(s.input_ids) for s in batch)
         ids = ids.to(self.device, non_blocking=True)
         # None lets SDPA take its is_causal fast path (flash attention) instead of a masked kernel.
-        padded = ids.numel() > real_tokens
-        mask = mask.to(self.device, non_blocking=True) if padded and self._padding_mask_needed else None
+        mask = None
+        if real_tokens < ids.numel() and self._padding_mask_needed:
+            mask = (torch.arange(width) < torch.tensor(lengths)[:, None]).long().to(self.device, non_blocking=True)
         rows = torch.tensor(read_rows, device=self.device)
         positions = torch.tensor(read_pos, device=self.device)
         family = self.spec.family
