@@ -20,9 +20,13 @@ from types import ModuleType
 
 from core.errors import CreditscopeError, FormatNotDetected, IngestError
 from core.ingest import formats as formats_package
+from core.ingest.json_stream import first_value_incomplete
 
 HEAD_BYTES = 64 * 1024
-"""How much of a file ``detect`` functions see."""
+"""How much of a file ``detect`` functions see at least."""
+
+FIRST_RECORD_LIMIT = 32 * 1024 * 1024
+"""How far detection reads on to hold a file's whole first record (a long transcript on line one)."""
 
 REQUIRED_ATTRIBUTES: tuple[str, ...] = ("NAME", "PRIORITY", "CHECKED_AGAINST", "detect", "read")
 
@@ -94,9 +98,20 @@ def get(name: str) -> ModuleType:
 
 
 def read_head(path: Path) -> bytes:
-    """Return the first :data:`HEAD_BYTES` bytes of ``path`` (what ``detect`` functions look at)."""
+    """Return what ``detect`` functions look at: the first :data:`HEAD_BYTES` bytes of ``path``, or more.
+
+    A record file whose first record does not end within that many bytes (a JSONL line holding a long
+    transcript) is read on, doubling, until the head holds the whole first record, the file ends, or
+    :data:`FIRST_RECORD_LIMIT` is reached; detection then judges a whole record, never a cut-off one.
+    """
     with path.open("rb") as handle:
-        return handle.read(HEAD_BYTES)
+        head = handle.read(HEAD_BYTES)
+        while len(head) < FIRST_RECORD_LIMIT and first_value_incomplete(head):
+            more = handle.read(min(len(head), FIRST_RECORD_LIMIT - len(head)))
+            if not more:
+                break
+            head += more
+        return head
 
 
 def detect(path: Path | str) -> ModuleType:

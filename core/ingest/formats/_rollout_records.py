@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions
+from core.ingest.json_stream import first_value, parse_records
 
 
 def decode_utf8(data: bytes, path: Path | str, locator: int | str | None = None) -> str:
@@ -86,17 +87,33 @@ def load_json_document(path: Path) -> Any:
 
 
 class JsonlRecords(NamedTuple):
-    """The objects of a JSON-lines file with their 1-based line numbers, and notes on lines skipped on purpose."""
+    """The objects of a record file with their 1-based starting lines, and notes on records skipped on purpose."""
 
     records: list[tuple[int, dict[str, Any]]]
     skipped: list[str]
 
 
-def read_jsonl(path: Path, options: AdapterOptions) -> JsonlRecords:
-    """Read a JSON-lines file, one JSON object per non-blank line.
+def _decode_records_text(data: bytes, path: Path, allow_partial_tail: bool) -> tuple[str, list[str]]:
+    """Decode a record file, and the skip note when its last line was cut inside a multi-byte character."""
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        last_line_start = data.rstrip().rfind(b"\n") + 1
+        if not (allow_partial_tail and exc.start >= last_line_start):
+            decode_utf8(data, path)  # raises, naming the line of the bad byte
+        # A trainer mid-write can cut its last line inside a multi-byte character: that line is partial.
+        line = data.count(b"\n", 0, last_line_start) + 1
+        note = f"{path}:{line}: skipped a partial last line ({len(data) - last_line_start} bytes)"
+        return data[:last_line_start].decode("utf-8"), [note]
 
-    A trainer that is still running may have written only part of its last line. That line alone is
-    skipped, with a note, when ``options.extra["allow_partial_tail"]`` is true; any other bad line is an
+
+def read_jsonl(path: Path, options: AdapterOptions) -> JsonlRecords:
+    """Read a record file: JSON lines, JSON objects one after another (pretty-printed or not), or a JSON array.
+
+    Every line-oriented adapter reads through this function (via :mod:`core.ingest.json_stream`), so
+    PRM800K-style pretty-printed files load as well as JSONL, and errors name the line a record starts on.
+    A trainer that is still running may have written only part of its last record. That record alone is
+    skipped, with a note, when ``options.extra["allow_partial_tail"]`` is true; any other bad record is an
     error, because silently dropping data from the middle of a file would skew every statistic.
 
     Args:
@@ -107,48 +124,31 @@ def read_jsonl(path: Path, options: AdapterOptions) -> JsonlRecords:
         The records and the skip notes (for ``Rollouts.skipped``).
 
     Raises:
-        IngestError: An unreadable or empty file, bad UTF-8, invalid JSON, or a line that is not an
+        IngestError: An unreadable or empty file, bad UTF-8, invalid JSON, or a record that is not an
             object; the error names the line.
     """
-    lines = read_bytes(path).split(b"\n")
-    last_content = max((index for index, raw in enumerate(lines) if raw.strip()), default=-1)
     allow_partial_tail = bool(options.extra.get("allow_partial_tail"))
+    text, skipped = _decode_records_text(read_bytes(path), path, allow_partial_tail)
+    parsed = parse_records(text, str(path), allow_partial_tail=allow_partial_tail)
     records: list[tuple[int, dict[str, Any]]] = []
-    skipped: list[str] = []
-    for index, raw in enumerate(lines):
-        if not raw.strip():
-            continue
-        line_number = index + 1
-        try:
-            # A cut-off line can also end inside a multi-byte character, so decoding counts as parsing here.
-            record = parse_json(decode_utf8(raw, path, line_number), path, line_number)
-        except IngestError as exc:
-            if index != last_content:
-                raise
-            if allow_partial_tail:
-                skipped.append(f"{path}:{line_number}: skipped a partial last line ({len(raw)} bytes)")
-                continue
-            hint = " (the last line looks truncated; allow_partial_tail skips it)"
-            raise IngestError(str(path), exc.problem + hint, line_number) from exc
+    for line_number, record in parsed.records:
         if not isinstance(record, dict):
-            raise IngestError(str(path), f"expected a JSON object per line, got {type(record).__name__}", line_number)
+            problem = f"expected a JSON object per record, got {type(record).__name__}"
+            raise IngestError(str(path), problem, line_number)
         records.append((line_number, record))
     if not records:
         raise IngestError(str(path), "file holds no records")
-    return JsonlRecords(records, skipped)
+    return JsonlRecords(records, skipped + parsed.skipped)
 
 
 def first_record(head: bytes) -> dict[str, Any] | None:
-    """Parse the first non-blank line of ``head`` as a JSON object; None when it is not one.
+    """Parse the first record of ``head`` (a JSON line, a pretty-printed object or an array's first element).
 
-    The head is a fixed-size prefix and may end mid-line, so a first line longer than the head cannot be
-    parsed here; callers then fall back to :func:`head_lacks_keys`.
+    The registry hands ``detect`` a head that holds the whole first record (see
+    :func:`core.ingest.json_stream.first_value_incomplete`), up to a size limit; when the record is still
+    cut off, this returns None and callers fall back to :func:`head_lacks_keys`.
     """
-    line = head.decode("utf-8", errors="replace").lstrip().split("\n", 1)[0]
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError:
-        return None
+    value = first_value(head.decode("utf-8", errors="replace"))
     return value if isinstance(value, dict) else None
 
 
@@ -170,7 +170,7 @@ def head_record(
         return f"not a {suffix} file"
     record = first_record(head)
     if record is None:
-        return "first line is not a JSON object"
+        return "first record is not a JSON object"
     missing = [key for key in required if key not in record]
     return f"first record lacks keys {'/'.join(missing)}" if missing else record
 

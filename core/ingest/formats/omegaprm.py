@@ -46,11 +46,11 @@ _NODE_KEYS = ("text", "mc_value", "children")
 def detect(path: Path, head: bytes) -> str | None:
     """Accept JSONL whose first record has ``question`` and ``reasoning_steps`` with ``mc_value``s."""
     record = head_record(path, head, ("question", "reasoning_steps"), suffix=None)
-    if record == "first line is not a JSON object":
+    if record == "first record is not a JSON object":
         # A nested tree's first line is often longer than the 64 KiB head: look for the key names.
         if head.lstrip().startswith(b"{") and not head_lacks_keys(head, ("question", "reasoning_steps", "mc_value")):
             return None
-        return "first line is not a JSON object with question/reasoning_steps/mc_value"
+        return "first record is not a JSON object with question/reasoning_steps/mc_value"
     if isinstance(record, str):
         return record
     return None if not head_lacks_keys(head, ("mc_value",)) else "reasoning_steps carry no mc_value"
