@@ -46,6 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--trust-remote-code", action="store_true", help="allow the checkpoint's own Python code (Qwen2.5-Math-PRM)"
     )
     p.add_argument("--no-activate", action="store_true", help="store the scores without making them steps.prm")
+    p.add_argument(
+        "--allow-random-init",
+        action="store_true",
+        help="benchmarks only: score even when the checkpoint lacks weights the family needs (random scores)",
+    )
     p.set_defaults(func=cmd_rescore)
 
     p = subparsers.add_parser("train-demo-prm", help="train the small demo PRM on the arithmetic environment (CPU)")
@@ -56,16 +61,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def parse_scope(words: list[str]):  # type: ignore[no-untyped-def]
-    """``["run"]`` / ``["iteration", "3"]`` / ``["group", "g1"]`` / ``["trajectory", "t7"]`` → a Scope."""
+    """``["run"]`` / ``["iteration", "3"]`` / ``["group", "g1"]`` / ``["trajectory", "t7"]`` → a Scope.
+
+    Raises:
+        PrmRefused: An unknown kind, a missing or extra value, or an iteration that is not an integer.
+    """
+    from core.prm.checks import PrmRefused
     from core.prm.rescore import Scope
 
     kind, *rest = words
     if len(rest) > 1:
-        raise argparse.ArgumentTypeError(f"--scope takes a kind and at most one value, got {' '.join(words)}")
+        raise PrmRefused(f"--scope takes a kind and at most one value, got {' '.join(words)!r}")
     value: str | int | None = rest[0] if rest else None
-    if kind == "iteration" and value is not None:
-        value = int(value)
-    return Scope(kind, value)
+    scope = Scope(kind, value)  # validates the kind, the value's presence and an iteration's number
+    return Scope(kind, int(value)) if kind == "iteration" else scope
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
@@ -74,6 +83,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from core.prm.checks import check_positive, check_settings
     from core.prm.rescore import rescore
     from core.prm.types import FormatSettings
     from core.store.database import Store
@@ -85,14 +95,19 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         settings = replace(settings, max_length=args.max_length)
     if args.beta is not None:
         settings = replace(settings, beta=args.beta)
+    check_settings(settings)
+    check_positive("--batch-tokens", args.batch_tokens)
     scope = parse_scope(args.scope)
     if args.db != ":memory:" and not Path(args.db).exists():
         # Store.open would create an empty database for a mistyped path and then find nothing to score.
         raise CreditscopeError(f"database {args.db} does not exist (create it with `creditscope ingest`)")
     store = Store.open(args.db)
-    bar = tqdm(total=0, unit="traj", desc="rescoring", dynamic_ncols=True)
+    bars: list[tqdm] = []  # made on the first report, so a refusal before any scoring prints one line only
 
     def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="traj", desc="rescoring", dynamic_ncols=True))
+        bar = bars[0]
         bar.total = total
         bar.update(done - bar.n)
 
@@ -113,9 +128,11 @@ def cmd_rescore(args: argparse.Namespace) -> int:
             activate=not args.no_activate,
             compile=args.compile,
             ref_revision=args.ref_revision,
+            allow_random_init=args.allow_random_init,
         )
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
         store.close()
     print(report.summary())
     if report.truncated_trajectories:

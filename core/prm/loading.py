@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from core.errors import CreditscopeError
+from core.prm.checks import PrmRefused, check_device, check_loading_info, check_settings, one_line
+from core.prm.hub import hub_file, hub_reachable
 from core.prm.types import FAMILIES, FormatSettings, ScorerSpec
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -23,8 +27,9 @@ _SPREAD_BYTES = 64 << 10
 
 
 def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values pass through."""
+    """``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; a CUDA device that is not there is refused."""
     if device != "auto":
+        check_device(device)
         return device
     import torch
 
@@ -83,10 +88,8 @@ def fingerprint(model: str, revision: str | None = None) -> str:
                 else:
                     _hash_samples(hasher, fh, size)
         return f"local:{hasher.hexdigest()}"
-    from huggingface_hub import hf_hub_download
-
     # The cached config lives under .../snapshots/<commit sha>/, which pins the whole repo revision.
-    config_path = Path(hf_hub_download(model, "config.json", revision=revision))
+    config_path = Path(hub_file(model, "config.json", revision))
     return f"hub:{config_path.parent.name}"
 
 
@@ -102,15 +105,22 @@ def _hash_samples(hasher: Any, fh: Any, size: int) -> None:
 
 
 def read_config(model: str, revision: str | None = None) -> dict[str, Any]:
-    """The raw ``config.json`` of a folder or hub id, read as JSON (no custom code runs)."""
-    path = Path(model)
-    if path.is_dir():
-        config_file = path / "config.json"
-    else:
-        from huggingface_hub import hf_hub_download
+    """The raw ``config.json`` of a folder or hub id, read as JSON (no custom code runs).
 
-        config_file = Path(hf_hub_download(model, "config.json", revision=revision))
-    return json.loads(config_file.read_text(encoding="utf-8"))
+    Raises:
+        PrmRefused: The folder has no readable ``config.json`` (empty, or not a transformers checkpoint).
+    """
+    path = Path(model)
+    config_file = path / "config.json" if path.is_dir() else Path(hub_file(model, "config.json", revision))
+    if not config_file.is_file():
+        raise PrmRefused(f"model folder {model!r} has no config.json: it is not a transformers checkpoint")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PrmRefused(f"{config_file}: unreadable config ({one_line(exc)})") from exc
+    if not isinstance(config, dict):
+        raise PrmRefused(f"{config_file}: expected a JSON object, got {type(config).__name__}")
+    return config
 
 
 # Model types PRMs are commonly built on, answered without importing transformers' auto-model tables
@@ -166,6 +176,29 @@ def _auto_class(family: str, trust_remote_code: bool) -> Any:
     return transformers.AutoModelForCausalLM
 
 
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' loading bars and warnings for the block, then restore what was set."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _load_errors() -> tuple[type[BaseException], ...]:
+    """What ``from_pretrained`` raises for a broken, partial or unfitting checkpoint (not programming errors)."""
+    from safetensors import SafetensorError
+
+    return (OSError, ValueError, KeyError, RuntimeError, ImportError, SafetensorError)
+
+
 def load_model(
     family: str,
     model: str,
@@ -173,6 +206,7 @@ def load_model(
     device: str,
     trust_remote_code: bool = False,
     revision: str | None = None,
+    allow_random_init: bool = False,
 ) -> tuple[Any, Any]:
     """Load a PRM and its tokenizer with ``from_pretrained`` onto ``device``.
 
@@ -184,38 +218,63 @@ def load_model(
         device: ``"cuda"``, ``"cpu"``, ``"cuda:1"``...
         trust_remote_code: Passed through verbatim; never switched on here.
         revision: Hub revision.
+        allow_random_init: Accept weights transformers had to initialise randomly (benchmarks only).
 
     Returns:
         ``(model, tokenizer)`` with the model in eval mode.
 
     Raises:
-        ValueError: The checkpoint needs custom code and ``trust_remote_code`` is False.
+        PrmRefused: The checkpoint needs custom code and ``trust_remote_code`` is False, cannot be read, or
+            lacks weights the family's network needs (see :func:`core.prm.checks.check_loading_info`).
     """
     import torch
-    from transformers import AutoTokenizer
 
     config = read_config(model, revision)
     if family == "qwen" and not trust_remote_code and "AutoModel" in config.get("auto_map", {}):
-        raise ValueError(
+        raise PrmRefused(
             f"{model} ships its own modeling code ({config['auto_map']['AutoModel']}); read it, then re-run "
             "with --trust-remote-code (trust_remote_code=True) to allow executing it"
         )
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "revision": revision}
+    if not Path(model).is_dir() and not hub_reachable():
+        kwargs["local_files_only"] = True  # the files are in the hub cache (hub_file found them); don't wait on it
     if device.startswith("cuda"):
         kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         kwargs["attn_implementation"] = "sdpa"
     else:
         kwargs["dtype"] = torch.float32
     auto_class = _auto_class(family, trust_remote_code)
+    # transformers' progress bars and load report would bury a refusal's one line (and the checks below
+    # say what matters about missing weights).
+    with _quiet_transformers():
+        return _from_pretrained(auto_class, model, family, device, kwargs, allow_random_init)
+
+
+def _from_pretrained(
+    auto_class: Any, model: str, family: str, device: str, kwargs: dict[str, Any], allow_random_init: bool
+) -> tuple[Any, Any]:
+    from transformers import AutoTokenizer
+
     try:
-        network = auto_class.from_pretrained(model, **kwargs)
-    except ValueError as exc:
-        if "attn_implementation" not in kwargs or "sdpa" not in str(exc).lower():
-            raise
-        kwargs.pop("attn_implementation")  # an architecture without SDPA support still loads, just slower
-        network = auto_class.from_pretrained(model, **kwargs)
-    network.to(device).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
+        try:
+            network, info = auto_class.from_pretrained(model, output_loading_info=True, **kwargs)
+        except ValueError as exc:
+            if "attn_implementation" not in kwargs or "sdpa" not in str(exc).lower():
+                raise
+            kwargs.pop("attn_implementation")  # an architecture without SDPA support still loads, just slower
+            network, info = auto_class.from_pretrained(model, output_loading_info=True, **kwargs)
+        check_loading_info(model, family, network, info, allow_random_init=allow_random_init)
+        network.to(device).eval()
+        tokenizer = AutoTokenizer.from_pretrained(
+            model,
+            revision=kwargs["revision"],
+            trust_remote_code=kwargs["trust_remote_code"],
+            local_files_only=kwargs.get("local_files_only", False),
+        )
+    except PrmRefused:
+        raise
+    except _load_errors() as exc:
+        raise PrmRefused(f"cannot load {model} as a {family} PRM: {one_line(exc)}") from exc
     return network, tokenizer
 
 
@@ -234,12 +293,18 @@ def build_spec(
     the two are different repositories, so one revision rarely names a commit of both.
 
     Raises:
-        ValueError: Unknown family, or ``implicit`` without a reference model.
+        PrmRefused: Unknown family, ``implicit`` without a reference model, bad settings, or a model folder
+            that holds no checkpoint (a ``ValueError`` as well).
     """
     if family not in FAMILIES:
-        raise ValueError(f"unknown PRM family {family!r}; choose one of {', '.join(FAMILIES)}")
+        raise PrmRefused(f"unknown PRM family {family!r}; choose one of {', '.join(FAMILIES)}")
     if family == "implicit" and not ref_model:
-        raise ValueError("the implicit family needs a reference model (ref_model / --ref-model)")
+        raise PrmRefused("the implicit family needs a reference model (ref_model / --ref-model)")
+    check_settings(settings or FormatSettings())
+    for folder in (model, ref_model):
+        if folder and Path(folder).is_dir() and not (Path(folder) / "config.json").is_file():
+            what = "is empty" if not any(Path(folder).iterdir()) else "has no config.json"
+            raise PrmRefused(f"model folder {folder!r} {what}: it is not a transformers checkpoint")
     if Path(model).is_dir():
         model = str(Path(model).resolve())  # the spec stored with the scores should work from any directory
     if ref_model and Path(ref_model).is_dir():

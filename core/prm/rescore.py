@@ -15,6 +15,7 @@ import pandas as pd
 
 from core.errors import CreditscopeError
 from core.prm.cache import score_with_cache
+from core.prm.checks import PrmRefused, check_device, check_positive
 from core.prm.compiling import CompileMode
 from core.prm.loading import build_spec, spec_is_prefix_causal
 from core.prm.scorer import Scorer
@@ -41,9 +42,11 @@ class Scope:
 
     def __post_init__(self) -> None:
         if self.kind not in SCOPE_KINDS:
-            raise ValueError(f"scope must be one of {', '.join(SCOPE_KINDS)}, got {self.kind!r}")
+            raise PrmRefused(f"--scope must be one of {', '.join(SCOPE_KINDS)}, got {self.kind!r}")
         if (self.kind == "run") != (self.value is None):
-            raise ValueError("a run scope takes no value; iteration, group and trajectory scopes need one")
+            raise PrmRefused("--scope run takes no value; iteration, group and trajectory scopes need one")
+        if self.kind == "iteration" and not _is_int(self.value):
+            raise PrmRefused(f"--scope iteration needs an integer, got {self.value!r}")
 
     def step_filters(self) -> dict[str, Any]:
         """Keyword filters selecting this scope, for :func:`core.store.queries.steps` and ``trajectories``."""
@@ -54,6 +57,14 @@ class Scope:
         if self.kind == "trajectory":
             return {"traj_ids": [str(self.value)]}
         return {}
+
+
+def _is_int(value: object) -> bool:
+    try:
+        int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 @dataclass
@@ -154,6 +165,7 @@ def rescore(
     activate: bool = True,
     compile: CompileMode | bool = "auto",
     ref_revision: str | None = None,
+    allow_random_init: bool = False,
 ) -> RescoreReport:
     """Score the steps of a run (or part of it) with a PRM and store the scores.
 
@@ -181,12 +193,19 @@ def rescore(
         compile: ``torch.compile`` policy of a model loaded here: ``"auto"`` compiles on a GPU for jobs
             large enough to repay the compilation (see :class:`Scorer`).
         ref_revision: Hub revision of the reference model.
+        allow_random_init: Accept a checkpoint whose weights do not cover the family's network (benchmarks).
 
     Returns:
         A :class:`RescoreReport`.
+
+    Raises:
+        PrmRefused: Bad settings, a device that is not there, or a model that does not fit (nothing is written).
     """
     started = time.perf_counter()
     scope = scope or Scope()
+    check_positive("--batch-tokens", batch_tokens)
+    if scorer is None and load is None:
+        check_device(device)  # before reading anything, not after the steps are hashed
     if scorer is not None:
         spec = scorer.spec
     elif model is None or family is None:
@@ -221,6 +240,7 @@ def rescore(
                 spec=spec,
                 compile=compile,
                 ref_revision=ref_revision,
+                allow_random_init=allow_random_init,
             )
         report.model_loaded = True
         report.load_seconds = time.perf_counter() - load_started

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.prm.batching import PreparedSequence, default_batch_tokens, token_budget_batches, truncate
+from core.prm.checks import PrmRefused, check_positive, check_tokenizer_fits, one_line
 from core.prm.compiling import (
     AUTO_COMPILE_MIN_TOKENS,
     CompileBackend,
@@ -142,8 +143,9 @@ class Scorer:
         spec: ScorerSpec | None = None,
         compile: CompileMode | bool = "auto",
         ref_revision: str | None = None,
+        allow_random_init: bool = False,
     ) -> Scorer:
-        """Load a PRM from a local folder or hub id.
+        """Load a PRM from a local folder or hub id, refusing one that does not fit its family.
 
         Args:
             model: Folder or hub id (``from_pretrained`` semantics).
@@ -156,20 +158,41 @@ class Scorer:
             spec: An already computed spec (skips fingerprinting again).
             compile: ``torch.compile`` policy (see :class:`Scorer`).
             ref_revision: Hub revision of the reference model.
+            allow_random_init: Score even when transformers had to initialise weights the family needs
+                randomly (benchmarks of real architectures only; the scores mean nothing).
+
+        Raises:
+            PrmRefused: The checkpoint cannot be loaded, lacks weights the family needs, or its tokenizer
+                cannot express the family's format (see :mod:`core.prm.checks`).
         """
         spec = spec or build_spec(
             model, family, settings=settings, revision=revision, ref_model=ref_model, ref_revision=ref_revision
         )
         resolved = resolve_device(device)
         network, tokenizer = load_model(
-            family, model, device=resolved, trust_remote_code=trust_remote_code, revision=revision
+            family,
+            model,
+            device=resolved,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            allow_random_init=allow_random_init,
         )
         reference = None
         if family == "implicit" and ref_model:
             reference, _ = load_model(
-                family, ref_model, device=resolved, trust_remote_code=trust_remote_code, revision=ref_revision
+                family,
+                ref_model,
+                device=resolved,
+                trust_remote_code=trust_remote_code,
+                revision=ref_revision,
+                allow_random_init=allow_random_init,
             )
-        return cls(spec, network, tokenizer, resolved, reference, compile=compile)
+        try:
+            scorer = cls(spec, network, tokenizer, resolved, reference, compile=compile)
+        except ValueError as exc:  # a +/- marker the tokenizer cannot encode
+            raise PrmRefused(f"the {family} family does not fit {model}'s tokenizer: {one_line(exc)}") from exc
+        check_tokenizer_fits(spec, scorer)
+        return scorer
 
     def encode(self, trajectories: Sequence[Trajectory]) -> list[EncodedSequence]:
         """Token sequences for ``trajectories`` in this family's format (no truncation yet)."""
@@ -203,8 +226,7 @@ class Scorer:
             results[seq.traj_index].n_tokens = max(results[seq.traj_index].n_tokens, seq.full_length)
             for step in seq.truncated_steps:
                 results[seq.traj_index].truncated[step] = True
-        if batch_tokens is not None and batch_tokens <= 0:
-            raise ValueError(f"batch_tokens must be positive, got {batch_tokens}")
+        check_positive("batch_tokens", batch_tokens)
         batches = token_budget_batches(prepared, batch_tokens or self.batch_tokens)
         job_tokens = sum(len(s.input_ids) for batch in batches for s in batch)
         remaining_reads = _reads_per_trajectory(prepared)

@@ -152,3 +152,25 @@ def test_long_trajectories_edit_one_picked_step(arith_db: Path, monkeypatch: pyt
     scores = _table_with(at, "old_prm")
     assert scores["edited"].tolist() == [idx == last_idx for idx in scores["step_idx"]]
     assert scores["change"].iloc[:-1].abs().max() == pytest.approx(0.0)
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_on_the_page_and_nothing_changes(
+    arith_db: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    folder = Path(shutil.copytree(DEMO_PRM, tmp_path / "shepherd-on-tokcls"))
+    at = _open("app_pages/rescore.py", run=RUN)
+    store = res.get_store(str(arith_db))
+    before = _sorted_steps(store)["prm"].to_numpy()
+    at.text_input(key="prm_model").set_value(str(folder))
+    at.selectbox(key="prm_family").set_value("shepherd")  # a causal-LM family on a token classifier
+    at.selectbox(key="prm_device").set_value("cpu")
+    at.button(key="prm_rescore").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.status[0].label == "Rescoring failed"
+    assert "lm_head.weight" in at.error[0].value and "randomly initialised" in at.error[0].value
+    with store.reader() as cur:
+        assert cur.execute("SELECT count(*) FROM prm_step_scores").fetchone()[0] == 0
+        assert cur.execute("SELECT count(*) FROM prm_active").fetchone()[0] == 0
+    assert np.array_equal(_sorted_steps(store)["prm"].to_numpy(), before, equal_nan=True)

@@ -59,17 +59,17 @@ def test_an_existing_folder_passes_and_a_file_is_called_a_file(tmp_path):
         check_model_reference(str(weights))
 
 
-def test_unknown_run_is_an_error_not_an_empty_success(db_file, tmp_path, capsys):
-    folder = tmp_path / "prm"
-    folder.mkdir()  # exists, so the run check (before any model load) is what fails
-    assert main(_rescore(db_file, "nope", str(folder))) == 2
+DEMO = str(Path(__file__).resolve().parents[2] / "sample_data" / "models" / "demo-prm")
+
+
+def test_unknown_run_is_an_error_not_an_empty_success(db_file, capsys):
+    # A real checkpoint, so the run check (before any model load) is what fails.
+    assert main(_rescore(db_file, "nope", DEMO)) == 2
     assert "no steps to rescore: run 'nope' has none" in capsys.readouterr().err
 
 
-def test_unknown_trajectory_scope_is_an_error(db_file, tmp_path, capsys):
-    folder = tmp_path / "prm"
-    folder.mkdir()
-    assert main(_rescore(db_file, "arith", str(folder), "--scope", "trajectory", "t-missing")) == 2
+def test_unknown_trajectory_scope_is_an_error(db_file, capsys):
+    assert main(_rescore(db_file, "arith", DEMO, "--scope", "trajectory", "t-missing")) == 2
     assert "trajectory 't-missing' of run 'arith' has none" in capsys.readouterr().err
 
 

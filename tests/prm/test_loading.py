@@ -303,7 +303,7 @@ def test_scoring_builds_no_kv_cache_and_refuses_a_useless_budget(save_checkpoint
     with torch.inference_mode():
         out = scorer.model.base_model(input_ids=torch.tensor([[5, 6, 7, 8]]))
     assert out.past_key_values is None  # a cache of the whole batch would be memory for nothing
-    with pytest.raises(ValueError, match="batch_tokens must be positive"):
+    with pytest.raises(ValueError, match="batch_tokens must be a positive number"):
         scorer.score(TRAJS, batch_tokens=0)
 
 
