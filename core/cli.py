@@ -177,6 +177,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.run and len(envs) != 1:
         raise CreditscopeError("--run names one run: give exactly one --env with it")
     sizes = {"prompts": args.prompts, "iterations": args.iterations, "group_size": args.group_size, "seed": args.seed}
+    sizes["pool"] = args.prompt_pool
     for env in envs:
         name = args.run or env
         if args.parquet:
@@ -298,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run", help="run name (and file name) for a single --env")
+    p.add_argument(
+        "--prompt-pool",
+        type=int,
+        default=0,
+        metavar="N",
+        help="draw each iteration's prompts from a fixed pool of N problems, shared by every seed (a training set)",
+    )
     p.add_argument("--parquet", action="store_true", help="write the flat step table as Parquet instead of JSONL")
     p.set_defaults(func=cmd_synth)
 

@@ -95,3 +95,20 @@ def test_records_are_valid_native_lines(tmp_path) -> None:
     n = write_jsonl(path, "agent", prompts=1, iterations=1, group_size=2)
     recs = [json.loads(line) for line in path.read_text().splitlines()]
     assert n == sum(len(r["steps"]) for r in recs) and {r["run"] for r in recs} == {"agent"}
+
+
+@pytest.mark.parametrize("env", ["arithmetic", "tree"])
+def test_a_prompt_pool_is_shared_by_seeds_and_iterations(env: str) -> None:
+    def prompts(seed: int) -> dict[int, set[str]]:
+        out: dict[int, set[str]] = {}
+        for rec in records(env, prompts=6, iterations=4, group_size=2, seed=seed, pool=8):
+            out.setdefault(rec["iteration"], set()).add(rec["prompt"])
+        return out
+
+    a, b = prompts(1), prompts(2)
+    everything = set().union(*a.values(), *b.values())
+    assert len(everything) <= 8  # one pool of 8 problems for both seeds
+    assert all(len(group) == 6 for group in a.values())  # 6 distinct prompts per iteration, drawn without replacement
+    assert a[0] & a[3] and a[0] & b[0]  # early and late iterations, and two seeds, share prompts
+    fresh = {rec["prompt"] for rec in records(env, prompts=6, iterations=4, group_size=2, seed=1)}
+    assert len(fresh) == 24  # without a pool every group gets a new problem

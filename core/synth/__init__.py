@@ -27,17 +27,18 @@ def write_jsonl(path: str | Path, env: str, **kwargs: int | str) -> int:
 
 
 def generate_steps(
-    env: str, *, prompts: int = 6, iterations: int = 10, group_size: int = 8, seed: int = 0
+    env: str, *, prompts: int = 6, iterations: int = 10, group_size: int = 8, seed: int = 0, pool: int = 0
 ) -> pd.DataFrame:
     """Canonical step rows of a sample run, without a database.
 
     Columns: :data:`core.schema.STEP_COLUMN_NAMES`, plus the optional inputs the run carries
     (``logp_policy``/``logp_ref`` for the arithmetic environments).
 
-    Handy for unit tests and benchmarks of the credit engine and the tree builders.
+    Handy for unit tests and benchmarks of the credit engine and the tree builders. ``pool`` draws the
+    prompts from a fixed set shared by every seed (see :func:`core.synth.runs.records`).
     """
     rows = []
-    for rec in records(env, prompts=prompts, iterations=iterations, group_size=group_size, seed=seed):
+    for rec in records(env, prompts=prompts, iterations=iterations, group_size=group_size, seed=seed, pool=pool):
         for t, step in enumerate(rec["steps"]):
             row = {_STEP_KEYS.get(k, k): v for k, v in step.items()}
             row.update(

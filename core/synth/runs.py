@@ -84,14 +84,43 @@ def _record(run: str, it: int, group: str, traj: str, prompt: str, outcome: floa
     }
 
 
-def arithmetic_records(prompts: int, iterations: int, group_size: int, seed: int, run: str) -> Iterator[dict]:
+POOL_SEED = 7
+"""Seed of the prompt pool (``pool > 0``): independent of the run's seed, so runs with different seeds share it."""
+
+
+class _Problems:
+    """Where each iteration's problems come from: fresh draws (the default), or a fixed pool, like a training set.
+
+    With a pool, each iteration samples ``prompts`` problems from the same ``pool`` problems (without
+    replacement when the pool is large enough), so two runs with different seeds see the same prompts,
+    and so do early and late iterations of one run: what a run-to-run or checkpoint diff pairs on.
+    """
+
+    def __init__(self, rng: np.random.Generator, pool: int, **ops: int):
+        self._rng, self._ops = rng, ops
+        pool_rng = np.random.default_rng([POOL_SEED, 1])
+        self._pool = [arithmetic.make_problem(pool_rng, **ops) for _ in range(pool)]
+
+    def for_iteration(self, prompts: int) -> Iterator[arithmetic.Problem]:
+        if not self._pool:
+            # Drawn lazily, between the rollouts, so the default stream (and sample_data/) stays as it was.
+            for _ in range(prompts):
+                yield arithmetic.make_problem(self._rng, **self._ops)
+            return
+        picks = self._rng.choice(len(self._pool), size=prompts, replace=prompts > len(self._pool))
+        yield from (self._pool[int(i)] for i in picks)
+
+
+def arithmetic_records(
+    prompts: int, iterations: int, group_size: int, seed: int, run: str, pool: int = 0
+) -> Iterator[dict]:
     """Flat chains: ``group_size`` independent solutions per problem per iteration."""
     rng = np.random.default_rng([seed, 1])
+    problems = _Problems(rng, pool)
     ref_err = error_rate(0, iterations)
     for it in range(iterations):
         err = error_rate(it, iterations)
-        for p in range(prompts):
-            problem = arithmetic.make_problem(rng)
+        for p, problem in enumerate(problems.for_iteration(prompts)):
             group = f"it{it}-p{p}"
             for r in range(group_size):
                 lines = arithmetic.policy_lines(problem, rng, err)
@@ -100,18 +129,18 @@ def arithmetic_records(prompts: int, iterations: int, group_size: int, seed: int
                 yield _record(run, it, group, f"{group}-r{r}", problem.text, result, steps, meta)
 
 
-def tree_records(prompts: int, iterations: int, group_size: int, seed: int, run: str) -> Iterator[dict]:
+def tree_records(prompts: int, iterations: int, group_size: int, seed: int, run: str, pool: int = 0) -> Iterator[dict]:
     """TreeRL-style groups: each new rollout branches off a random step of an earlier one.
 
     Shared prefixes share ``node`` ids; a branch point is chosen uniformly among the earlier
     rollout's steps, so the tree is bushy near the root and thins out towards the leaves.
     """
     rng = np.random.default_rng([seed, 2])
+    problems = _Problems(rng, pool, min_ops=4, max_ops=6)
     ref_err = error_rate(0, iterations)
     for it in range(iterations):
         err = error_rate(it, iterations)
-        for p in range(prompts):
-            problem = arithmetic.make_problem(rng, min_ops=4, max_ops=6)
+        for p, problem in enumerate(problems.for_iteration(prompts)):
             group = f"it{it}-p{p}"
             paths: list[tuple[list[str], list[str]]] = []  # (lines, node ids)
             next_node = 0
@@ -136,8 +165,11 @@ def tree_records(prompts: int, iterations: int, group_size: int, seed: int, run:
                 yield _record(run, it, group, f"{group}-r{r}", problem.text, result, steps, meta)
 
 
-def agent_records(prompts: int, iterations: int, group_size: int, seed: int, run: str) -> Iterator[dict]:
-    """Episodes of the key-and-door world; a prompt fixes the start room, so states recur within a group."""
+def agent_records(prompts: int, iterations: int, group_size: int, seed: int, run: str, pool: int = 0) -> Iterator[dict]:
+    """Episodes of the key-and-door world; a prompt fixes the start room, so states recur within a group.
+
+    Its prompts already come from a fixed set (the start rooms), so ``pool`` changes nothing here.
+    """
     rng = np.random.default_rng([seed, 3])
     for it in range(iterations):
         err = error_rate(it, iterations, start=0.7, end=0.15)
@@ -156,7 +188,14 @@ GENERATORS = {"arithmetic": arithmetic_records, "tree": tree_records, "agent": a
 
 
 def records(
-    env: str, *, prompts: int = 6, iterations: int = 10, group_size: int = 8, seed: int = 0, run: str | None = None
+    env: str,
+    *,
+    prompts: int = 6,
+    iterations: int = 10,
+    group_size: int = 8,
+    seed: int = 0,
+    run: str | None = None,
+    pool: int = 0,
 ) -> Iterator[dict]:
     """Native JSONL records (one trajectory each) of the sample environment ``env``.
 
@@ -167,7 +206,9 @@ def records(
         group_size: Rollouts per group (trajectories per prompt for ``tree``: leaves of the tree).
         seed: Seed of the whole run.
         run: Run name written into each record; defaults to ``env``.
+        pool: Draw each iteration's problems from a fixed pool of this many (0: a fresh problem per
+            group). The pool does not depend on ``seed``, so runs with different seeds share prompts.
     """
     if env not in GENERATORS:
         raise ValueError(f"unknown sample environment {env!r}; choose from {', '.join(ENVS)}")
-    return GENERATORS[env](prompts, iterations, group_size, seed, run or env)
+    return GENERATORS[env](prompts, iterations, group_size, seed, run or env, pool)
