@@ -240,8 +240,11 @@ def parse_params(scheme: str, pairs: list[str]) -> dict[str, object]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the dashboard on ``--db`` (replaces this process with the Streamlit server)."""
+    from core.serving import check_bind
+
+    access = check_bind(args.address, args.allow_remote, args.data_root or [])
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    env = {**os.environ, "CREDITSCOPE_DB": str(Path(args.db).resolve())}
+    env = {**os.environ, "CREDITSCOPE_DB": str(Path(args.db).resolve()), **access.to_env()}
     cmd = [
         sys.executable,
         "-m",
@@ -320,7 +323,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="start the dashboard")
     p.add_argument("--db", default=DEFAULT_DB)
     p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--address", default="127.0.0.1", help="any address but loopback needs --allow-remote")
+    p.add_argument("--allow-remote", action="store_true", help="serve to other machines (see --data-root)")
+    p.add_argument(
+        "--data-root",
+        action="append",
+        metavar="DIR",
+        help="the Ingest page's path boxes read only under these folders (repeatable; required reading with "
+        "--allow-remote, else they read nothing)",
+    )
     p.set_defaults(func=cmd_serve)
 
     # PRM commands live with the PRM code; a missing optional piece must not break the others.

@@ -197,6 +197,15 @@ def _expand(raw: str) -> tuple[list[Path], bool]:
     raise IngestError(raw, "no such file or folder")
 
 
+def expand(raw: str) -> list[Path]:
+    """The files one user-given path (file, folder or glob) names, as :func:`plan_sources` finds them, unread.
+
+    Raises:
+        IngestError: As :func:`plan_sources` does for a missing path, an empty folder or a glob without match.
+    """
+    return _expand(raw)[0]
+
+
 def plan_sources(
     paths: Sequence[str], fmt: str = "auto", notes: list[str] | None = None
 ) -> list[tuple[Path, ModuleType]]:

@@ -7,15 +7,16 @@ files and the new lines of growing ones while a training run writes them (contro
 
 import streamlit as st
 
-from core.errors import CreditscopeError
 from core.ingest import registry
-from core.ingest.runner import ingest
+from core.serving import ServeAccess
 from dashboard import resources as res
 from dashboard.follower import get_follower
-from dashboard.ingest_panel import follow_status, save_uploads, toggle_follow, uploads_folder
+from dashboard.ingest_panel import follow_status, load_submission, toggle_follow
 
 st.title("Ingest")
 st.write("The dashboard holds the database open, so load new logs here: a path on this machine, or an upload.")
+if ServeAccess.from_env().restricted:
+    st.text(ServeAccess.from_env().describe())
 formats = ["auto", *[m.NAME for m in registry.adapters()]]
 
 with st.form("ingest_form"):
@@ -26,22 +27,8 @@ with st.form("ingest_form"):
     submitted = st.form_submit_button("Ingest")
 
 if submitted:
-    targets = [p.strip() for p in paths.splitlines() if p.strip()]
-    # Uploads are kept beside the database, so a re-upload is recognised as the same source.
     files = [(upload.name, upload.getvalue()) for upload in uploads or []]
-    targets += save_uploads(files, uploads_folder(res.db_path())) if files else []
-    if not targets:
-        st.warning("Give at least one path or upload.")
-        st.stop()
-    try:
-        with st.spinner("Loading…"):
-            report = ingest(res.store(), targets, fmt=fmt, run=run.strip() or None)
-    except CreditscopeError as exc:
-        st.error(f"Nothing was loaded: {exc}")
-        st.stop()
-    res.clear_data_caches()
-    st.success(f"Loaded {report.n_trajectories} trajectories, {report.n_steps} steps.")
-    st.dataframe([vars(s) for s in report.sources], key="ingest_report")
+    load_submission(paths, files, fmt, run.strip() or None)
 
 st.divider()
 st.subheader("Follow a folder or file")

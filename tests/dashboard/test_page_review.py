@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from core.ingest.runner import ingest
 from core.store.database import Store
 
@@ -77,7 +79,8 @@ def test_what_if_steps_are_category_ticks_and_reliability_counts_are_neutral() -
     assert bars[0].marker.color == NEUTRAL and list(bars[0].y) == [3, 5]
 
 
-def test_a_re_uploaded_file_is_recognised_as_unchanged_and_a_changed_one_replaces_it(tmp_path: Path) -> None:
+def test_a_re_uploaded_file_is_recognised_as_unchanged_and_a_changed_one_never_replaces_it(tmp_path: Path) -> None:
+    from core.errors import IngestError
     from dashboard.ingest_panel import save_uploads, uploads_folder
 
     db = tmp_path / "runs.duckdb"
@@ -88,13 +91,16 @@ def test_a_re_uploaded_file_is_recognised_as_unchanged_and_a_changed_one_replace
     store = Store.open(db)
     try:
         paths = save_uploads([("some/dir/chat.jsonl", content)], folder)
-        assert paths == [str(folder / "chat.jsonl")]
+        assert Path(paths[0]).name == "chat.jsonl" and Path(paths[0]).is_relative_to(folder)
         assert ingest(store, paths).sources[0].status == "loaded"
         again = save_uploads([("chat.jsonl", content)], folder)
         assert again == paths and ingest(store, again).sources[0].status == "unchanged"
-        changed = (json.dumps({**record, "outcome": 0.0}) + "\n").encode()
-        assert ingest(store, save_uploads([("chat.jsonl", changed)], folder)).sources[0].status == "replaced"
+        # Changed bytes under the same name are another source: they cannot take the first one's rows.
+        changed = save_uploads([("chat.jsonl", (json.dumps({**record, "outcome": 0.0}) + "\n").encode())], folder)
+        assert changed != paths
+        with pytest.raises(IngestError, match="t0"):
+            ingest(store, changed)
         with store.reader() as cur:
-            assert cur.execute("select outcome from trajectories where run_id = 'chat'").fetchall() == [(0.0,)]
+            assert cur.execute("select outcome from trajectories where run_id = 'chat'").fetchall() == [(1.0,)]
     finally:
         store.close()
