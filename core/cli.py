@@ -329,8 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root",
         action="append",
         metavar="DIR",
-        help="the Ingest page's path boxes read only under these folders (repeatable; required reading with "
-        "--allow-remote, else they read nothing)",
+        help="the Ingest page's path boxes read only under these folders (repeatable); with --allow-remote and "
+        "no --data-root they read nothing",
     )
     p.set_defaults(func=cmd_serve)
 
