@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import CreditscopeError
+from core.ingest.adapter_args import add_adapter_arguments
 
 if TYPE_CHECKING:  # imported lazily at run time so that `--help` stays fast
     from core.ingest.base import AdapterOptions
@@ -30,9 +31,10 @@ def _open_store(db: str, read_only: bool = False):  # noqa: ANN202 - keeps duckd
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Load files/folders/globs; with ``--follow`` keep loading new and grown files."""
+    from core.ingest.adapter_args import adapter_extra
     from core.ingest.base import AdapterOptions
 
-    options = AdapterOptions(splitter=args.splitter, split=args.split)
+    options = AdapterOptions(splitter=args.splitter, split=args.split, extra=adapter_extra(args))
     store = _open_ingest_store(args.db, args.follow)
     try:
         return _follow(store, args, options) if args.follow else _ingest_once(store, args, options)
@@ -285,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--interval", type=float, default=2.0, help="seconds between --follow polls")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_adapter_arguments(p)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("runs", help="list runs with counts")

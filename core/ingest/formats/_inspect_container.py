@@ -9,13 +9,13 @@ file and, for a zip, the member that is bad.
 from __future__ import annotations
 
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.errors import IngestError
 from core.ingest.formats._rollout_records import decode_utf8, load_json_document, parse_json
+from core.ingest.formats._zip_members import SizeLimits, check_limits, read_member
 
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -43,11 +43,8 @@ class InspectLog:
 
 
 def _read_member(archive: zipfile.ZipFile, path: Path, member: str) -> Any:
-    """Read and parse one JSON member, naming the member in any error."""
-    try:
-        data = archive.read(member)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise IngestError(str(path), f"corrupt zip member ({exc})", member) from exc
+    """Read and parse one JSON member (any compression Inspect writes), naming the member in any error."""
+    data = read_member(archive, archive.getinfo(member), path)
     return parse_json(decode_utf8(data, path, member), path, member)
 
 
@@ -58,15 +55,16 @@ def _sample_sort_key(member: str) -> tuple[int, str]:
     return (int(epoch) if epoch.isdigit() else 0, sample_id.zfill(12) if sample_id.isdigit() else sample_id)
 
 
-def read_eval_zip(path: Path) -> InspectLog:
-    """Read a ``.eval`` zip log.
+def read_eval_zip(path: Path, limits: SizeLimits | None = None) -> InspectLog:
+    """Read a ``.eval`` zip log, refusing members or totals over ``limits`` before decompressing them.
 
     Raises:
-        IngestError: Not a zip, a corrupt member, invalid JSON, or neither a header nor a journal start.
+        IngestError: Not a zip, a corrupt member, an unsupported compression method, a size limit hit,
+            invalid JSON, or neither a header nor a journal start.
     """
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise IngestError(str(path), f"not a readable .eval zip archive ({exc})") from exc
     with archive:
         names = archive.namelist()
@@ -74,13 +72,15 @@ def read_eval_zip(path: Path) -> InspectLog:
         header_member = _HEADER_MEMBER if _HEADER_MEMBER in names else _JOURNAL_START_MEMBER
         if header_member not in names:
             raise IngestError(str(path), "zip has neither header.json nor _journal/start.json (not an Inspect log?)")
-        header = _read_member(archive, path, header_member)
-        if not isinstance(header, dict):
-            raise IngestError(str(path), "expected a JSON object", header_member)
         sample_members = sorted(
             (name for name in names if name.startswith(_SAMPLES_PREFIX) and name.endswith(".json")),
             key=_sample_sort_key,
         )
+        wanted = [header_member, *sample_members, *([_REDUCTIONS_MEMBER] if _REDUCTIONS_MEMBER in names else [])]
+        check_limits(path, (archive.getinfo(name) for name in wanted), limits or SizeLimits())
+        header = _read_member(archive, path, header_member)
+        if not isinstance(header, dict):
+            raise IngestError(str(path), "expected a JSON object", header_member)
         samples: list[tuple[str, dict[str, Any]]] = []
         for member in sample_members:
             sample = _read_member(archive, path, member)
@@ -114,11 +114,14 @@ def read_json_log(path: Path) -> InspectLog:
     return InspectLog(header=header, samples=samples, reductions=document.get("reductions") or [])
 
 
-def read_inspect_log(path: Path) -> InspectLog:
+def read_inspect_log(path: Path, limits: SizeLimits | None = None) -> InspectLog:
     """Read either container, chosen by the file's first bytes (a zip starts with ``PK``)."""
-    with path.open("rb") as handle:
-        magic = handle.read(len(ZIP_MAGIC))
-    return read_eval_zip(path) if magic == ZIP_MAGIC else read_json_log(path)
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(len(ZIP_MAGIC))
+    except OSError as exc:
+        raise IngestError(str(path), f"cannot read file ({exc.strerror or exc})") from exc
+    return read_eval_zip(path, limits) if magic == ZIP_MAGIC else read_json_log(path)
 
 
 def resolve_attachments(value: Any, attachments: dict[str, str]) -> Any:

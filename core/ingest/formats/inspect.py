@@ -1,7 +1,9 @@
 """Inspect AI evaluation logs: ``.eval`` zip archives and ``.json`` EvalLogs.
 
-Checked against UKGovernmentBEIS/inspect_ai @ 499e6152 (log version 2) and real logs written by
-inspect_ai 0.3.58 (2025-02) through 2025-09 (see tests/fixtures/inspect_ai/SOURCES.md).
+Checked against inspect_ai 0.3.285 (logs written through its own ``eval()`` on ``mockllm/model`` by
+tests/fixtures/inspect_ai/current/make_fixtures.py: Zstandard ``.eval`` members, a ``react()`` agent), and
+against UKGovernmentBEIS/inspect_ai @ 499e6152 (log version 2) with real logs written by inspect_ai 0.3.58
+(2025-02) through 2025-09 (see tests/fixtures/inspect_ai/SOURCES.md).
 
 Mapping (log-formats.md B.11):
 
@@ -19,6 +21,11 @@ Mapping (log-formats.md B.11):
 - ``attachment://`` references are resolved in messages, input, output and scores; events and the
   attachment table are kept as they are in ``meta["sample"]``. Per-step logprobs and usage come from
   the ``model`` event whose output message id matches the step's assistant message.
+- ``react()`` agents: the final ``submit`` call, which react() removes from ``messages``, is put back from
+  the events (:mod:`._inspect_events`): it appears in the last step's action as ``[tool_call] submit(...)``
+  and the step's ``extra["final_submit"]`` holds its arguments, result and ``"source": "events"``.
+- ``.eval`` members may be stored, deflate, bzip2, LZMA or Zstandard (current Inspect) compressed; sizes
+  are capped per member and per file (:mod:`._zip_members`, options ``max_member_mb``/``max_archive_mb``).
 - Samples without any assistant message (e.g. errored before generating) are skipped with a note.
 """
 
@@ -31,13 +38,18 @@ from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
 from core.ingest.formats._frames import FrameBuilder, StepRow
 from core.ingest.formats._inspect_container import ZIP_MAGIC, InspectLog, read_inspect_log, resolve_attachments
+from core.ingest.formats._inspect_events import final_submit, read_events, restore_dropped_calls
 from core.ingest.formats._inspect_scores import choose_outcome_scorer, score_components
 from core.ingest.formats._rollout_records import head_lacks_keys
+from core.ingest.formats._zip_members import SizeLimits
 from core.ingest.messages import MessageFormatError, messages_to_steps, render_message
 
 NAME = "inspect"
 PRIORITY = 20
-CHECKED_AGAINST = "inspect_ai @ 499e6152 (EvalLog version 2; real logs from inspect_ai 0.3.58 to 2025-09)"
+CHECKED_AGAINST = (
+    "inspect_ai 0.3.285 (Zstandard .eval, react() submit; logs written by its eval()) and @ 499e6152 "
+    "(EvalLog version 2; real logs from inspect_ai 0.3.58 to 2025-09)"
+)
 
 _RESOLVED_SAMPLE_KEYS = ("messages", "input", "output", "scores", "target", "metadata")
 
@@ -73,21 +85,6 @@ def _normalise_tool_calls(messages: list[Any]) -> list[Any]:
     return normalised
 
 
-def _model_outputs_by_message_id(events: Any) -> dict[str, dict[str, Any]]:
-    """Map assistant message ids to the logprobs/usage of the ``model`` event that produced them."""
-    found: dict[str, dict[str, Any]] = {}
-    for event in events if isinstance(events, list) else []:
-        if not isinstance(event, dict) or event.get("event") != "model" or not isinstance(event.get("output"), dict):
-            continue
-        output = event["output"]
-        for choice in output.get("choices") or []:
-            message = choice.get("message") if isinstance(choice, dict) else None
-            if isinstance(message, dict) and message.get("id"):
-                details = {"usage": output.get("usage"), "logprobs": choice.get("logprobs")}
-                found[message["id"]] = {key: value for key, value in details.items() if value is not None}
-    return found
-
-
 def _prompt_text(sample_input: Any) -> str | None:
     """Render the sample ``input`` (a string or a message list) as text."""
     if isinstance(sample_input, str):
@@ -110,23 +107,34 @@ def _reductions_by_sample(reductions: list[Any]) -> dict[str, dict[str, Any]]:
 
 
 def _sample_steps(sample: dict[str, Any], path: Path, locator: str) -> list[StepRow]:
-    """Convert a sample's messages into steps, attaching raw content parts and model-event details."""
-    messages = _normalise_tool_calls(sample.get("messages") or [])
+    """Convert a sample's messages into steps, attaching raw content parts, model-event details and dropped calls."""
+    details = read_events(resolve_attachments(sample.get("events"), _attachments(sample)))
+    messages, restored = restore_dropped_calls(_normalise_tool_calls(sample.get("messages") or []), details)
+    messages = _normalise_tool_calls(messages)
     try:
         converted = messages_to_steps(messages, field_prefix="messages")
     except MessageFormatError as exc:
         raise IngestError(str(path), exc.problem, locator, exc.field) from exc
     assistant_messages = [m for m in messages if m.get("role") == "assistant"]
-    model_outputs = _model_outputs_by_message_id(sample.get("events"))
     steps: list[StepRow] = []
     for step, message in zip(converted, assistant_messages, strict=True):
         extra = dict(step["extra"])
         if isinstance(message.get("content"), list):
             # The rendered action flattens content parts; keep them (reasoning signatures, types) raw.
             extra["content_parts"] = message["content"]
-        extra.update(model_outputs.get(message.get("id") or "", {}))
+        message_id = message.get("id") or ""
+        extra.update(details.outputs.get(message_id, {}))
+        if message_id in restored:
+            extra["restored_tool_calls"] = restored[message_id]
+        if submit := final_submit(message_id, details, restored):
+            extra["final_submit"] = submit
         steps.append(StepRow(action=step["action"], state=step["state"], extra=extra))
     return steps
+
+
+def _attachments(sample: dict[str, Any]) -> dict[str, str]:
+    attachments = sample.get("attachments")
+    return attachments if isinstance(attachments, dict) else {}
 
 
 def read(path: Path, options: AdapterOptions) -> Rollouts:
@@ -137,7 +145,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     Raises:
         IngestError: Corrupt zip or member, invalid JSON, malformed messages, non-finite score values.
     """
-    log: InspectLog = read_inspect_log(path)
+    log: InspectLog = read_inspect_log(path, SizeLimits.from_options(options.extra, path))
     eval_spec = log.header.get("eval") if isinstance(log.header.get("eval"), dict) else {}
     header_scorers = [s.get("name") for s in eval_spec.get("scorers") or [] if isinstance(s, dict)]
     requested_scorer = options.extra.get("scorer")
@@ -151,7 +159,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         for key in ("id", "epoch"):
             if key not in raw_sample:
                 raise IngestError(str(path), "missing required key", locator, key)
-        attachments = raw_sample.get("attachments") if isinstance(raw_sample.get("attachments"), dict) else {}
+        attachments = _attachments(raw_sample)
         sample = {
             key: resolve_attachments(value, attachments) if key in _RESOLVED_SAMPLE_KEYS else value
             for key, value in raw_sample.items()
