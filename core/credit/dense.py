@@ -17,7 +17,7 @@ IMPLICIT_NORM_EPS = 1e-6
 """iStar/PRIME ``batch_norm`` adds this to the largest absolute reward of the batch."""
 
 
-def _complete(prep: PreparedSteps, column: str, scheme: str) -> np.ndarray:
+def complete_column(prep: PreparedSteps, column: str, scheme: str) -> np.ndarray:
     """A float column that must have a value on every step (partial scores would bias the result)."""
     prep.require(column, scheme)
     values = prep.floats(column)
@@ -44,7 +44,7 @@ def prm(prep: PreparedSteps, notes: list[str], *, dense: str, aggregate: str) ->
     ``dense="score"`` gives p_i, ``"delta"`` the telescoping p_i - p_{i-1} (p_{-1} = 0); ``"none"`` gives
     the trajectory's aggregated score centred on its group mean, on every step.
     """
-    scores = _complete(prep, "prm", "prm")
+    scores = complete_column(prep, "prm", "prm")
     if dense == "score":
         return scores.copy()
     if dense == "delta":
@@ -67,19 +67,38 @@ def gae(
 
     Whitened per training batch (run, iteration) with unit = step when ``whiten_batches``, like verl.
     """
-    values = _complete(prep, value_source, "gae")
+    values = complete_column(prep, value_source, "gae")
     rewards, source = prep.step_rewards()
     notes.append(f"rewards from {source}; values from column '{value_source}'")
+    return gae_advantages(prep, rewards, values, gamma=gamma, lam=lam, whiten_batches=whiten_batches)
+
+
+def gae_advantages(
+    prep: PreparedSteps, rewards: np.ndarray, values: np.ndarray, *, gamma: float, lam: float, whiten_batches: bool
+) -> np.ndarray:
+    """GAE as verl's ``compute_gae_advantage_return``, one position per step (V after the last step is 0)."""
     next_values = np.where(prep.is_last, 0.0, np.r_[values[1:], 0.0])
     deltas = rewards + gamma * next_values - values
     advantages = discounted_reverse_sum(deltas, prep.levels, gamma * lam)
     return whiten(advantages, prep.batch, prep.n_batches) if whiten_batches else advantages
 
 
+def critic_values(prep: PreparedSteps, notes: list[str], scheme: str) -> np.ndarray:
+    """The ``value`` column when the log has one (complete), else zeros and a note saying so.
+
+    With V = 0, GAE with λ = 1 is the plain discounted return-to-go (REINFORCE++ without a baseline).
+    """
+    if prep.has("value"):
+        notes.append("critic values from column 'value'")
+        return complete_column(prep, "value", scheme)
+    notes.append("no critic values in the log (column 'value'): V = 0, GAE reduces to discounted returns")
+    return np.zeros(prep.n)
+
+
 def implicit_step_rewards(prep: PreparedSteps, *, beta: float, normalise: bool) -> np.ndarray:
     """``β·(logp_policy - logp_ref)`` per step, divided by the batch's largest |reward| + 1e-6 when ``normalise``."""
-    policy = _complete(prep, "logp_policy", "implicit_prm")
-    reference = _complete(prep, "logp_ref", "implicit_prm")
+    policy = complete_column(prep, "logp_policy", "implicit_prm")
+    reference = complete_column(prep, "logp_ref", "implicit_prm")
     rewards = beta * (policy - reference)
     if not normalise:
         return rewards

@@ -23,10 +23,12 @@ def anchor_clusters(prep: PreparedSteps, similarity: float) -> tuple[np.ndarray,
     Args:
         prep: Prepared steps.
         similarity: 0 for exact matching (official default); otherwise the ``difflib`` ratio a state
-            needs with a cluster's first member to join it. Greedy like the official code, but in
-            canonical (trajectory, step) order rather than batch order, so the result does not depend on
-            how rows were shuffled. This path loops in Python over distinct states and is slow on
-            large frames.
+            needs with a cluster's first member to join it, computed as
+            ``SequenceMatcher(None, candidate, representative).ratio()`` with the candidate first, exactly
+            as verl-agent's ``are_similar(obs, cluster["rep"])`` (the ratio is not symmetric). Greedy like the
+            official code, but in canonical (trajectory, step) order rather than batch order, so the result
+            does not depend on how rows were shuffled. This path loops in Python over distinct states and
+            is slow on large frames.
 
     Returns:
         ``(codes, n_clusters)``.
@@ -51,7 +53,8 @@ def _similar_state_codes(prep: PreparedSteps, state_codes: np.ndarray, threshold
         group, code = int(prep.group[row]), int(state_codes[row])
         text = str(texts[row])
         reps = reps_by_group.setdefault(group, [])
-        similar = (rep for rep_text, rep in reps if difflib.SequenceMatcher(None, rep_text, text).ratio() >= threshold)
+        # Candidate first, representative second: the order verl-agent's build_step_group uses.
+        similar = (rep for rep_text, rep in reps if difflib.SequenceMatcher(None, text, rep_text).ratio() >= threshold)
         match = next(similar, None)
         if match is None:
             match = code
@@ -64,13 +67,17 @@ def _similar_state_codes(prep: PreparedSteps, state_codes: np.ndarray, threshold
 def episode_advantage(prep: PreparedSteps, penalty: np.ndarray, *, use_std: bool, episode_stats: str) -> np.ndarray:
     """GiGPO's A^E per row: row score ``R - penalty`` normalised by the group's statistics.
 
-    ``episode_stats="steps"`` takes mean/std over the group's step rows (code default);
-    ``"trajectories"`` takes them over one outcome per trajectory (the paper's Eq. 3).
+    ``episode_stats="steps"`` takes mean/std over the group's step rows (verl-agent's default
+    ``compute_mean_std_cross_steps=True``). ``"trajectories"`` is its ``compute_mean_std_cross_steps=False``
+    branch (the paper's Eq. 3): one score per trajectory, the score of the trajectory's first row, which
+    carries that row's invalid-action penalty like every row does. Taking the statistics over the raw
+    outcomes instead would divide a penalised row of an all-equal group by ``0 + 1e-6``.
     """
     scores = prep.traj_outcome[prep.traj] - penalty
     if episode_stats == "steps":
         return group_normalise(scores, prep.group, prep.n_groups, use_std=use_std, singleton="raw")
-    mean, std, count = segment_mean_std(prep.traj_outcome, prep.traj_group, prep.n_groups)
+    # verl-agent keeps the first row it meets of each trajectory; rows are in step order, so that is step 0.
+    mean, std, count = segment_mean_std(scores[prep.traj_start], prep.traj_group, prep.n_groups)
     mean[count < 2], std[count < 2] = 0.0, 1.0
     centred = scores - mean[prep.group]
     return centred / (std[prep.group] + EPS_STD) if use_std else centred

@@ -60,7 +60,9 @@ def _unit_weights(prep: PreparedSteps, unit: str) -> np.ndarray:
     return np.ones(prep.n)
 
 
-def _whiten_batches(prep: PreparedSteps, values: np.ndarray, unit: str, whiten_over: str) -> np.ndarray:
+def whiten_batches(
+    prep: PreparedSteps, values: np.ndarray, unit: str = "step", whiten_over: str = "iteration"
+) -> np.ndarray:
     """Whiten per training batch (run, iteration) or over everything loaded."""
     codes, n = (prep.batch, prep.n_batches) if whiten_over == "iteration" else (np.zeros(prep.n, np.int64), 1)
     return whiten(values, codes, n, _unit_weights(prep, unit))
@@ -69,13 +71,13 @@ def _whiten_batches(prep: PreparedSteps, values: np.ndarray, unit: str, whiten_o
 def reinforce_pp(prep: PreparedSteps, notes: list[str], *, gamma: float, unit: str, whiten_over: str) -> np.ndarray:
     """REINFORCE++ (no baseline): outcome on the last step, discounted returns, whitened per batch."""
     returns = discounted_reverse_sum(np.where(prep.is_last, prep.outcome, 0.0), prep.levels, gamma)
-    return _whiten_batches(prep, returns, unit, whiten_over)
+    return whiten_batches(prep, returns, unit, whiten_over)
 
 
 def reinforce_pp_baseline(prep: PreparedSteps, notes: list[str], *, unit: str, whiten_over: str) -> np.ndarray:
     """REINFORCE++-baseline: ``R - mean_group`` (singleton: mean 0), whitened per batch."""
     centred = group_advantage(prep, prep.traj_outcome, std=False, stats_over="trajectories")
-    return _whiten_batches(prep, centred, unit, whiten_over)
+    return whiten_batches(prep, centred, unit, whiten_over)
 
 
 def accumulated_reward(outcome: np.ndarray, immediate_sum: np.ndarray, *, threshold: float, gated: bool) -> np.ndarray:
@@ -91,8 +93,42 @@ def accumulated_reward(outcome: np.ndarray, immediate_sum: np.ndarray, *, thresh
     return outcome + np.where(gate, immediate_sum, 0.0)
 
 
-def gra(prep: PreparedSteps, notes: list[str], *, threshold: float, gated: bool, std: bool) -> np.ndarray:
+TERMINAL_MATCH_TOLERANCE = 1e-9
+"""A last-step reward within this of the outcome counts as the outcome logged again."""
+
+
+def immediate_rewards(prep: PreparedSteps, notes: list[str], terminal: str) -> np.ndarray:
+    """The per-step rewards G-RA gates, with the terminal reward taken out where it is the outcome.
+
+    Logs such as the sample arithmetic and agent runs write the verifier's or the goal's reward on the last
+    step *and* as the outcome. Counting it among the immediate rewards would add the outcome twice.
+
+    Args:
+        prep: Prepared steps.
+        notes: Receives how many trajectories had their terminal reward excluded.
+        terminal: ``"auto"`` drops the last step's reward where it equals the trajectory's outcome (a
+            terminal reward that differs, e.g. an invalid-action penalty on a failed last step, is an
+            immediate reward and stays); ``"exclude"`` always drops it; ``"include"`` keeps every reward.
+    """
+    rewards = prep.floats("reward", fill=0.0)
+    if terminal == "include":
+        return rewards
+    drop = prep.is_last.copy()
+    if terminal == "auto":
+        drop &= np.abs(rewards - prep.outcome) <= TERMINAL_MATCH_TOLERANCE
+    dropped = int(drop.sum())
+    if dropped:
+        notes.append(
+            f"terminal reward excluded from the immediate rewards on {dropped} of {prep.n_traj} trajectories "
+            f"({'where it equals the outcome' if terminal == 'auto' else 'always'}; terminal='include' keeps it)"
+        )
+    return np.where(drop, 0.0, rewards)
+
+
+def gra(
+    prep: PreparedSteps, notes: list[str], *, threshold: float, gated: bool, std: bool, terminal: str
+) -> np.ndarray:
     """G-RA: accumulate immediate step rewards only when the outcome meets τ, then GRPO over the totals."""
-    immediate = segment_sum(prep.floats("reward", fill=0.0), prep.traj, prep.n_traj)
+    immediate = segment_sum(immediate_rewards(prep, notes, terminal), prep.traj, prep.n_traj)
     totals = accumulated_reward(prep.traj_outcome, immediate, threshold=threshold, gated=gated)
     return group_advantage(prep, totals, std=std, stats_over="trajectories")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.credit import gigpo, outcome
+from core.credit.registry_signals import SIGNAL_SCHEMES
 from core.credit.registry_step import STEP_SCHEMES
 from core.credit.spec import ParamSpec, SchemeSpec, gamma_param
 
@@ -111,7 +112,8 @@ _SCHEMES: tuple[SchemeSpec, ...] = (
                 "episode_stats",
                 str,
                 "steps",
-                "episode mean/std over the group's step rows (code) or its trajectories (paper Eq. 3)",
+                "episode mean/std over the group's step rows (code default) or one score per trajectory, its first "
+                "row's (paper Eq. 3; verl-agent compute_mean_std_cross_steps=False)",
                 choices=("steps", "trajectories"),
             ),
             ParamSpec(
@@ -126,8 +128,9 @@ _SCHEMES: tuple[SchemeSpec, ...] = (
                 "similarity",
                 float,
                 0.0,
-                "0 = exact anchor-state matching (default); otherwise difflib ratio to merge similar states "
-                "(slow: Python loop over distinct states)",
+                "0 = exact anchor-state matching (default); otherwise the difflib ratio (candidate state first, "
+                "cluster representative second, as verl-agent) that merges similar states (slow: Python loop "
+                "over distinct states)",
                 low=0.0,
                 high=0.999,
             ),
@@ -138,5 +141,5 @@ _SCHEMES: tuple[SchemeSpec, ...] = (
     ),
 )
 
-SCHEMES: dict[str, SchemeSpec] = {spec.name: spec for spec in (*_SCHEMES, *STEP_SCHEMES)}
+SCHEMES: dict[str, SchemeSpec] = {spec.name: spec for spec in (*_SCHEMES, *STEP_SCHEMES, *SIGNAL_SCHEMES)}
 """Every scheme by name; iteration order is the display order."""

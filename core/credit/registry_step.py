@@ -13,6 +13,13 @@ SOURCE = ParamSpec(
     "state values from the rollout tree's Monte-Carlo values or from the prm column",
     choices=("tree", "prm"),
 )
+OUTPUT = ParamSpec(
+    "output",
+    str,
+    "advantage",
+    "advantage = the paper's last stage (PPO/GAE on the step rewards), reward = the step rewards alone",
+    choices=("advantage", "reward"),
+)
 RECONSTRUCTED = (
     "Reconstructed from the paper's abstract (confidence L): no official code was found; verify before citing. "
 )
@@ -147,7 +154,24 @@ STEP_SCHEMES: tuple[SchemeSpec, ...] = (
                 low=0.0,
                 high=100.0,
             ),
-            SOURCE,
+            ParamSpec(
+                "source",
+                str,
+                "auto",
+                "prover mu: auto = the PRM's scores when the log has them, else best_of_k; prm; best_of_k "
+                "(pass@K of the policy from the state, the paper's complementary prover); policy (mu = pi, the "
+                "policy's own success rate, which the paper argues against). All give P(success) in [0, 1]",
+                choices=("auto", "prm", "best_of_k", "policy"),
+            ),
+            ParamSpec("k", int, 4, "K of the Best-of-K prover", low=1, high=1024),
+            ParamSpec(
+                "success_threshold",
+                float,
+                0.5,
+                "outcome (>=) that counts as success for the tree-based provers",
+                low=-1e9,
+                high=1e9,
+            ),
             ParamSpec(
                 "outcome_term",
                 str,
@@ -157,8 +181,9 @@ STEP_SCHEMES: tuple[SchemeSpec, ...] = (
             ),
         ),
         progress.pav,
-        "Outcome advantage + alpha x (V(s_{h+1}) - V(s_h)), prover values from the tree's Monte-Carlo values "
-        "or from prm (the value before the first step is the group's mean outcome).",
+        "Outcome advantage + alpha x (V(s_{h+1}) - V(s_h)) under a prover distinct from the policy by default: "
+        "a PRM's scores (V before the first step: the group's mean first-step score), or Best-of-K of the "
+        "policy over the rollout tree; mu = pi is an option. Every prover's values are success probabilities.",
     ),
     SchemeSpec(
         "gra",
@@ -171,9 +196,18 @@ STEP_SCHEMES: tuple[SchemeSpec, ...] = (
             ParamSpec("threshold", float, 0.5, "outcome level (>=) that opens the gate", low=-1e9, high=1e9),
             ParamSpec("gated", bool, True, "G-RA; False gives direct accumulation (D-RA)"),
             ParamSpec("std", bool, True, "GRPO std normalisation of the accumulated totals"),
+            ParamSpec(
+                "terminal",
+                str,
+                "auto",
+                "the last step's reward when the log also holds the outcome there: auto = drop it where it "
+                "equals the outcome (else the outcome counts twice), exclude = always drop it, include = keep it",
+                choices=("auto", "exclude", "include"),
+            ),
         ),
         gra,
-        "Trajectory total R_out + 1[R_out >= threshold] x sum of step rewards, then GRPO over the group.",
+        "Trajectory total R_out + 1[R_out >= threshold] x sum of immediate step rewards, then GRPO over the "
+        "group. A terminal reward that repeats the outcome is not an immediate reward (parameter terminal).",
     ),
     SchemeSpec(
         "spa",
@@ -193,10 +227,14 @@ STEP_SCHEMES: tuple[SchemeSpec, ...] = (
             ),
             ParamSpec("ridge", float, 1.0, "L2 penalty of the progress estimator fit", low=1e-9, high=1e6),
             ParamSpec("code_weighting", bool, False, "multiply step t by (T - t - 1) like the released PPO trainer"),
+            OUTPUT,
+            gamma_param(1.0, "GAE discount of the step-level PPO (TRL PPOTrainer default 1.0)"),
+            ParamSpec("lam", float, 0.95, "GAE lambda (TRL PPOTrainer default 0.95)", low=0.0, high=1.0),
         ),
         spa.spa,
         "Progress estimator fitted on the loaded data (ridge on action identity) so contributions sum to the "
-        "outcome; step reward = contribution + grounding x (valid or last step).",
+        "outcome; step reward = contribution + grounding x (valid or last step); by default the paper's "
+        "step-level PPO advantage on it (GAE with the logged critic, V = 0 without one, whitened).",
     ),
     SchemeSpec(
         "vsrm",
@@ -209,10 +247,15 @@ STEP_SCHEMES: tuple[SchemeSpec, ...] = (
             gamma_param(0.7, "discount of a look-ahead change (0.7 in the code)"),
             ParamSpec("lookahead", int, 4, "maximum flat steps to look across (4, hard-coded)", low=0, high=1000),
             SOURCE,
+            OUTPUT,
+            ParamSpec("ppo_gamma", float, 1.0, "GAE discount of the PPO stage (verl default 1.0)", low=0.0, high=1.0),
+            ParamSpec("lam", float, 1.0, "GAE lambda of the PPO stage (verl default 1.0)", low=0.0, high=1.0),
         ),
         progress.vsrm,
         "Change in the accuracy of the state across each step, looking ahead over flat steps; accuracies are "
-        "the rollout tree's Monte-Carlo values (group mean outcome before the first step).",
+        "the rollout tree's Monte-Carlo values (group mean outcome before the first step). By default the "
+        "official training path follows: the outcome overwrites the last step's reward, then GAE (logged "
+        "critic, V = 0 without one) whitened per batch.",
     ),
     SchemeSpec(
         "mc_value",
@@ -291,31 +334,6 @@ STEP_SCHEMES: tuple[SchemeSpec, ...] = (
         (gamma_param(1.0, "discount"),),
         dense.mc_return,
         "Discounted return of each step (rewards, or the outcome on the last step), no baseline.",
-    ),
-    SchemeSpec(
-        "implicit_prm",
-        "Implicit PRM (PRIME / OPRL-iStar)",
-        "Cui et al. 2025 (PRIME); Tongyi iStar core_istar.py",
-        "H",
-        ("logp_policy", "logp_ref"),
-        (),
-        (
-            ParamSpec("beta", float, 0.05, "implicit reward scale (beta_train)", low=0.0, high=100.0),
-            ParamSpec("weight", float, 1.0, "step_advantage_w", low=0.0, high=100.0),
-            ParamSpec("normalise", bool, True, "divide by the batch's largest |reward| + 1e-6 (batch_norm)"),
-            ParamSpec(
-                "step_baseline",
-                str,
-                "first_step",
-                "RLOO baseline of the step part: code (first step "
-                "of each trajectory) or true leave-one-out over all steps",
-                choices=("first_step", "all_steps"),
-            ),
-            ParamSpec("process_only", bool, False, "drop the outcome part (use_process_only)"),
-        ),
-        dense.implicit_prm,
-        "beta x (logp_policy - logp_ref) per step (columns hold per-step sums of token log-probs), "
-        "RLOO over the group, plus the RLOO outcome advantage.",
     ),
 )
 """Schemes whose credit varies between the steps of one trajectory (plus G-RA, which gates step rewards)."""

@@ -7,6 +7,12 @@ outcome on the counts of its actions, so ``ĉ_t`` is the learned weight of step 
 turn; an LM is out of scope for an offline recomputation, so action identity is the feature.)
 The step reward is ``ĉ_t + grounding·g_t`` with g_t = 1 for a valid action and always 1 on the last
 step, as in the code's reward assembly.
+
+The paper trains on these rewards with step-level PPO; the released trainer (``ppo/step_ppotrainer.py``, a
+TRL ``PPOTrainer``) puts each step's reward on its last token and runs TRL's GAE (γ = 1, λ = 0.95 by
+default) with the value head, then whitens. ``output="advantage"`` (default) does the same with one
+position per step and the logged critic values (V = 0 when the log has none); ``output="reward"`` stops
+at the step rewards.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import lsqr
 
+from core.credit.dense import critic_values, gae_advantages
 from core.credit.prepared import PreparedSteps
 
 LSQR_ITERATIONS = 50
@@ -44,14 +51,28 @@ def fit_contributions(prep: PreparedSteps, ridge: float) -> tuple[np.ndarray, fl
     return weights[actions], residual
 
 
-def spa(prep: PreparedSteps, notes: list[str], *, grounding: float, ridge: float, code_weighting: bool) -> np.ndarray:
-    """SPA step reward ``ĉ_t + grounding·g_t`` per sorted row (optionally × (T-t-1) like the code's PPO)."""
+def spa(
+    prep: PreparedSteps,
+    notes: list[str],
+    *,
+    grounding: float,
+    ridge: float,
+    code_weighting: bool,
+    output: str,
+    gamma: float,
+    lam: float,
+) -> np.ndarray:
+    """SPA step reward ``ĉ_t + grounding·g_t`` (optionally × (T-t-1) like the code), or its GAE advantage."""
     contribution, residual = fit_contributions(prep, ridge)
     notes.append(f"progress estimator fitted on {prep.n_traj} trajectories; relative residual {residual:.3f}")
     remaining = prep.traj_len[prep.traj] - prep.pos - 1
-    return step_rewards_from_contributions(
+    rewards = step_rewards_from_contributions(
         contribution, prep.validity(), prep.is_last, remaining, grounding=grounding, code_weighting=code_weighting
     )
+    if output == "reward":
+        return rewards
+    values = critic_values(prep, notes, "spa")
+    return gae_advantages(prep, rewards, values, gamma=gamma, lam=lam, whiten_batches=True)
 
 
 def step_rewards_from_contributions(

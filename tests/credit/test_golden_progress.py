@@ -25,20 +25,23 @@ def single_chain(acc):
 )
 def test_vsrm_golden(acc, expected):
     df = single_chain(acc)
-    np.testing.assert_allclose(compute(df, "vsrm", source="prm"), expected, atol=1e-9)
+    np.testing.assert_allclose(compute(df, "vsrm", source="prm", output="reward"), expected, atol=1e-9)
 
 
 def test_vsrm_from_tree_values():
     # Root 0.5; after step 0 the shared node has value 0.5 (flat), then the leaves decide.
     df = frame(trajectory("w", 1.0, ["a", "b"]), trajectory("l", 0.0, ["a", "c"]))
-    np.testing.assert_allclose(steps_of(df, compute(df, "vsrm"), "w"), [0.5 * 0.7, 0.5])
-    np.testing.assert_allclose(steps_of(df, compute(df, "vsrm"), "l"), [-0.5 * 0.7, -0.5])
+    rewards = compute(df, "vsrm", output="reward")
+    np.testing.assert_allclose(steps_of(df, rewards, "w"), [0.5 * 0.7, 0.5])
+    np.testing.assert_allclose(steps_of(df, rewards, "l"), [-0.5 * 0.7, -0.5])
 
 
 def pav_group():
-    """Ten trajectories, three successes: the group (root) value is 0.3 as in the spec's V(s_0)."""
+    """Ten trajectories, three successes. The PRM prover's V(s_0) is the group's mean first-step score; the
+    other nine first scores are chosen so that it is the spec's V(s_0) = 0.30."""
     main = trajectory("main", 1.0, ["p", "q", "r"], prm=[0.45, 0.40, 0.80])
-    others = [trajectory(f"o{i}", 1.0 if i < 2 else 0.0, [f"o{i}"], prm=[0.5]) for i in range(9)]
+    other_first = (0.30 * 10 - 0.45) / 9
+    others = [trajectory(f"o{i}", 1.0 if i < 2 else 0.0, [f"o{i}"], prm=[other_first]) for i in range(9)]
     return frame(main, *others)
 
 

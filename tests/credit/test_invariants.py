@@ -102,11 +102,14 @@ EQUAL_GROUP_SCHEMES = [
     "gra",
 ]
 # implicit_prm is left out on purpose: its step part compares each step with the group's *first* steps
-# (official baseline), so identical trajectories whose steps differ keep non-zero step credit.
+# (official baseline), so identical trajectories whose steps differ keep non-zero step credit. PAV with a PRM
+# prover (its default when scores exist) and PBRS rightly credit a step that raises the prover's value or
+# the potential even when every outcome is equal; their tree-based forms are checked below.
 
 
 @pytest.mark.parametrize("scheme", EQUAL_GROUP_SCHEMES)
 def test_all_equal_group_gives_zero(scheme):
+    params = {"pav": {"source": "best_of_k"}}.get(scheme, {})
     same = dict(
         state=["s0", "s1"],
         reward=[0.0, 1.0],
@@ -116,7 +119,7 @@ def test_all_equal_group_gives_zero(scheme):
         logp_ref=[0.0, 0.0],
     )
     df = frame(*[trajectory(f"t{i}", 1.0, ["a", "b"], **same) for i in range(4)])
-    np.testing.assert_allclose(compute(df, scheme), 0.0, atol=1e-12)
+    np.testing.assert_allclose(compute(df, scheme, **params), 0.0, atol=1e-12)
 
 
 def test_grpo_sums_to_zero_per_group():
