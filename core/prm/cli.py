@@ -43,6 +43,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, help="token limit; default the model's")
     p.add_argument("--beta", type=float, help="implicit PRM coefficient (default 0.001)")
     p.add_argument(
+        "--judge-template",
+        help="judge: the question per step, with {problem}, {steps} (Step i: lines up to k), {step} and {k}; "
+        "default '{problem}\\n\\n{steps}\\n\\nIs step {k} correct? Answer Yes or No.'",
+    )
+    p.add_argument("--judge-prefill", help="judge: text the answer turn starts with before Yes/No (default none)")
+    p.add_argument("--yes-token", help="judge: the one-token answer read as correct (default Yes)")
+    p.add_argument("--no-token", help="judge: the one-token answer read as wrong (default No)")
+    p.add_argument(
         "--trust-remote-code", action="store_true", help="allow the checkpoint's own Python code (Qwen2.5-Math-PRM)"
     )
     p.add_argument("--no-activate", action="store_true", help="store the scores without making them steps.prm")
@@ -95,6 +103,11 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         settings = replace(settings, max_length=args.max_length)
     if args.beta is not None:
         settings = replace(settings, beta=args.beta)
+    for flag in ("judge_template", "judge_prefill", "yes_token", "no_token"):
+        if getattr(args, flag) is not None:
+            # Only \n and \t are unescaped: unicode_escape would garble non-ASCII text in a template.
+            text = getattr(args, flag).replace("\\n", "\n").replace("\\t", "\t")
+            settings = replace(settings, **{flag: text})
     check_settings(settings)
     check_positive("--batch-tokens", args.batch_tokens)
     scope = parse_scope(args.scope)

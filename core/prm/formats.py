@@ -8,10 +8,11 @@ costs one forward pass however many steps it has. Only tokenizers are used here:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import string
+from dataclasses import dataclass, replace
 from typing import Any
 
-from core.prm.types import FormatSettings, Trajectory
+from core.prm.types import JUDGE_TEMPLATE, FormatSettings, Trajectory
 
 QWEN_DEFAULT_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 QWEN_STEP_TAG = "<extra_0>"
@@ -193,6 +194,68 @@ def encode_implicit(tokenizer: Any, traj: Trajectory, index: int, settings: Form
     return [EncodedSequence(index, ids, reads)]
 
 
+JUDGE_PLACEHOLDERS = frozenset({"problem", "steps", "step", "k"})
+
+
+def judge_settings(settings: FormatSettings) -> FormatSettings:
+    """The ``judge`` family's settings with every default filled in, after checking the template's placeholders.
+
+    Filled in so a judge scorer's identity names its exact question and answer tokens.
+
+    Raises:
+        ValueError: The template or prefill uses a placeholder other than ``{problem}``, ``{steps}``,
+            ``{step}`` and ``{k}``, or is not a valid format string.
+    """
+    resolved = replace(
+        settings,
+        judge_template=JUDGE_TEMPLATE if settings.judge_template is None else settings.judge_template,
+        judge_prefill=settings.judge_prefill or "",
+        yes_token=settings.yes_token or "Yes",
+        no_token=settings.no_token or "No",
+    )
+    for what, text in (("--judge-template", resolved.judge_template), ("--judge-prefill", resolved.judge_prefill)):
+        try:
+            names = {field for _, field, _, _ in string.Formatter().parse(text or "") if field is not None}
+        except ValueError as exc:
+            raise ValueError(f"{what} is not a valid template ({exc}); write literal braces as {{{{ and }}}}") from exc
+        unknown = sorted(names - JUDGE_PLACEHOLDERS)
+        if unknown:
+            raise ValueError(f"{what} uses unknown placeholder(s) {', '.join(unknown)}; known: problem, steps, step, k")
+    return resolved
+
+
+def render_judge_prompt(traj: Trajectory, k: int, settings: FormatSettings) -> tuple[str, str]:
+    """The judge's question about step ``k`` (0-based) and its answer prefill, placeholders filled."""
+    fields = {
+        "problem": traj.prompt,
+        "steps": "\n".join(f"Step {i + 1}: {text}" for i, text in enumerate(traj.steps[: k + 1])),
+        "step": traj.steps[k],
+        "k": k + 1,
+    }
+    return (settings.judge_template or JUDGE_TEMPLATE).format(**fields), (settings.judge_prefill or "").format(**fields)
+
+
+def encode_judge(tokenizer: Any, traj: Trajectory, index: int, settings: FormatSettings) -> list[EncodedSequence]:
+    """Generative verifier: one input per step ``k`` asking whether it is correct; read the next-token logits.
+
+    The question is the user turn of the tokenizer's chat template with the generation prompt added (when
+    the tokenizer has a template), else the raw text after a BOS; the prefill follows. The score of step k
+    is read at the last position, whose logits predict the answer token. Each step needs its own input
+    because the question must come after the step it asks about (like ``seqcls``, inputs grow with k).
+    """
+    sequences = []
+    for k in range(len(traj.steps)):
+        question, prefill = render_judge_prompt(traj, k, settings)
+        if getattr(tokenizer, "chat_template", None) is not None:
+            messages = [{"role": "user", "content": question}]
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + prefill
+            ids = _ids(tokenizer, text)
+        else:
+            ids = _bos(tokenizer) + _ids(tokenizer, question + prefill)
+        sequences.append(EncodedSequence(index, ids, [_read(k, len(ids) - 1)]))
+    return sequences
+
+
 ENCODERS = {
     "token-cls": encode_token_cls,
     "qwen": encode_qwen,
@@ -200,5 +263,6 @@ ENCODERS = {
     "rlhflow": encode_rlhflow,
     "seqcls": encode_seqcls,
     "implicit": encode_implicit,
+    "judge": encode_judge,
 }
 """Family name → encoder(tokenizer, trajectory, index, settings) -> list of sequences."""

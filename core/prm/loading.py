@@ -16,6 +16,7 @@ from typing import Any
 
 from core.errors import CreditscopeError
 from core.prm.checks import PrmRefused, check_device, check_loading_info, check_settings, one_line
+from core.prm.formats import judge_settings
 from core.prm.hub import hub_file, hub_reachable
 from core.prm.types import FAMILIES, FormatSettings, ScorerSpec
 
@@ -300,7 +301,13 @@ def build_spec(
         raise PrmRefused(f"unknown PRM family {family!r}; choose one of {', '.join(FAMILIES)}")
     if family == "implicit" and not ref_model:
         raise PrmRefused("the implicit family needs a reference model (ref_model / --ref-model)")
-    check_settings(settings or FormatSettings())
+    settings = settings or FormatSettings()
+    check_settings(settings)
+    if family == "judge":
+        try:
+            settings = judge_settings(settings)  # defaults written out: the identity names the exact question
+        except ValueError as exc:
+            raise PrmRefused(str(exc)) from exc
     for folder in (model, ref_model):
         if folder and Path(folder).is_dir() and not (Path(folder) / "config.json").is_file():
             what = "is empty" if not any(Path(folder).iterdir()) else "has no config.json"
@@ -313,7 +320,7 @@ def build_spec(
         family=family,
         model=model,
         fingerprint=fingerprint(model, revision),
-        settings=settings or FormatSettings(),
+        settings=settings,
         ref_model=ref_model if family == "implicit" else None,
         ref_fingerprint=fingerprint(ref_model, ref_revision) if family == "implicit" and ref_model else None,
     )

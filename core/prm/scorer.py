@@ -123,6 +123,9 @@ class Scorer:
         if spec.family in ("shepherd", "rlhflow"):
             self._good_id = _last_token_id(tokenizer, spec.settings.good_token)
             self._bad_id = _last_token_id(tokenizer, spec.settings.bad_token)
+        elif spec.family == "judge":
+            self._good_id = _single_answer_id(tokenizer, spec.settings.yes_token or "Yes", "--yes-token")
+            self._bad_id = _single_answer_id(tokenizer, spec.settings.no_token or "No", "--no-token")
 
     @property
     def scorer_id(self) -> str:
@@ -313,7 +316,7 @@ class Scorer:
                 flat = heads.token_classifier_scores(self.model, ids, mask, rows, positions)
             elif family == "seqcls":
                 flat = heads.sequence_classifier_scores(self.model, ids, mask)
-            elif family in ("shepherd", "rlhflow"):
+            elif family in ("shepherd", "rlhflow", "judge"):
                 flat = heads.good_bad_scores(self.model, ids, mask, rows, positions, self._good_id, self._bad_id)
             else:
                 flat = self._implicit_scores(ids, mask, span_rows, span_pos, span_owner, len(read_rows))
@@ -389,3 +392,14 @@ def _last_token_id(tokenizer: Any, text: str) -> int:
     if not ids:
         raise ValueError(f"token {text!r} encodes to nothing with this tokenizer")
     return int(ids[-1])
+
+
+def _single_answer_id(tokenizer: Any, text: str, flag: str) -> int:
+    """Id of a judge's answer, which must be one token: P(answer) is read from a single next-token softmax."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if len(ids) != 1:
+        raise ValueError(
+            f"{flag} {text!r} encodes to {len(ids)} tokens with this tokenizer; the judge reads one next token, so "
+            "choose an answer that is a single token (e.g. with or without a leading space)"
+        )
+    return int(ids[0])

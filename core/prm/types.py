@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FAMILIES: tuple[str, ...] = ("qwen", "token-cls", "shepherd", "rlhflow", "seqcls", "implicit")
+FAMILIES: tuple[str, ...] = ("qwen", "token-cls", "shepherd", "rlhflow", "seqcls", "implicit", "judge")
 """PRM families a scorer can be built for (see ``core/prm/formats.py`` for each input recipe)."""
 
 ProgressCallback = Callable[[int, int], None]
@@ -67,6 +67,13 @@ class FormatSettings:
         system_prompt: System message for ``qwen`` (the model card's default when None).
         beta: Implicit-PRM coefficient β in β·log(π/π_ref) (EurusPRM card: 0.001).
         max_length: Token limit; None uses the model's ``max_position_embeddings`` (or the tokenizer's limit).
+        judge_template: ``judge`` only: the question put to the judge, with the placeholders ``{problem}``,
+            ``{steps}`` (steps 1..k as ``Step i: text`` lines), ``{step}`` (step k's text) and ``{k}`` (1-based).
+            None picks :data:`JUDGE_TEMPLATE`.
+        judge_prefill: ``judge`` only: text the judge's answer turn starts with before the Yes/No token (same
+            placeholders; e.g. an empty think block for reasoning judges). None means ``""``.
+        yes_token: ``judge`` only: the answer read as "step is correct" (must be one token; None = ``"Yes"``).
+        no_token: ``judge`` only: the answer read as "step is wrong" (one token; None = ``"No"``).
     """
 
     separator: str = "\n"
@@ -76,6 +83,18 @@ class FormatSettings:
     system_prompt: str | None = None
     beta: float = 0.001
     max_length: int | None = None
+    judge_template: str | None = None
+    judge_prefill: str | None = None
+    yes_token: str | None = None
+    no_token: str | None = None
+
+
+JUDGE_TEMPLATE = "{problem}\n\n{steps}\n\nIs step {k} correct? Answer Yes or No."
+"""The ``judge`` family's default question (GenRM-style direct verification of step k)."""
+
+JUDGE_FIELDS: tuple[str, ...] = ("judge_template", "judge_prefill", "yes_token", "no_token")
+"""Settings only the ``judge`` family reads. Left out of a scorer's identity while unset, so adding them did
+not change the ``scorer_id`` (and the cached scores) of any scorer of another family."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +131,9 @@ class ScorerSpec:
         stays in the hash, since its fingerprint is only a commit sha.
         """
         identity = self.to_json()
+        for name in JUDGE_FIELDS:
+            if identity["settings"][name] is None:
+                del identity["settings"][name]
         if self.fingerprint.startswith("local:"):
             identity["model"] = None
         if self.ref_fingerprint and self.ref_fingerprint.startswith("local:"):
