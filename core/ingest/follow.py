@@ -54,38 +54,22 @@ def _native_lines(module: ModuleType, path: Path, options: AdapterOptions) -> bo
     return path.suffix in (".jsonl", ".ndjson")  # native Parquet is a table, not lines
 
 
-def _split_not_from_content(module: ModuleType, path: Path, options: AdapterOptions) -> bool:
-    """Whether verl's split of ``path`` is fixed by ``--split`` or the folder name rather than the records.
-
-    verl calls a file "val" when *every* record carries ``reward``, so one new line could flip the split
-    (and the group ids built from it) of all earlier rows; when records with and without ``reward`` get
-    the same split, appending is safe.
-    """
-    infer = getattr(module, "infer_split", None)
-    if infer is None:
-        return False
-    try:
-        return bool(infer(path, [(1, {})], options) == infer(path, [(1, {"reward": 0.0})], options))
-    except Exception:  # an adapter refactor must not break following; a full replace is always correct
-        return False
-
-
 LINE_APPENDABLE: dict[str, Callable[[ModuleType, Path, AdapterOptions], bool]] = {
     "native": _native_lines,
     "rl_logging_board": _always,
     "verifiers": _always,
     "openai_messages": _always,
-    "verl": _split_not_from_content,
 }
 """Formats whose new lines may be appended without re-reading the file, each with a check for one file.
 
 The rule: every row an adapter makes from a line depends only on that line, its line number, the
 file's path and the options, never on other lines. Then the rows of new lines added to the rows of
 earlier lines equal a full re-read. Groups spanning lines stay right when the group id is computed
-from the line alone (verl and rl_logging_board use a digest of the prompt, verifiers and
-openai_messages the record's group key), so a new rollout joins its group. Duplicate trajectory ids
-across old and new lines are caught by the store's checks as usual. Formats not listed (verl_agent
-threads per-turn rows across lines; others read whole documents) are replaced in full.
+from the line alone (rl_logging_board uses a digest of the prompt, verifiers and openai_messages the
+record's group key), so a new rollout joins its group. Duplicate trajectory ids across old and new lines
+are caught by the store's checks as usual. Formats not listed are replaced in full: verl chooses one step
+rule per group from all of its rollouts (and its split from all records), so a new line can change the
+rows of earlier ones; verl_agent threads per-turn rows across lines; others read whole documents.
 """
 
 

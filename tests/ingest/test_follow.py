@@ -227,9 +227,9 @@ def _verl_records(n: int, *, reward: bool) -> list[str]:
     return [json.dumps({**row, **({"reward": 1.0} if reward else {})}) + "\n" for row in rows]
 
 
-@pytest.mark.parametrize(("folder", "expected_status"), [("val", "appended"), ("rollouts", "replaced")])
-def test_verl_appends_only_where_new_lines_cannot_change_the_split(
-    store: Store, tmp_path: Path, folder: str, expected_status: str
+@pytest.mark.parametrize("folder", ["val", "rollouts"])
+def test_verl_is_replaced_in_full_because_a_new_line_can_change_earlier_rows(
+    store: Store, tmp_path: Path, folder: str
 ) -> None:
     path = tmp_path / folder / "1.jsonl"
     path.parent.mkdir()
@@ -237,11 +237,21 @@ def test_verl_appends_only_where_new_lines_cannot_change_the_split(
     poll_once(store, [str(path)])
     _append(path, _verl_records(6, reward=False)[5])
     grown = _only(poll_once(store, [str(path)]))
-    assert grown.format == "verl" and grown.status == expected_status
+    assert grown.format == "verl" and grown.status == "replaced"
     pd.testing.assert_frame_equal(_trajectories(store), _trajectories(_full_read(path)))
     assert store.query_df("SELECT DISTINCT split FROM trajectories")["split"].tolist() == [
         "val" if folder == "val" else "train"
     ]
+    # a tool-using rollout joining group q0 switches the whole group to one step per turn
+    plain = {"input": "q0", "output": "think\n\nanswer", "score": 1.0, "step": 1}
+    _append(path, json.dumps(plain) + "\n")
+    poll_once(store, [str(path)])
+    tool = {"input": "q0", "output": "call\ntool\nresult\nassistant\ndone", "score": 1.0, "step": 1}
+    _append(path, json.dumps(tool) + "\n")
+    assert _only(poll_once(store, [str(path)])).status == "replaced"
+    pd.testing.assert_frame_equal(_trajectories(store), _trajectories(_full_read(path)))
+    n_steps = store.query_df("SELECT n_steps FROM trajectories WHERE traj_id LIKE '%/1/6'")["n_steps"].tolist()
+    assert n_steps == [1]  # the plain rollout is one turn now, no longer two paragraphs
 
 
 def test_follower_thread_picks_up_a_training_loop_writing_live(store: Store, tmp_path: Path) -> None:

@@ -105,11 +105,21 @@ def test_flat_prefixes_rebuild_the_tree(flat):
             for p in prefixes
             if p.strip() != record["question"].strip() and any(q != p and q.startswith(p) for q in prefixes)
         }
-        expected_leaves += sum(1 for i in range(len(prefixes)) if not is_root[i] and i not in parents)
+        # repeated prefixes are one node: only the first copy can be a leaf
+        expected_leaves += sum(
+            1 for i in range(len(prefixes)) if not is_root[i] and i not in parents and first_index[prefixes[i]] == i
+        )
     assert len(flat.trajectories) == expected_leaves
-    # every non-root entry is one node
+    # every distinct non-root prefix is one node
     non_root = sum(
-        1 for r in records for e in r["reasoning_steps"] if e["solution_prefix"].strip() != r["question"].strip()
+        len(
+            {
+                e["solution_prefix"]
+                for e in r["reasoning_steps"]
+                if e["solution_prefix"].strip() != r["question"].strip()
+            }
+        )
+        for r in records
     )
     assert flat.steps["node_id"].nunique() == non_root
     # a step's text is exactly what its prefix adds to its parent's prefix
@@ -152,3 +162,27 @@ def test_question_without_steps_is_skipped_with_a_note(tmp_path):
     source.write_text(json.dumps({"question": "Q?", "reasoning_steps": {"text": "Q?", "mc_value": 0.5}}) + "\n")
     result = omegaprm.read(source, AdapterOptions())
     assert result.trajectories.empty and len(result.skipped) == 1
+
+
+def test_repeated_flat_prefixes_are_merged_into_one_node_keeping_every_value(tmp_path):
+    question = "Q: 1+1?"
+    entries = [
+        {"solution_prefix": question, "mc_value": 0.5},
+        {"solution_prefix": question + " Step 1: 1+1", "mc_value": 0.5},
+        {"solution_prefix": question + " Step 1: 1+1", "mc_value": 0.75},
+        {"solution_prefix": question + " Step 1: 1+1 = 2", "mc_value": 1.0},
+        {"solution_prefix": question + " Step 1: 1+1 = 3", "mc_value": 0.0},
+        {"solution_prefix": question + " Step 1: 1+1 = 3", "mc_value": 0.0},
+    ]
+    source = tmp_path / "flat.jsonl"
+    source.write_text(json.dumps({"question": question, "reasoning_steps": entries}) + "\n", encoding="utf-8")
+    result = omegaprm.read(source, AdapterOptions())
+    # two distinct solutions, not four trajectories from the copies
+    assert sorted(result.trajectories["traj_id"]) == ["flat:1/p3", "flat:1/p4"]
+    assert result.steps["node_id"].nunique() == 3
+    shared = result.steps[result.steps["node_id"] == "flat:1/p1"]
+    assert set(shared["value"]) == {0.5}  # the first copy's value
+    repeated = json.loads(shared["extra"].iloc[0])["repeated_prefix"]
+    assert repeated == [{"index": 1, "mc_value": 0.5}, {"index": 2, "mc_value": 0.75}]
+    assert json.loads(result.trajectories["meta"].iloc[0])["merged_repeated_prefixes"] == 2
+    assert any("merged 2 repeated solution prefix(es)" in note for note in result.skipped)

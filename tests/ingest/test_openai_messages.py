@@ -79,3 +79,75 @@ def test_own_ids_are_used_and_must_be_unique(tmp_path):
     with pytest.raises(IngestError, match="repeats") as caught:
         openai_messages.read(path, AdapterOptions())
     assert caught.value.record == 2
+
+
+def _nested_rows(tmp_path: Path, rows: list[dict], name: str = "chat.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def _chat(answer: str) -> list[dict]:
+    return [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": answer}]
+
+
+def test_a_reward_one_level_down_is_detected_when_unambiguous(tmp_path):
+    rows = [
+        {"messages": _chat("4"), "reward_info": {"reward": 1.0, "judge": "exact"}, "task": {"id": "t1"}},
+        {"messages": _chat("5"), "reward_info": {"reward": 0.0, "judge": "exact"}, "task": {"id": "t1"}},
+    ]
+    path = _nested_rows(tmp_path, rows)
+    assert registry.detect(path) is openai_messages
+    rollouts = openai_messages.read(path, AdapterOptions())
+    assert rollouts.trajectories["outcome"].tolist() == [1.0, 0.0]
+    assert rollouts.run_config["reward_field"] == "reward_info.reward"
+    assert json.loads(rollouts.trajectories["meta"].iloc[0])["reward_info"]["judge"] == "exact"  # nothing lost
+
+
+def test_two_nested_rewards_are_ambiguous_and_refused_until_one_is_named(tmp_path):
+    rows = [{"messages": _chat("4"), "reward_info": {"reward": 1.0}, "grader": {"score": 0.2}, "meta": {"g": "a"}}]
+    path = _nested_rows(tmp_path, rows)
+    with pytest.raises(Exception, match="reward_info.reward, grader.score"):
+        registry.detect(path)
+    with pytest.raises(IngestError, match="choose one with --reward-field"):
+        openai_messages.read(path, AdapterOptions())
+    rollouts = openai_messages.read(path, AdapterOptions(extra={"reward_field": "grader.score"}))
+    assert rollouts.trajectories["outcome"].tolist() == [0.2]
+
+
+def test_reward_group_and_id_fields_are_accepted_as_dotted_paths(tmp_path):
+    rows = [
+        {"messages": _chat("4"), "result": {"eval": {"r": 1}}, "info": {"prompt_uid": "p9", "uid": "a"}, "reward": 5},
+        {"messages": _chat("5"), "result": {"eval": {"r": 0}}, "info": {"prompt_uid": "p9", "uid": "b"}, "reward": 5},
+    ]
+    path = _nested_rows(tmp_path, rows)
+    options = AdapterOptions(
+        extra={"reward_field": "result.eval.r", "group_field": "info.prompt_uid", "id_field": "info.uid"}
+    )
+    rollouts = openai_messages.read(path, options)
+    assert rollouts.trajectories["outcome"].tolist() == [1.0, 0.0]
+    assert rollouts.trajectories["group_id"].tolist() == ["p9", "p9"]
+    assert rollouts.trajectories["traj_id"].tolist() == ["a", "b"]
+    rows[1]["info"].pop("uid")
+    broken = _nested_rows(tmp_path, rows, "broken.jsonl")
+    with pytest.raises(IngestError, match="missing \\(named by --id-field\\)") as caught:
+        openai_messages.read(broken, options)
+    assert (caught.value.record, caught.value.field) == (2, "info.uid")
+
+
+def test_the_cli_passes_the_field_options(tmp_path):
+    from core.cli import main
+    from core.store.database import Store
+
+    rows = [{"messages": _chat("4"), "out": {"points": 0.5}, "reward_info": {"reward": 1.0}, "x": {"score": 1}}]
+    path = _nested_rows(tmp_path, rows)
+    db = tmp_path / "runs.duckdb"
+    status = main(
+        ["ingest", str(path), "--db", str(db), "--format", "openai_messages", "--reward-field", "out.points", "-q"]
+    )
+    assert status == 0
+    store = Store.open(db, read_only=True)
+    try:
+        assert store.query_df("SELECT outcome FROM trajectories")["outcome"].tolist() == [0.5]
+    finally:
+        store.close()

@@ -76,9 +76,10 @@ REAL_LOGS: tuple[RealLog, ...] = (
     RealLog(
         "omegaprm/samples_math-aps.jsonl",
         "omegaprm",
-        134,
-        314,
-        "leaves of the trees rebuilt from the prefix lists; steps = path lengths (test_omegaprm)",
+        124,
+        290,
+        "leaves of the trees rebuilt from the prefix lists, 10 repeated prefixes merged; steps = path lengths"
+        " (test_omegaprm)",
     ),
     RealLog(
         "prm800k/samples_prm800k.jsonl",
@@ -121,8 +122,9 @@ REAL_LOGS: tuple[RealLog, ...] = (
         "verl/2.jsonl",
         "verl",
         672,
-        1838,
-        "672 lines = 42 prompts x 16; k role-word turns give k+1 steps, else paragraphs (test_verl)",
+        1497,
+        "672 lines = 42 prompts x 16; every group has tool-using rollouts, so one rule per group cuts every"
+        " output into turns: k role-word turns give k+1 steps (test_verl)",
     ),
 )
 

@@ -47,11 +47,19 @@ def test_real_dump_has_one_trajectory_per_line_in_42_groups_of_16(real):
 def test_real_dump_steps_follow_tool_turns(real):
     records, rollouts = real
     # each environment turn hands control back with an "assistant" role line, so an output with k such
-    # lines has k + 1 assistant turns; outputs without any are split into paragraphs instead
-    expected = []
-    for record in records:
-        role_lines = record["output"].split("\n").count("assistant")
-        expected.append(role_lines + 1 if role_lines else len(split_steps(record["output"])))
+    # lines has k + 1 assistant turns. One rule per group: in a group where any output has a turn, every
+    # output is cut into turns (none: one step); groups without any are split into paragraphs instead.
+    role_lines = [record["output"].split("\n").count("assistant") for record in records]
+    group_has_turns: dict[str, bool] = {}
+    for record, lines in zip(records, role_lines, strict=True):
+        group_has_turns[record["input"]] = group_has_turns.get(record["input"], False) or lines > 0
+    expected = [
+        lines + 1 if group_has_turns[record["input"]] else len(split_steps(record["output"]))
+        for record, lines in zip(records, role_lines, strict=True)
+    ]
+    assert sum(group_has_turns.values()) == 42  # every prompt's group has tool-using rollouts
+    rules = rollouts.trajectories["meta"].map(lambda meta: json.loads(meta)["step_split"])
+    assert (rules.groupby(rollouts.trajectories["group_id"]).nunique() == 1).all()  # one rule per group
     per_traj = rollouts.steps.groupby("traj_id", sort=False).size()
     assert [per_traj[f"train/2/{line}"] for line in range(1, 673)] == expected
     assert len(rollouts.steps) == sum(expected)
@@ -138,3 +146,27 @@ def test_non_utf8_bytes_name_the_line(tmp_path):
 def test_detect_declines_other_jsonl(tmp_path):
     other = _write(tmp_path, "x.jsonl", [{"prompt": "q", "response": "a", "reward": 1.0}])
     assert "lacks keys input/output/score" in verl.detect(other, other.read_bytes())
+
+
+def test_one_step_rule_per_group_even_when_rollouts_differ(tmp_path):
+    prompt = "user\nAdd 2 and 3.\nassistant\n"
+    tool_using = "<tool_call>add(2, 3)</tool_call>\nuser\n<tool_response>5</tool_response>\nassistant\nIt is 5."
+    plain = "First I think.\n\nThen I answer 5."
+    other_prompt = "user\nSay hi.\nassistant\n"
+    rows = [
+        {"input": prompt, "output": tool_using, "score": 1},
+        {"input": prompt, "output": plain, "score": 1},
+        {"input": other_prompt, "output": "Step 1: wave\n\nmore\nStep 2: say hi", "score": 1},
+        {"input": other_prompt, "output": "hi\n\nthere", "score": 0},
+    ]
+    path = _write(tmp_path, "7.jsonl", rows)
+    rollouts = verl.read(path, AdapterOptions())
+    steps = rollouts.steps.groupby("traj_id", sort=False)["action"].apply(list)
+    # the plain rollout is one assistant turn like the tool-using one's turns, not two paragraphs
+    assert steps["train/7/1"] == ["<tool_call>add(2, 3)</tool_call>", "It is 5."]
+    assert steps["train/7/2"] == [plain]
+    # the group without tools resolves `auto` once: Step k markers in one output decide for both
+    assert steps["train/7/3"] == ["Step 1: wave\n\nmore", "Step 2: say hi"]
+    assert steps["train/7/4"] == ["hi\n\nthere"]
+    splits = [json.loads(meta)["step_split"] for meta in rollouts.trajectories["meta"]]
+    assert splits == ["turns", "turns", "step_k", "step_k"]

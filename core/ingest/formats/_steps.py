@@ -25,7 +25,7 @@ from typing import Any
 from core.errors import IngestError
 from core.ingest.formats._frames import StepRow
 from core.ingest.messages import MessageFormatError, content_text, messages_to_steps, render_message
-from core.ingest.split import resolve_splitter, split_steps
+from core.ingest.split import STEP_MARKER, resolve_splitter, split_steps, validate_splitter
 
 _ROLE_TURN = re.compile(r"(?:^|\n)(user|tool)\n(.*?)\nassistant\n", re.DOTALL)
 """An environment turn inside a flat decoded response: a ``user``/``tool`` role line, its text, and
@@ -118,6 +118,50 @@ def turns_or_split(
         for position, (observation, action) in enumerate(turns)
     ]
     return steps, "turns"
+
+
+def group_step_rules(outputs: Sequence[tuple[str, str]], splitter: str) -> dict[str, str]:
+    """One step rule per group, chosen from all of the group's responses, so step indices compare within it.
+
+    A group in which any response holds an environment turn (role words survived, see
+    :func:`split_flat_turns`) is cut into assistant turns throughout: a response without one is a single
+    turn, hence a single step. Otherwise every response of the group is split with one splitter: with
+    ``auto``, ``step_k`` when any response of the group has a ``Step k`` marker, else ``blank_lines``.
+
+    Args:
+        outputs: ``(group id, response)`` for every rollout of the file.
+        splitter: The user's splitter (``options.splitter``).
+
+    Returns:
+        Per group id, ``"turns"`` or a concrete splitter.
+
+    Raises:
+        ValueError: Unknown splitter or invalid regex.
+    """
+    validate_splitter(splitter)
+    by_group: dict[str, list[str]] = {}
+    for group, output in outputs:
+        by_group.setdefault(group, []).append(output)
+    rules: dict[str, str] = {}
+    for group, texts in by_group.items():
+        if any(_ROLE_TURN.search(text) for text in texts):
+            rules[group] = "turns"
+        elif splitter == "auto":
+            rules[group] = "step_k" if any(STEP_MARKER.search(text) for text in texts) else "blank_lines"
+        else:
+            rules[group] = splitter
+    return rules
+
+
+def steps_by_rule(prompt: str, output: str, rule: str, path: Path, record: int | str, field: str) -> list[StepRow]:
+    """Steps of one flat response under its group's rule (:func:`group_step_rules`)."""
+    if rule != "turns":
+        return split_response(prompt, output, rule, path, record, field)[0]
+    turns = split_flat_turns(output) or [("", output)]
+    return [
+        StepRow(action=action.strip(), state=prompt if position == 0 else observation)
+        for position, (observation, action) in enumerate(turns)
+    ]
 
 
 def render_prompt(prompt: Any) -> str:

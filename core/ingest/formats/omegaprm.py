@@ -8,9 +8,12 @@ One JSONL line = one question ``{question, final_answer, question_id, reasoning_
 - nested: ``reasoning_steps`` is a tree ``{text, mc_value, children[]}`` whose root is the question itself;
 - flat: ``reasoning_steps`` is a list of ``{solution_prefix, mc_value}``, each prefix being the question
   followed by a partial solution. The tree is rebuilt from the prefixes: an entry's parent is the
-  longest other entry that is a proper prefix of it (the first of identical prefixes; later copies
-  become siblings), its step text is what it adds to that parent (stripped). An entry equal to the
-  question is the root.
+  longest other entry that is a proper prefix of it, its step text is what it adds to that parent
+  (stripped). An entry equal to the question is the root. **Repeated prefixes are merged**: entries with
+  identical text are one node (the same partial solution evaluated twice), kept at the first copy with
+  its ``mc_value``; every copy's index and ``mc_value`` are listed in that node's
+  ``extra["repeated_prefix"]`` and a note per question says how many copies were merged, so no copy
+  becomes an extra trajectory and no value is dropped silently.
 
 Mapping: one trajectory per root-to-leaf path; the root (question) is not a step, its ``mc_value`` goes
 to ``meta.root_mc_value``. ``node_id``/``parent_id`` identify tree nodes (``<stem>:<line>/0/2`` child-index
@@ -93,8 +96,20 @@ def _flat_parents(prefixes: list[str], question: str) -> tuple[list[int | None],
     return parents, roots
 
 
-def _flat_paths(entries: list[Any], question: str, prefix: str, path: Path, line: int) -> tuple[list, list[float]]:
-    """(steps, leaf node id) per root-to-leaf path of a flat prefix list, plus the root entries' values."""
+def _repeats(texts: list[str], values: list[float]) -> dict[int, list[dict[str, Any]]]:
+    """Per first copy of a repeated prefix, every copy's entry index and value (only prefixes that repeat)."""
+    copies: dict[str, list[int]] = {}
+    for index, text in enumerate(texts):
+        copies.setdefault(text, []).append(index)
+    return {
+        indices[0]: [{"index": i, "mc_value": values[i]} for i in indices]
+        for indices in copies.values()
+        if len(indices) > 1
+    }
+
+
+def _flat_paths(entries: list[Any], question: str, prefix: str, path: Path, line: int) -> tuple[list, list[float], int]:
+    """Paths of a flat prefix list (steps, leaf node id), the root entries' values, and how many copies merged."""
     texts: list[str] = []
     values: list[float] = []
     for index, entry in enumerate(entries):
@@ -102,8 +117,10 @@ def _flat_paths(entries: list[Any], question: str, prefix: str, path: Path, line
         texts.append(require(entry, "solution_prefix", path, line, str, f"{where}.solution_prefix"))
         values.append(finite_number(entry.get("mc_value"), path, line, f"{where}.mc_value", booleans=False))
     parents, roots = _flat_parents(texts, question)
+    repeats = _repeats(texts, values)
+    merged = frozenset(copy["index"] for copies in repeats.values() for copy in copies[1:])
     result: list[tuple[list[StepRow], str]] = []
-    for chain in leaf_chains(parents, excluded=frozenset(roots)):
+    for chain in leaf_chains(parents, excluded=frozenset(roots) | merged):
         leaf = chain[-1]
         if not texts[chain[0]].startswith(question):
             problem = "prefix does not start with the question"
@@ -112,6 +129,8 @@ def _flat_paths(entries: list[Any], question: str, prefix: str, path: Path, line
         for depth, index in enumerate(chain):
             start = len(texts[chain[depth - 1]]) if depth else len(question)
             extra = {k: v for k, v in entries[index].items() if k not in ("solution_prefix", "mc_value")}
+            if index in repeats:
+                extra["repeated_prefix"] = repeats[index]
             rows.append(
                 StepRow(
                     action=texts[index][start:].strip(),
@@ -122,7 +141,7 @@ def _flat_paths(entries: list[Any], question: str, prefix: str, path: Path, line
                 )
             )
         result.append((rows, f"{prefix}/p{leaf}"))
-    return result, [values[i] for i in roots]
+    return result, [values[i] for i in roots], len(merged - frozenset(roots))
 
 
 def read(path: Path, options: AdapterOptions) -> Rollouts:
@@ -149,9 +168,15 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             if tree.get("text") != question:
                 meta["root_text"] = tree.get("text")  # kept: the root is normally the question itself
         else:
-            paths, root_values = _flat_paths(tree, question, prefix, path, line)
+            paths, root_values, merged = _flat_paths(tree, question, prefix, path, line)
             meta["root_mc_value"] = root_values[0] if len(root_values) == 1 else root_values or None
             meta["layout"] = "flat"
+            if merged:
+                meta["merged_repeated_prefixes"] = merged
+                skipped.append(
+                    f"{path}:{line}: merged {merged} repeated solution prefix(es) into their first copy "
+                    "(values kept in extra.repeated_prefix)"
+                )
         if not paths:
             skipped.append(f"{path}:{line}: question has no reasoning steps, nothing ingested")
             continue

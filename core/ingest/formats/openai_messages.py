@@ -9,13 +9,17 @@ Mapping:
 
 - steps: one per assistant message (:func:`core.ingest.messages.messages_to_steps`); messages before
   the first assistant turn are the first state; tool/user messages between turns the next state.
-- outcome: ``reward``, else ``score``; a ``rewards``/``reward_components`` dict of numbers is kept per
+- outcome: ``--reward-field DOTTED.PATH`` when given; else ``reward``, else ``score``; else, when exactly one
+  top-level object holds a ``reward`` or ``score`` key (``reward_info.reward``), that one (detected from the
+  first record and required in every record; two candidates are ambiguous and refused, naming both). The
+  path used is recorded in the run config. A ``rewards``/``reward_components`` dict of numbers is kept per
   component in ``meta["reward_components"]``. Per-step rewards, when a ``step_rewards`` list with one
   number per assistant turn is present, go to the steps' ``reward``.
-- group_id: the first of ``group_id``, ``example_id``, ``task_id``, ``prompt_id`` present, else the
-  digest of the prompt messages; iteration: ``step``, ``iteration`` or ``global_step``, else 0;
-  split: ``options.split``, else a ``split`` key, else ``train``; traj_id: ``id``/``traj_id`` if
-  present, else ``{file stem}/{line number}``.
+- group_id: ``--group-field DOTTED.PATH`` when given (required in every record), else the first of
+  ``group_id``, ``example_id``, ``task_id``, ``prompt_id`` present, else the digest of the prompt
+  messages; iteration: ``step``, ``iteration`` or ``global_step``, else 0; split: ``options.split``, else
+  a ``split`` key, else ``train``; traj_id: ``--id-field DOTTED.PATH`` when given, else
+  ``id``/``traj_id`` if present, else ``{file stem}/{line number}``.
 - meta: every other key.
 """
 
@@ -37,19 +41,71 @@ CHECKED_AGAINST = "OpenAI chat-completions message/tool_call shape; log-formats.
 GROUP_KEYS: tuple[str, ...] = ("group_id", "example_id", "task_id", "prompt_id")
 ITERATION_KEYS: tuple[str, ...] = ("step", "iteration", "global_step")
 TRAJ_KEYS: tuple[str, ...] = ("traj_id", "id")
+REWARD_KEYS: tuple[str, ...] = ("reward", "score")
 _MAPPED = frozenset({"messages", "reward", "score", "step_rewards", "split"})
 
 
+def nested_reward_paths(record: dict[str, Any]) -> list[str]:
+    """Dotted paths of ``reward``/``score`` keys one level down (``reward_info.reward``), in record order."""
+    return [
+        f"{key}.{name}"
+        for key, value in record.items()
+        if isinstance(value, dict)
+        for name in REWARD_KEYS
+        if name in value
+    ]
+
+
 def detect(path: Path, head: bytes) -> str | None:
-    """Accept JSONL whose first record has a ``messages`` list and a ``reward`` or ``score``."""
+    """Accept JSONL whose first record has a ``messages`` list and a reward (top level or unambiguous one down)."""
     record = head_record(path, head)
     if isinstance(record, str):
         return record
     if not isinstance(record.get("messages"), list):
         return "first record has no messages list"
-    if "reward" not in record and "score" not in record:
-        return "first record has neither reward nor score"
-    return None
+    if any(key in record for key in REWARD_KEYS):
+        return None
+    nested = nested_reward_paths(record)
+    if len(nested) == 1:
+        return None
+    if nested:
+        return f"first record has several nested rewards ({', '.join(nested)}); choose one with --reward-field"
+    return "first record has neither reward nor score (top level or one level down; --reward-field names another)"
+
+
+def _dotted(record: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    """``(found, value)`` of a dotted path such as ``reward_info.reward``."""
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+def _reward_path(first: dict[str, Any], options: AdapterOptions, path: Path, line: int) -> str:
+    """The reward's dotted path: the option, else ``reward``/``score``, else the one nested candidate."""
+    if options.extra.get("reward_field"):
+        return str(options.extra["reward_field"])
+    for key in REWARD_KEYS:
+        if key in first:
+            return key
+    nested = nested_reward_paths(first)
+    if len(nested) == 1:
+        return nested[0]
+    if nested:
+        problem = f"several nested rewards ({', '.join(nested)}); choose one with --reward-field"
+    else:
+        problem = "no reward or score (top level or one level down); name it with --reward-field DOTTED.PATH"
+    raise IngestError(str(path), problem, line)
+
+
+def _field(record: dict[str, Any], dotted: str, option: str, path: Path, line: int) -> Any:
+    """The value at a user-given dotted path, which every record must have."""
+    found, value = _dotted(record, dotted)
+    if not found or value is None:
+        raise IngestError(str(path), f"missing (named by {option})", line, dotted)
+    return value
 
 
 def _first_present(record: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:
@@ -100,12 +156,20 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             naming the line and field.
     """
     records, skipped = read_jsonl(path, options)
+    reward_path = _reward_path(records[0][1], options, path, records[0][0])
+    group_field, id_field = options.extra.get("group_field"), options.extra.get("id_field")
     builder = FrameBuilder()
     seen_ids: set[str] = set()
     for line, record in records:
         messages = require(record, "messages", path, line, list)
-        reward_key = "reward" if "reward" in record else "score"
-        outcome = finite_number(require(record, reward_key, path, line), path, line, reward_key)
+        if reward_path in REWARD_KEYS and not options.extra.get("reward_field") and reward_path not in record:
+            reward_path_here = next((key for key in REWARD_KEYS if key in record), reward_path)
+        else:
+            reward_path_here = reward_path
+        found, raw_outcome = _dotted(record, reward_path_here)
+        if not found:
+            raise IngestError(str(path), "missing reward", line, reward_path_here)
+        outcome = finite_number(raw_outcome, path, line, reward_path_here)
         prompt_messages = _prompt_messages(messages)
         steps, _ = chat_steps(None, messages, options.splitter, path, line, field="messages")
         _apply_step_rewards(steps, record, path, line)
@@ -120,7 +184,11 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
                 for name, value in components_raw.items()
             }
         group = _first_present(record, GROUP_KEYS)
+        if group_field:
+            group = (group_field, _field(record, group_field, "--group-field", path, line))
         own_id = _first_present(record, TRAJ_KEYS)
+        if id_field:
+            own_id = (id_field, _field(record, id_field, "--id-field", path, line))
         traj_id = str(own_id[1]) if own_id else f"{path.stem}/{line}"
         if traj_id in seen_ids:
             raise IngestError(str(path), f"trajectory id {traj_id!r} repeats an earlier line", line, own_id[0])
@@ -137,7 +205,12 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         )
     return builder.rollouts(
         options,
-        run_config={"splitter": options.splitter},
+        run_config={
+            "splitter": options.splitter,
+            "reward_field": reward_path,
+            "group_field": group_field,
+            "id_field": id_field,
+        },
         default_run=path.stem,
         skipped=skipped,
     )

@@ -14,13 +14,16 @@ Mapping (log-formats.md B.1):
 - traj_id: ``{split}/{file stem}/{line number}``, stable across re-reads.
 - outcome: ``score`` (reward-function score before any KL penalty); step ``reward`` stays null because
   verl logs no per-step reward.
-- steps: a multi-turn (tool agent loop) output is one flat string; where role words survive (a
-  ``user``/``tool`` line, its text, then an ``assistant`` line) it is cut into one step per assistant
-  turn and the tool/user text in between becomes the next step's state. Otherwise the output is
-  split with ``options.splitter`` (:mod:`core.ingest.split`) and step k's state is the input plus
-  the earlier steps.
+- steps: one rule per group, chosen from the whole group (:func:`._steps.group_step_rules`), so step
+  indices compare across a group's rollouts. A multi-turn (tool agent loop) output is one flat string;
+  when role words survive in any rollout of the group (a ``user``/``tool`` line, its text, then an
+  ``assistant`` line), every rollout of the group is cut into one step per assistant turn (a rollout
+  without a tool call is one turn, one step) and the tool/user text in between becomes the next step's
+  state. Otherwise every output of the group is split with ``options.splitter`` (``auto`` resolved once
+  per group: ``step_k`` if any output has ``Step k`` markers, else ``blank_lines``) and step k's state is
+  the input plus the earlier steps.
 - meta: every other key (``gts``, ``acc``, ``pred``, ``request_id``, ``reward``, any reward_extra_info)
-  plus ``step_split`` (``"turns"`` or the concrete splitter used).
+  plus ``step_split`` (``"turns"`` or the concrete splitter used; the same for every rollout of a group).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
 from core.ingest.formats._frames import FrameBuilder, finite_number, require, text_key
 from core.ingest.formats._rollout_records import head_record, read_jsonl
-from core.ingest.formats._steps import turns_or_split
+from core.ingest.formats._steps import group_step_rules, steps_by_rule
 from core.ingest.split import validate_splitter
 
 NAME = "verl"
@@ -84,18 +87,22 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     validate_splitter(options.splitter)
     records, skipped = read_jsonl(path, options)
     split = infer_split(path, records, options)
+    texts = [
+        (line, require(record, "input", path, line, str), require(record, "output", path, line, str))
+        for line, record in records
+    ]
+    groups = [f"{split}:{text_key(prompt)}" for _, prompt, _ in texts]
+    rules = group_step_rules(list(zip(groups, (output for _, _, output in texts), strict=True)), options.splitter)
     builder = FrameBuilder()
-    for line, record in records:
-        prompt = require(record, "input", path, line, str)
-        output = require(record, "output", path, line, str)
+    for (line, record), (_, prompt, output), group in zip(records, texts, groups, strict=True):
         outcome = finite_number(require(record, "score", path, line), path, line, "score")
-        steps, how = turns_or_split(prompt, output, options.splitter, path, line, "output")
+        steps = steps_by_rule(prompt, output, rules[group], path, line, "output")
         meta = {key: value for key, value in record.items() if key not in _MAPPED_KEYS}
-        meta["step_split"] = how
+        meta["step_split"] = rules[group]
         builder.add(
             traj_id=f"{split}/{path.stem}/{line}",
             iteration=iteration_of(record, path, line),
-            group_id=f"{split}:{text_key(prompt)}",
+            group_id=group,
             prompt=prompt,
             split=split,
             outcome=outcome,
@@ -104,7 +111,11 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         )
     return builder.rollouts(
         options,
-        run_config={"splitter": options.splitter, "verl_turns": "split at role words user/tool ... assistant"},
+        run_config={
+            "splitter": options.splitter,
+            "verl_turns": "split at role words user/tool ... assistant",
+            "step_rule": "one per group: turns if any rollout has an environment turn, else one splitter",
+        },
         default_run=path.parent.name or None,
         skipped=skipped,
     )
