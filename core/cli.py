@@ -205,8 +205,14 @@ def cmd_advantages(args: argparse.Namespace) -> int:
     if frame.empty:
         raise CreditscopeError(f"run {args.run!r} not found in {args.db} (see `creditscope runs --db {args.db}`)")
     params = parse_params(args.scheme, args.param or [])
-    frame["advantage"] = compute(frame, args.scheme, **params)
+    frame["advantage"] = compute(frame, args.scheme, **params)  # on whole trajectories, before any filter
     out = frame[["run_id", "iteration", "group_id", "traj_id", "step_idx", "advantage"]]
+    if args.filter_prm_below is not None:
+        from core.credit.filtering import prm_filter
+
+        kept = prm_filter(frame, args.filter_prm_below)
+        out = out[kept.keep]
+        print(kept.summary())
     if args.out.endswith(".csv"):
         out.to_csv(args.out, index=False)
     else:
@@ -321,6 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheme", required=True)
     p.add_argument("--param", action="append", metavar="K=V", help="scheme parameter, repeatable")
     p.add_argument("--out", required=True, help="FILE.parquet or FILE.csv")
+    p.add_argument(
+        "--filter-prm-below",
+        type=float,
+        metavar="TAU",
+        help="export only steps whose PRM score is not below TAU (credit is computed on whole trajectories first; "
+        "steps without a score are kept)",
+    )
     p.set_defaults(func=cmd_advantages)
 
     p = sub.add_parser("serve", help="start the dashboard")
