@@ -183,7 +183,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     for env in envs:
         name = args.run or env
         if args.parquet:
-            frame = generate_steps(env, **sizes).drop(columns=["run_id"])  # the file's name names the run
+            frame = generate_steps(env, **sizes, with_tokens=True).drop(columns=["run_id"])  # the file names the run
             frame.to_parquet(out / f"{name}.parquet", index=False)
             print(f"{out / f'{name}.parquet'}: {len(frame)} steps")
         else:

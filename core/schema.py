@@ -52,6 +52,19 @@ OPTIONAL_STEP_INPUTS: tuple[str, ...] = ("logp_policy", "logp_ref", "n_tokens")
 """Per-step numbers some credit schemes use (implicit PRM, token-level whitening) when a log carries
 them: kept in ``steps.extra`` under these keys, and exposed as columns by ``core.store.queries.steps``."""
 
+TOKEN_COLUMNS: tuple[Column, ...] = (
+    Column("tokens", "VARCHAR[]", True, "the action's tokens as text, in order"),
+    Column("token_logprobs", "DOUBLE[]", True, "log-probability of each token under the sampling policy"),
+    Column("token_ref_logprobs", "DOUBLE[]", True, "log-probability of each token under the reference model"),
+    Column("token_entropies", "DOUBLE[]", True, "entropy of the policy's next-token distribution at each token"),
+    Column("token_advantages", "DOUBLE[]", True, "per-token advantage the trainer used"),
+)
+"""Optional per-token arrays of a step, aligned index by index (any subset may be present; those present
+have one length). Stored as LIST columns beside the step rows, not in the ``steps`` view: a scan of
+``steps`` never reads them, and ``core.store.queries.step_tokens`` returns one trajectory's arrays."""
+
+TOKEN_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in TOKEN_COLUMNS)
+
 TRAJECTORY_COLUMNS: tuple[Column, ...] = (
     Column("run_id", "VARCHAR", False, "run the trajectory belongs to"),
     Column("traj_id", "VARCHAR", False, "trajectory id, unique within the run"),

@@ -8,7 +8,9 @@ was. Record layout (the native format)::
     {"run": str, "iteration": int, "group": str, "trajectory": str, "prompt": str | null,
      "outcome": number, "split": "train" | "val", "meta": {...},
      "steps": [{"state", "action", "reward", "label", "node", "parent", "valid", "prm", "value",
-                ...any extra keys, e.g. "logprobs": [...], "token_ids": [...]}]}
+                "tokens": [...], "token_logprobs": [...], "token_ref_logprobs": [...],
+                "token_entropies": [...], "token_advantages": [...],
+                ...any extra keys, e.g. "token_ids": [...]}]}
 
 Example::
 
@@ -28,6 +30,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
+
+from core.schema import TOKEN_COLUMN_NAMES
+from core.tokens import TokenArrayError, token_arrays
 
 SPLITS = ("train", "val")
 _TEXT_FIELDS = ("state",)
@@ -110,7 +115,11 @@ def _step(raw: Mapping[str, Any], field: str) -> dict[str, Any]:
     if valid is not None and not isinstance(valid, bool):
         raise InvalidRollout(f"{field}.valid", f"expected true, false or null, got {valid!r}")
     step["valid"] = valid
-    known = {"action", "valid", *_TEXT_FIELDS, *_NUMBER_FIELDS, *_ID_FIELDS}
+    try:  # per-token arrays (lists, numpy arrays or tensors): one length within the step, finite numbers
+        step.update(token_arrays(raw))
+    except TokenArrayError as exc:
+        raise InvalidRollout(f"{field}.{exc.field}", exc.problem) from exc
+    known = {"action", "valid", *_TEXT_FIELDS, *_NUMBER_FIELDS, *_ID_FIELDS, *TOKEN_COLUMN_NAMES}
     for key, value in raw.items():
         if key not in known:
             step[str(key)] = _jsonable(value, f"{field}.{key}")
@@ -173,8 +182,10 @@ class RolloutWriter:
             group: Rollouts of the same prompt in the same iteration share it (the GRPO group).
             trajectory: Unique id of this trajectory (unique within the run).
             steps: One mapping per step: ``action`` (required), ``state``, ``reward``, ``label``,
-                ``node``, ``parent``, ``valid``, ``prm``, ``value``, plus any extra keys (token ids,
-                logprobs as lists, numpy arrays or tensors).
+                ``node``, ``parent``, ``valid``, ``prm``, ``value``; optional per-token arrays of the
+                action, aligned index by index: ``tokens`` (strings), ``token_logprobs``,
+                ``token_ref_logprobs``, ``token_entropies``, ``token_advantages`` (lists, numpy arrays or
+                tensors of finite numbers, one length within a step); plus any extra keys (token ids...).
             outcome: Final reward of the trajectory.
             prompt: The task text.
             split: ``"train"`` or ``"val"``; defaults to the writer's split.

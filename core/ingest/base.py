@@ -13,12 +13,20 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from core.schema import STEP_COLUMN_NAMES
+from core.schema import STEP_COLUMN_NAMES, TOKEN_COLUMN_NAMES
 
 STEP_FRAME_COLUMNS: tuple[str, ...] = tuple(c for c in STEP_COLUMN_NAMES if c != "run_id") + ("extra",)
 """Columns an adapter's ``steps`` frame carries: the canonical ones (``run_id`` is assigned at
 ingest) plus ``extra``, a JSON text per step holding every source field not mapped to a column
 (token ids, logprobs, reward components, ...), or None."""
+
+TOKEN_FRAME_COLUMNS: tuple[str, ...] = TOKEN_COLUMN_NAMES
+"""Optional columns of an adapter's ``steps`` frame: per-token arrays of the step's action (``tokens`` as a
+list of strings; ``token_logprobs``, ``token_ref_logprobs``, ``token_entropies``, ``token_advantages`` as
+lists of floats), one list or None per row. A frame carries any subset of them (or none). Check each step
+with :func:`core.tokens.token_arrays` (equal lengths, strings, finite numbers), or fill
+:class:`core.ingest.formats._frames.StepRow`'s fields of the same names, and the store keeps them as LIST
+columns (``core.store.queries.step_tokens``). Never put them in ``extra`` as JSON text."""
 
 TRAJ_FRAME_COLUMNS: tuple[str, ...] = ("traj_id", "iteration", "group_id", "prompt", "split", "outcome", "meta")
 """Columns of an adapter's ``trajectories`` frame; ``meta`` is JSON text or None."""
@@ -46,7 +54,7 @@ class Rollouts:
     """One source's content in canonical form.
 
     Attributes:
-        steps: One row per step, columns :data:`STEP_FRAME_COLUMNS`.
+        steps: One row per step, columns :data:`STEP_FRAME_COLUMNS`, plus any of :data:`TOKEN_FRAME_COLUMNS`.
         trajectories: One row per trajectory, columns :data:`TRAJ_FRAME_COLUMNS`.
         run_config: Run-level configuration found in the source (merged into ``runs.config``).
         default_run: Run name to use when the user gives none (e.g. the log folder's name).

@@ -16,7 +16,7 @@ import pandas as pd
 
 from core.errors import IngestError
 from core.ingest.base import Rollouts
-from core.schema import STEP_COLUMN_NAMES
+from core.schema import STEP_COLUMN_NAMES, TOKEN_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -142,10 +142,12 @@ def load_rollouts(
             for c in STEP_COLUMN_NAMES
             if c != "run_id"
         )
+        # Token arrays are optional frame columns; one a frame lacks stays NULL (INSERT BY NAME).
+        tokens = "".join(f", s.{c.name}::{c.sql_type} AS {c.name}" for c in TOKEN_COLUMNS if c.name in steps.columns)
         inserted = cur.execute(
             f"""INSERT INTO step_rows BY NAME
             SELECT t.run_id::VARCHAR AS run_id, {step_exprs.replace("s.prm", "s.prm AS prm_logged")},
-                   s.extra::JSON AS extra, ? AS source_id
+                   s.extra::JSON AS extra{tokens}, ? AS source_id
             FROM _cs_steps_df s JOIN _cs_trajs_df t
               ON s.traj_id::VARCHAR = t.traj_id::VARCHAR {join_run}""",
             [src.source_id, *run_params],
@@ -272,6 +274,14 @@ def _check_source(cur: duckdb.DuckDBPyConnection, src: SourceInfo, *, per_step: 
         column = _PHYSICAL_FLOATS[list(bad[2:]).index(True)]
         name = "prm" if column == "prm_logged" else column
         raise IngestError(src.path, f"trajectory {bad[0]!r} step {bad[1]}: {name} is NaN or infinite")
+    bad_tokens = cur.execute(
+        f"SELECT traj_id, step_idx FROM step_rows WHERE source_id = ? AND NOT ({TOKENS_OK}) LIMIT 1", [src.source_id]
+    ).fetchone()
+    if bad_tokens is not None:
+        raise IngestError(
+            src.path,
+            f"trajectory {bad_tokens[0]!r} step {bad_tokens[1]}: token arrays must have one length and finite numbers",
+        )
     dup_step = cur.execute(
         """SELECT traj_id, step_idx FROM step_rows WHERE source_id = ?
         GROUP BY run_id, traj_id, step_idx HAVING count(*) > 1 LIMIT 1""",
@@ -280,6 +290,23 @@ def _check_source(cur: duckdb.DuckDBPyConnection, src: SourceInfo, *, per_step: 
     if dup_step is not None:
         raise IngestError(src.path, f"trajectory {dup_step[0]!r} has step {dup_step[1]} more than once")
 
+
+def _tokens_ok() -> str:
+    """SQL that is true for a step whose present token arrays share one length and hold only finite numbers."""
+    lengths = ", ".join(f"len({c.name})" for c in TOKEN_COLUMNS)
+    numbers = [c.name for c in TOKEN_COLUMNS if c.sql_type == "DOUBLE[]"]
+    finite = " AND ".join(
+        f"coalesce(list_count({n}) = len({n}) AND list_bool_and(list_transform({n}, lambda x: isfinite(x))) "
+        f"IS NOT FALSE, TRUE)"
+        for n in numbers
+    )
+    one_length = f"coalesce(greatest({lengths}) = least({lengths}), TRUE)"
+    return f"{one_length} AND {finite} AND coalesce(list_count(tokens) = len(tokens), TRUE)"
+
+
+TOKENS_OK = _tokens_ok()
+"""Checked on every step written from a Python frame (adapters check with :func:`core.tokens.token_arrays`
+first; this keeps a frame that skipped it from storing a broken array)."""
 
 _PHYSICAL_FLOATS = ("reward", "outcome", "label", "prm_logged", "value")
 _ALL_FINITE = " AND ".join(f"coalesce(isfinite({c}), TRUE)" for c in _PHYSICAL_FLOATS)

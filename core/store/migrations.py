@@ -99,6 +99,17 @@ LEFT JOIN prm_active act ON act.run_id = s.run_id
 LEFT JOIN prm_step_scores p
   ON p.run_id = s.run_id AND p.traj_id = s.traj_id AND p.step_idx = s.step_idx AND p.scorer_id = act.scorer_id;
 """,
+    # 4: optional per-token arrays of a step (tokens, log-probs, entropies, advantages) as LIST columns of
+    # step_rows. They stay out of the `steps` view, so its scans never read them (DuckDB stores columns
+    # apart); core.store.queries.step_tokens reads one trajectory's arrays.
+    # Written out rather than derived from core.schema.TOKEN_COLUMNS: a released migration never changes.
+    """
+ALTER TABLE step_rows ADD COLUMN tokens VARCHAR[];
+ALTER TABLE step_rows ADD COLUMN token_logprobs DOUBLE[];
+ALTER TABLE step_rows ADD COLUMN token_ref_logprobs DOUBLE[];
+ALTER TABLE step_rows ADD COLUMN token_entropies DOUBLE[];
+ALTER TABLE step_rows ADD COLUMN token_advantages DOUBLE[];
+""",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

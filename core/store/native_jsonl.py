@@ -12,11 +12,12 @@ from pathlib import Path
 
 import duckdb
 
-from core.store.load import SourceInfo, delete_source, finish_source
+from core.schema import TOKEN_COLUMN_NAMES
+from core.store.load import TOKENS_OK, SourceInfo, delete_source, finish_source
 from core.store.progress import tracking
 
 TOP_KEYS = ("run", "iteration", "group", "trajectory", "prompt", "outcome", "split", "meta", "steps")
-STEP_KEYS = ("state", "action", "reward", "label", "node", "parent", "valid", "prm", "value")
+STEP_KEYS = ("state", "action", "reward", "label", "node", "parent", "valid", "prm", "value", *TOKEN_COLUMN_NAMES)
 
 _INT = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _NUM = _INT | {"DOUBLE", "FLOAT", "DECIMAL"}
@@ -26,9 +27,11 @@ _ALLOWED: dict[str, set[str]] = {
     "run": _ID, "iteration": _INT, "group": _ID, "trajectory": _ID, "prompt": {"VARCHAR"}, "outcome": _NUM,
     "split": {"VARCHAR"}, "state": {"VARCHAR"}, "action": {"VARCHAR"}, "reward": _NUM, "label": _NUM,
     "node": _ID, "parent": _ID, "valid": {"BOOLEAN"}, "prm": _NUM, "value": _NUM,
+    "tokens": {"VARCHAR[]"}, **{name: {f"{t}[]" for t in _NUM} for name in TOKEN_COLUMN_NAMES if name != "tokens"},
 }  # fmt: skip
 _SQL_TYPE = {"iteration": "BIGINT", "outcome": "DOUBLE", "reward": "DOUBLE", "label": "DOUBLE", "prm": "DOUBLE",
-             "value": "DOUBLE", "valid": "BOOLEAN"}  # fmt: skip
+             "value": "DOUBLE", "valid": "BOOLEAN", "tokens": "VARCHAR[]",
+             **{name: "DOUBLE[]" for name in TOKEN_COLUMN_NAMES if name != "tokens"}}  # fmt: skip
 
 
 class FastPathUnavailable(Exception):
@@ -149,13 +152,16 @@ def _stage_canonical(
         FROM {raw}"""
     )
 
+    tokens = ", ".join(f"{s[name]} AS {name}" for name in TOKEN_COLUMN_NAMES)
+
     def create_step_view(extra_expr: str) -> None:
         cur.execute(
             f"""CREATE OR REPLACE VIEW {STAGE}.s_{token} AS
             SELECT run_id, iteration, group_id, traj_id, step_idx::INTEGER AS step_idx,
                    {s["state"]} AS state, {s["action"]} AS action, {s["reward"]} AS reward, outcome,
                    {s["node"]} AS node_id, {s["parent"]} AS parent_id, {s["label"]} AS label,
-                   {s["valid"]} AS valid, {s["prm"]} AS prm_logged, {s["value"]} AS value, {extra_expr} AS extra
+                   {s["valid"]} AS valid, {s["prm"]} AS prm_logged, {s["value"]} AS value, {extra_expr} AS extra,
+                   {tokens}
             FROM (SELECT {keys}, {t["outcome"]} AS outcome, generate_subscripts(steps, 1) - 1 AS step_idx,
                          unnest(steps) AS s
                   FROM {raw})"""
@@ -169,10 +175,10 @@ def _stage_canonical(
         f"""SELECT (SELECT count(*) FROM {STAGE}.t_{token}
                     WHERE traj_id IS NULL OR outcome IS NULL OR split NOT IN ('train', 'val') OR n_steps = 0)
                  + (SELECT count(*) FROM {STAGE}.t_{token} WHERE NOT isfinite(outcome))
-                 + count(*) FILTER (action IS NULL OR NOT ({_FINITE})),
+                 + count(*) FILTER (action IS NULL OR NOT ({_FINITE}) OR NOT ({TOKENS_OK})),
                  count(*) FILTER ({sparse})
            FROM (SELECT {s["action"]} AS action, {s["reward"]} AS reward, {s["label"]} AS label,
-                        {s["prm"]} AS prm_logged, {s["value"]} AS value, s
+                        {s["prm"]} AS prm_logged, {s["value"]} AS value, {tokens}, s
                  FROM (SELECT unnest(steps) AS s FROM {raw}))"""
     ).fetchone()  # type: ignore[misc]
     if bad:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from core.schema import OPTIONAL_STEP_INPUTS, STEP_COLUMN_NAMES
+from core.schema import OPTIONAL_STEP_INPUTS, STEP_COLUMN_NAMES, TOKEN_COLUMN_NAMES
 from core.store.database import Store
 
 
@@ -123,6 +123,31 @@ def trajectory(store: Store, run_id: str, traj_id: str) -> tuple[pd.Series | Non
     if trajs.empty:
         return None, pd.DataFrame(columns=[*STEP_COLUMN_NAMES, "extra"])
     return trajs.iloc[0], steps(store, run_id=run_id, traj_ids=[traj_id], with_extra=True)
+
+
+def step_tokens(store: Store, run_id: str, traj_id: str) -> pd.DataFrame:
+    """One trajectory's per-token arrays: a row per step (``step_idx``, then :data:`core.schema.TOKEN_COLUMN_NAMES`).
+
+    Each array cell is a Python list (``tokens`` of str, the others of float) or None where the log did not
+    carry it; the arrays of one step have one length. Steps are in order; an unknown trajectory gives no rows.
+    """
+    columns = ["step_idx", *TOKEN_COLUMN_NAMES]
+    with store.reader() as cur:  # fetched as rows: DuckDB's DataFrame export turns lists into numpy arrays
+        rows = cur.execute(
+            f"SELECT {', '.join(columns)} FROM step_rows WHERE run_id = ? AND traj_id = ? ORDER BY step_idx",
+            [run_id, traj_id],
+        ).fetchall()
+    return pd.DataFrame(rows, columns=columns, dtype="object").astype({"step_idx": "int64"})
+
+
+def token_coverage(store: Store, run_id: str | None = None) -> pd.DataFrame:
+    """Per run, how many steps carry each token array (0 everywhere: the log has no per-token data)."""
+    counts = ", ".join(f"count({name}) AS {name}" for name in TOKEN_COLUMN_NAMES)
+    return store.query_df(
+        f"""SELECT run_id, count(*) AS steps, {counts} FROM step_rows
+           WHERE $run IS NULL OR run_id = $run GROUP BY run_id ORDER BY run_id""",
+        {"run": run_id},
+    )
 
 
 def column_coverage(store: Store) -> pd.DataFrame:

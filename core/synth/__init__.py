@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.schema import OPTIONAL_STEP_INPUTS, STEP_COLUMN_NAMES
+from core.schema import OPTIONAL_STEP_INPUTS, STEP_COLUMN_NAMES, TOKEN_COLUMN_NAMES
 from core.synth.runs import ENVS, records
 
 __all__ = ["ENVS", "generate_steps", "records", "write_jsonl"]
@@ -27,12 +27,20 @@ def write_jsonl(path: str | Path, env: str, **kwargs: int | str) -> int:
 
 
 def generate_steps(
-    env: str, *, prompts: int = 6, iterations: int = 10, group_size: int = 8, seed: int = 0, pool: int = 0
+    env: str,
+    *,
+    prompts: int = 6,
+    iterations: int = 10,
+    group_size: int = 8,
+    seed: int = 0,
+    pool: int = 0,
+    with_tokens: bool = False,
 ) -> pd.DataFrame:
     """Canonical step rows of a sample run, without a database.
 
     Columns: :data:`core.schema.STEP_COLUMN_NAMES`, plus the optional inputs the run carries
-    (``logp_policy``/``logp_ref`` for the arithmetic environments).
+    (``logp_policy``/``logp_ref`` for the arithmetic environments), plus with ``with_tokens`` the
+    per-token arrays (:data:`core.schema.TOKEN_COLUMN_NAMES`) the run logs, as list columns.
 
     Handy for unit tests and benchmarks of the credit engine and the tree builders. ``pool`` draws the
     prompts from a fixed set shared by every seed (see :func:`core.synth.runs.records`).
@@ -54,7 +62,8 @@ def generate_steps(
     for col in STEP_COLUMN_NAMES:
         if col not in frame:
             frame[col] = None
-    frame = frame[list(STEP_COLUMN_NAMES) + [c for c in OPTIONAL_STEP_INPUTS if c in frame]]
+    tokens = [c for c in TOKEN_COLUMN_NAMES if c in frame] if with_tokens else []
+    frame = frame[list(STEP_COLUMN_NAMES) + [c for c in OPTIONAL_STEP_INPUTS if c in frame] + tokens]
     frame["valid"] = frame["valid"].astype("boolean")
     for col in ("reward", "outcome", "label", "prm", "value"):
         frame[col] = frame[col].astype("float64")

@@ -8,6 +8,7 @@ under the optimal policy (breadth-first distances over the full state space).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -102,6 +103,33 @@ def optimal_actions(world: World) -> list[str]:
     return [a for a in ALL_ACTIONS if step(world, a)[2] and DISTANCE[step(world, a)[0]] == here - 1]
 
 
+def action_tokens(action: str, best: list[str], error_rate: float) -> dict[str, list]:
+    """Per-token arrays of ``action`` under the scripted policy of :func:`rollout`, exactly.
+
+    The policy picks one of ``best`` uniformly with probability ``1 - error_rate``, else any of
+    :data:`ALL_ACTIONS` uniformly. Tokens are the action's words (the second with its space); a token's
+    log-prob is log P(token | earlier tokens) and its entropy that of the next-word distribution there,
+    so the log-probs of an action sum to its log-probability.
+    """
+    slip = error_rate / len(ALL_ACTIONS)
+    prob = {a: slip + ((1 - error_rate) / len(best) if a in best else 0.0) for a in ALL_ACTIONS}
+    words = action.split(" ")
+    tokens, logprobs, entropies = [], [], []
+    for position in range(len(words)):
+        prefix = words[:position]
+        # The next word's distribution given the words so far, over the actions that start with them.
+        nexts: dict[str, float] = {}
+        for a, p in prob.items():
+            a_words = a.split(" ")
+            if a_words[:position] == prefix and len(a_words) > position:
+                nexts[a_words[position]] = nexts.get(a_words[position], 0.0) + p
+        total = sum(nexts.values())
+        tokens.append(words[position] if position == 0 else " " + words[position])
+        logprobs.append(round(math.log(nexts[words[position]] / total), 6))
+        entropies.append(round(-sum(p / total * math.log(p / total) for p in nexts.values() if p > 0), 6))
+    return {"tokens": tokens, "token_logprobs": logprobs, "token_entropies": entropies}
+
+
 def rollout(start_room: str, rng: np.random.Generator, error_rate: float) -> list[dict]:
     """One episode of the scripted policy: optimal with probability 1 - error_rate, else a random action."""
     world = World(start_room)
@@ -120,6 +148,7 @@ def rollout(start_room: str, rng: np.random.Generator, error_rate: float) -> lis
                 "reward": reward,
                 "valid": valid,
                 "label": 1.0 if action in best else 0.0,
+                **action_tokens(action, best, error_rate),
             }
         )
         world = nxt

@@ -8,6 +8,7 @@ seed, so ``creditscope synth`` reproduces ``sample_data/`` byte for byte.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +39,7 @@ def _arith_steps(
     informative but noisy, so schemes that use them differ from ground truth in realistic ways.
     ``logp_policy`` / ``logp_ref`` are the line's log-probability under the scripted policy now and at
     iteration 0 (the reference), as PRIME-style implicit rewards need; they land in ``steps.extra``.
+    The per-token arrays (:func:`_line_tokens`) split the same numbers over the line's tokens.
     """
     checks = arithmetic.step_checks(problem, lines)
     result = arithmetic.outcome(problem, lines)
@@ -59,6 +61,7 @@ def _arith_steps(
                 "value": round(min(1.0, max(0.0, critic + rng.normal(0, 0.08))), 6),
                 "logp_policy": _line_logp(good, err),
                 "logp_ref": _line_logp(good, ref_err),
+                **_line_tokens(line, good, err, ref_err),
             }
         )
         state = f"{state}\n{line}"
@@ -68,6 +71,30 @@ def _arith_steps(
 def _line_logp(good: bool, err: float) -> float:
     """Log-probability of a line under a policy that slips with ``err`` (a slip picks one of 6 wrong results)."""
     return round(math.log(1 - err) if good else math.log(err / 6), 6)
+
+
+def split_tokens(text: str) -> list[str]:
+    """A simple deterministic tokenizer: each word with the white space before it (they join back to ``text``)."""
+    return re.findall(r"\s*\S+", text)
+
+
+def _line_tokens(line: str, good: bool, err: float, ref_err: float) -> dict[str, list]:
+    """Per-token arrays of one arithmetic line under the scripted policy (the model of :func:`_line_logp`).
+
+    In ``a op b = c`` everything before the result is fixed (the previous line's value and the problem's
+    operation), so those tokens have probability 1 and entropy 0; the result token carries the whole
+    decision: right with ``1 - err``, else one of 6 wrong results. The log-probs therefore sum to
+    ``logp_policy`` / ``logp_ref``, and the entropy is that of the result's distribution.
+    """
+    tokens = split_tokens(line)
+    fixed = [0.0] * (len(tokens) - 1)
+    entropy = -(1 - err) * math.log(1 - err) - err * math.log(err / 6)
+    return {
+        "tokens": tokens,
+        "token_logprobs": [*fixed, _line_logp(good, err)],
+        "token_ref_logprobs": [*fixed, _line_logp(good, ref_err)],
+        "token_entropies": [*fixed, round(entropy, 6)],
+    }
 
 
 def _record(run: str, it: int, group: str, traj: str, prompt: str, outcome: float, steps: list, meta: dict) -> dict:

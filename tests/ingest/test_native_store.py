@@ -174,12 +174,12 @@ def test_key_unseen_while_sampling_falls_back_and_is_kept(store: Store, tmp_path
     path = tmp_path / "many.jsonl"
     rec = {"trajectory": "t", "outcome": 1.0, "steps": [{"action": "a"}]}
     lines = [json.dumps({**rec, "trajectory": f"t{i}"}) for i in range(20600)]
-    lines[-1] = json.dumps({**rec, "trajectory": "late", "steps": [{"action": "a", "tokens": [1, 2]}]})
+    lines[-1] = json.dumps({**rec, "trajectory": "late", "steps": [{"action": "a", "token_ids": [1, 2]}]})
     path.write_text("\n".join(lines) + "\n")
     report = ingest(store, [str(path)])
     assert not report.sources[0].fast_path and report.n_trajectories == 20600
     extra = queries.steps(store, traj_ids=["late"], with_extra=True)["extra"].iloc[0]
-    assert json.loads(extra) == {"tokens": [1, 2]}
+    assert json.loads(extra) == {"token_ids": [1, 2]}
 
 
 def test_native_parquet_round_trip(store: Store, tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 
 from core.errors import IngestError
-from core.ingest.base import STEP_FRAME_COLUMNS, TRAJ_FRAME_COLUMNS, AdapterOptions, Rollouts
+from core.ingest.base import STEP_FRAME_COLUMNS, TOKEN_FRAME_COLUMNS, TRAJ_FRAME_COLUMNS, AdapterOptions, Rollouts
+from core.tokens import TokenArrayError, token_arrays
 
 _FLOAT_STEP_COLUMNS: tuple[str, ...] = ("reward", "outcome", "label", "prm", "value")
 _TEXT_STEP_COLUMNS: tuple[str, ...] = ("group_id", "traj_id", "state", "action", "node_id", "parent_id", "extra")
@@ -144,7 +145,9 @@ def json_text(value: dict[str, Any] | None) -> str | None:
 class StepRow:
     """One step as an adapter produces it; iteration, group, trajectory, index and outcome are filled in later.
 
-    Attributes mirror the canonical step columns; ``extra`` holds unmapped source fields.
+    Attributes mirror the canonical step columns; ``extra`` holds unmapped source fields. The token
+    arrays (:data:`core.ingest.base.TOKEN_FRAME_COLUMNS`) are optional: fill them with
+    :func:`step_token_arrays`, which checks them and names the field of a bad one.
     """
 
     action: str
@@ -157,6 +160,32 @@ class StepRow:
     prm: float | None = None
     value: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    tokens: list[str] | None = None
+    token_logprobs: list[float] | None = None
+    token_ref_logprobs: list[float] | None = None
+    token_entropies: list[float] | None = None
+    token_advantages: list[float] | None = None
+
+
+def step_token_arrays(
+    source: dict[str, Any], path: Path | str, record: int | str | None, field: str
+) -> dict[str, list[Any]]:
+    """The checked token arrays of one source step, as keyword arguments for :class:`StepRow`.
+
+    Args:
+        source: The step's fields under the canonical names (``tokens``, ``token_logprobs``, ...); an
+            adapter whose format names them otherwise renames them first.
+        path: Source file, for the error.
+        record: Record locator, for the error.
+        field: Dotted path of the step inside the record (``steps[3]``), for the error.
+
+    Raises:
+        IngestError: A token array is malformed (``steps[3].token_logprobs[7]: expected a finite number``).
+    """
+    try:
+        return token_arrays(source)
+    except TokenArrayError as exc:
+        raise IngestError(str(path), exc.problem, record, f"{field}.{exc.field}" if field else exc.field) from exc
 
 
 class FrameBuilder:
@@ -166,6 +195,7 @@ class FrameBuilder:
         self._step_rows: list[dict[str, Any]] = []
         self._traj_rows: list[dict[str, Any]] = []
         self._traj_ids: set[str] = set()
+        self._token_columns: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._traj_rows)
@@ -215,8 +245,11 @@ class FrameBuilder:
             }
         )
         for step_idx, step in enumerate(steps):
+            arrays = {name: getattr(step, name) for name in TOKEN_FRAME_COLUMNS if getattr(step, name) is not None}
+            self._token_columns.update(arrays)
             self._step_rows.append(
                 {
+                    **arrays,
                     "iteration": iteration,
                     "group_id": group_id,
                     "traj_id": traj_id,
@@ -242,11 +275,13 @@ class FrameBuilder:
             split: Forces every trajectory's split (``options.split``). Otherwise a trajectory added
                 without one becomes ``"train"``: sources that do not say hold training or labelled data.
         """
-        steps = pd.DataFrame(self._step_rows, columns=list(STEP_FRAME_COLUMNS))
+        # Token columns only when some step has them: most formats log none, and the store fills NULL.
+        token_columns = [name for name in TOKEN_FRAME_COLUMNS if name in self._token_columns]
+        steps = pd.DataFrame(self._step_rows, columns=[*STEP_FRAME_COLUMNS, *token_columns])
         steps = steps.astype({"iteration": "int64", "step_idx": "int32"})
         steps = steps.astype({column: "float64" for column in _FLOAT_STEP_COLUMNS})
         steps["valid"] = steps["valid"].astype("boolean")
-        for column in _TEXT_STEP_COLUMNS:
+        for column in (*_TEXT_STEP_COLUMNS, *token_columns):
             # pandas turns None into NaN in mixed columns; the store expects SQL NULL, i.e. None.
             steps[column] = steps[column].astype("object").where(steps[column].notna(), None)
         trajectories = pd.DataFrame(self._traj_rows, columns=list(TRAJ_FRAME_COLUMNS))

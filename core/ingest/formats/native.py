@@ -5,12 +5,17 @@ JSONL record (one line; only ``trajectory``, ``outcome`` and ``steps[].action`` 
     {"run": "arith", "iteration": 3, "group": "it3-p0", "trajectory": "it3-p0-r1", "prompt": "...",
      "outcome": 1.0, "split": "train", "meta": {...},
      "steps": [{"state": "...", "action": "17 * 3 = 51", "reward": 0.0, "label": 1, "node": "n4",
-                "parent": "n1", "valid": true, "prm": 0.93, "value": 0.71, "any_other_key": ...}]}
+                "parent": "n1", "valid": true, "prm": 0.93, "value": 0.71,
+                "tokens": ["17", " *", " 3", " =", " 51"], "token_logprobs": [0, 0, 0, 0, -0.04],
+                "any_other_key": ...}]}
 
 Defaults: ``run`` = ``--run`` or the file's stem, ``iteration`` = 0, ``group`` = the prompt (else the
 trajectory id), ``split`` = "train". Unknown top-level keys are merged into ``meta``; unknown step keys
-are kept per step in ``extra``. Parquet: one row per step with the canonical column names
-(``run_id`` optional) plus optional ``prompt``/``split``; other columns go to ``extra``.
+are kept per step in ``extra``. Optional per-token arrays of the step's action (``tokens``,
+``token_logprobs``, ``token_ref_logprobs``, ``token_entropies``, ``token_advantages``; any subset, one
+length within a step, finite numbers) are stored as LIST columns (:data:`core.schema.TOKEN_COLUMNS`).
+Parquet: one row per step with the canonical column names (``run_id`` optional) plus optional
+``prompt``/``split`` and token list columns; other columns go to ``extra``.
 
 Bulk ingest of JSONL does not use :func:`read`: DuckDB reads the file directly
 (:mod:`core.store.native_jsonl`); :func:`read` is the validating fallback that names the exact line
@@ -27,7 +32,8 @@ from typing import Any
 import pandas as pd
 
 from core.errors import IngestError
-from core.ingest.base import STEP_FRAME_COLUMNS, TRAJ_FRAME_COLUMNS, AdapterOptions, Rollouts
+from core.ingest.base import STEP_FRAME_COLUMNS, TOKEN_FRAME_COLUMNS, TRAJ_FRAME_COLUMNS, AdapterOptions, Rollouts
+from core.ingest.formats._frames import step_token_arrays
 
 NAME = "native"
 PRIORITY = 90
@@ -79,7 +85,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
                 row = {_STEP_TO_COLUMN.get(k, k): step.get(k) for k in _STEP}
                 for key in ("node_id", "parent_id"):
                     row[key] = None if row[key] is None else str(row[key])
-                extra = {k: v for k, v in step.items() if k not in _STEP}
+                row.update(step_token_arrays(step, path, lineno, f"steps[{t}]"))
+                extra = {k: v for k, v in step.items() if k not in _STEP and k not in TOKEN_FRAME_COLUMNS}
                 row.update(
                     run_id=traj["run_id"],
                     traj_id=traj["traj_id"],
@@ -93,11 +100,16 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     for col in STEP_FRAME_COLUMNS:
         if col not in step_frame:
             step_frame[col] = None
+    tokens = [c for c in TOKEN_FRAME_COLUMNS if c in step_frame]
+    for col in tokens:  # pandas fills a step without the array with NaN; the store wants NULL
+        step_frame[col] = step_frame[col].astype("object").where(step_frame[col].notna(), None)
     traj_frame = pd.DataFrame(trajs)[[*TRAJ_FRAME_COLUMNS, "run_id"]]
     if options.split:  # `--split` overrides what the records say, as for every other format
         traj_frame["split"] = options.split
     # run_id rides along on the steps: trajectory ids repeat across the runs of one file.
-    return Rollouts(steps=step_frame[[*STEP_FRAME_COLUMNS, "run_id"]], trajectories=traj_frame, default_run=path.stem)
+    return Rollouts(
+        steps=step_frame[[*STEP_FRAME_COLUMNS, *tokens, "run_id"]], trajectories=traj_frame, default_run=path.stem
+    )
 
 
 def _parse_line(path: Path, lineno: int, raw: bytes) -> Any:
@@ -179,8 +191,17 @@ def validate_record(path: str, line: int, rec: Any) -> dict[str, Any]:
 
 def _read_parquet(path: Path, options: AdapterOptions) -> Rollouts:
     frame = pd.read_parquet(path)
-    canonical = set(STEP_FRAME_COLUMNS) | {"run_id", "prompt", "split"}
+    tokens = [c for c in TOKEN_FRAME_COLUMNS if c in frame]
+    canonical = set(STEP_FRAME_COLUMNS) | set(tokens) | {"run_id", "prompt", "split"}
     extra_cols = [c for c in frame.columns if c not in canonical]
+    if tokens:  # list columns arrive as numpy arrays: check them row by row and store plain lists
+        checked: dict[str, list[Any]] = {c: [] for c in tokens}
+        for index, values in enumerate(zip(*(frame[c] for c in tokens), strict=True)):
+            arrays = step_token_arrays(dict(zip(tokens, values, strict=True)), path, f"row {index + 1}", "")
+            for c in tokens:
+                checked[c].append(arrays.get(c))
+        for c in tokens:
+            frame[c] = pd.Series(checked[c], index=frame.index, dtype="object")
     for col in STEP_FRAME_COLUMNS:
         if col not in frame:
             frame[col] = None
@@ -202,5 +223,5 @@ def _read_parquet(path: Path, options: AdapterOptions) -> Rollouts:
             "meta": None,
         }
     )
-    step_columns = [*STEP_FRAME_COLUMNS, *(["run_id"] if "run_id" in frame else [])]
+    step_columns = [*STEP_FRAME_COLUMNS, *tokens, *(["run_id"] if "run_id" in frame else [])]
     return Rollouts(steps=frame[step_columns], trajectories=trajs, default_run=path.stem)
