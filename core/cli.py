@@ -350,12 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
-    # PRM commands live with the PRM code; a missing optional piece must not break the others.
-    try:
-        importlib.import_module("core.prm.cli").register(sub)
-    except ModuleNotFoundError as exc:
-        if exc.name != "core.prm.cli":
-            raise
+    # PRM and diff commands live with their code; a missing optional piece must not break the others.
+    for module in ("core.prm.cli", "core.diff.cli"):
+        try:
+            importlib.import_module(module).register(sub)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
     return parser
 
 
