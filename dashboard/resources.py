@@ -65,6 +65,22 @@ def groups(path: str, run_id: str, iteration: int | None, search: str) -> pd.Dat
     return queries.groups(get_store(path), run_id, iteration, search)
 
 
+GROUPS_PAGE_SIZE = 500
+"""Rows of the Groups table sent to the browser at once (a 10M-step run has hundreds of thousands of groups)."""
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def groups_page(
+    path: str, run_id: str, iteration: int | None, search: str, sort: str, descending: bool, page: int
+) -> queries.GroupsPage:
+    """Page ``page`` (from 1) of a run's groups, sorted in DuckDB (``queries.groups_page``)."""
+    offset = (page - 1) * GROUPS_PAGE_SIZE
+    return queries.groups_page(
+        get_store(path), run_id, iteration, search, sort=sort, descending=descending, limit=GROUPS_PAGE_SIZE,
+        offset=offset,
+    )  # fmt: skip
+
+
 @st.cache_data(show_spinner=False, max_entries=128)
 def group_steps(path: str, run_id: str, iteration: int, group_id: str) -> pd.DataFrame:
     return queries.steps(get_store(path), run_id=run_id, iteration=iteration, group_id=group_id)

@@ -39,6 +39,8 @@ class Store:
         self._conn = conn
         self.path = path
         self.read_only = read_only
+        self.schema_version = SCHEMA_VERSION
+        """Schema version of the file; older than :data:`SCHEMA_VERSION` only when opened read-only."""
         self._write_lock = threading.RLock()
 
     @classmethod
@@ -74,6 +76,7 @@ class Store:
                 # Staging area for bulk loads (see core.store.native_jsonl): in memory, shared by all cursors.
                 conn.execute("ATTACH IF NOT EXISTS ':memory:' AS cs_stage")
                 store._migrate()
+                store.schema_version = SCHEMA_VERSION
         except BaseException:
             conn.close()  # else the refused file stays open in this process
             raise
@@ -96,6 +99,7 @@ class Store:
             ).fetchone()
             row = cur.execute("SELECT max(version) FROM schema_version").fetchone() if found and found[0] else None
         current = int(row[0]) if row and row[0] is not None else 0
+        self.schema_version = current
         if current > SCHEMA_VERSION:
             raise NewerSchema(
                 f"{self.path} has schema version {current}, newer than this creditscope ({SCHEMA_VERSION}); "
@@ -110,7 +114,8 @@ class Store:
             cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             for version in range(current, SCHEMA_VERSION):
                 cur.execute("BEGIN")
-                cur.execute(MIGRATIONS[version])
+                step = MIGRATIONS[version]
+                step(cur) if callable(step) else cur.execute(step)
                 cur.execute("INSERT INTO schema_version VALUES (?)", [version + 1])
                 cur.execute("COMMIT")
         finally:

@@ -17,6 +17,7 @@ import pandas as pd
 from core.errors import IngestError
 from core.ingest.base import Rollouts
 from core.schema import STEP_COLUMN_NAMES, TOKEN_COLUMNS
+from core.store.summaries import refresh_source
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ def finish_source(
             src.prefix_hash,
         ],
     )
+    refresh_source(cur, src.source_id)
     return int(n_traj), int(n_steps)
 
 

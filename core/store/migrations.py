@@ -1,13 +1,19 @@
 """Schema of the creditscope database, as an ordered list of migrations.
 
-Each entry moves the schema from version ``i`` to ``i + 1``. Never edit a released migration:
+Each entry moves the schema from version ``i`` to ``i + 1``: SQL text, or a function of a cursor
+where a migration must also fill what it creates from existing rows. Never edit a released migration:
 append a new one and describe it in the README's "Schema changes" section. The ``steps`` view is
 the public contract (``core.schema.STEP_COLUMNS``); physical tables may change behind it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import duckdb
+
 from core.schema import STEP_COLUMNS
+from core.store.summaries import rebuild_all
 
 _STEP_PHYSICAL = ",\n    ".join(
     f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" if c.name != "prm" else "prm_logged DOUBLE"
@@ -17,7 +23,37 @@ _STEP_VIEW_COLUMNS = ",\n    ".join(
     "COALESCE(a.score, s.prm_logged) AS prm" if c.name == "prm" else f"s.{c.name}" for c in STEP_COLUMNS
 )
 
-MIGRATIONS: tuple[str, ...] = (
+
+def _summaries(cur: duckdb.DuckDBPyConnection) -> None:
+    """Group statistics, column coverage and the search token index (core.store.summaries), for existing rows."""
+    cur.execute(
+        """
+CREATE TABLE group_sources (
+    source_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, iteration BIGINT NOT NULL, group_id VARCHAR NOT NULL
+);
+CREATE TABLE group_stats (
+    run_id VARCHAR NOT NULL, iteration BIGINT NOT NULL, group_id VARCHAR NOT NULL, n BIGINT NOT NULL,
+    mean_outcome DOUBLE NOT NULL, std_outcome DOUBLE NOT NULL, min_outcome DOUBLE NOT NULL,
+    max_outcome DOUBLE NOT NULL, n_success BIGINT NOT NULL, sum_steps BIGINT NOT NULL, prompt VARCHAR
+);
+CREATE TABLE source_coverage (
+    source_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, steps BIGINT NOT NULL, state BIGINT NOT NULL,
+    reward BIGINT NOT NULL, node_id BIGINT NOT NULL, parent_id BIGINT NOT NULL, label BIGINT NOT NULL,
+    valid BIGINT NOT NULL, prm_logged BIGINT NOT NULL, value BIGINT NOT NULL
+);
+CREATE TABLE search_vocab (term_id BIGINT NOT NULL, term VARCHAR NOT NULL);
+CREATE TABLE search_postings (
+    source_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, iteration BIGINT NOT NULL, group_id VARCHAR NOT NULL,
+    term_id BIGINT NOT NULL
+);
+"""
+    )
+    rebuild_all(cur)
+
+
+Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
+
+MIGRATIONS: tuple[Migration, ...] = (
     # 1: canonical tables, source bookkeeping, PRM score cache, and the public `steps` view.
     f"""
 CREATE TABLE runs (
@@ -110,6 +146,9 @@ ALTER TABLE step_rows ADD COLUMN token_ref_logprobs DOUBLE[];
 ALTER TABLE step_rows ADD COLUMN token_entropies DOUBLE[];
 ALTER TABLE step_rows ADD COLUMN token_advantages DOUBLE[];
 """,
+    # 5: group statistics, per-source column coverage and the search token index, kept by every load, so
+    # pages read summaries instead of aggregating every trajectory and scanning every step's text.
+    _summaries,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

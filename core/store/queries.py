@@ -6,20 +6,37 @@ Every function takes a :class:`Store` and returns a pandas DataFrame; none keeps
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import duckdb
 import pandas as pd
 
 from core.schema import OPTIONAL_STEP_INPUTS, STEP_COLUMN_NAMES, TOKEN_COLUMN_NAMES
+from core.store import search as search_index
 from core.store.database import Store
+
+SUMMARIES_VERSION = 5
+"""Schema version that added the per-source summaries (:mod:`core.store.summaries`)."""
+
+
+_LEGACY_RUNS_SUMMARY = """
+    SELECT r.run_id, r.source_format, r.source_path, r.ingested_at,
+           count(DISTINCT t.iteration) AS iterations, count(DISTINCT (t.iteration, t.group_id)) AS groups,
+           count(*) AS trajectories, sum(t.n_steps)::BIGINT AS steps, avg(t.outcome) AS mean_outcome
+    FROM runs r JOIN trajectories t USING (run_id)
+    GROUP BY ALL ORDER BY r.run_id"""
+"""The summary straight from the trajectories, for a database opened read-only before it had summaries."""
 
 
 def runs_summary(store: Store) -> pd.DataFrame:
     """One row per run: format, source, counts and when it was last ingested."""
+    if store.schema_version < SUMMARIES_VERSION:
+        return store.query_df(_LEGACY_RUNS_SUMMARY)
     return store.query_df(
         """SELECT r.run_id, r.source_format, r.source_path, r.ingested_at,
-                  count(DISTINCT t.iteration) AS iterations, count(DISTINCT (t.iteration, t.group_id)) AS groups,
-                  count(*) AS trajectories, sum(t.n_steps)::BIGINT AS steps, avg(t.outcome) AS mean_outcome
-           FROM runs r JOIN trajectories t USING (run_id)
+                  count(DISTINCT g.iteration) AS iterations, count(*) AS groups, sum(g.n)::BIGINT AS trajectories,
+                  sum(g.sum_steps)::BIGINT AS steps, sum(g.n * g.mean_outcome) / sum(g.n) AS mean_outcome
+           FROM runs r JOIN group_stats g USING (run_id)
            GROUP BY ALL ORDER BY r.run_id"""
     )
 
@@ -31,45 +48,114 @@ def iteration_curves(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
     trajectories all share one outcome, so GRPO gives all of them zero advantage.
     """
     return store.query_df(
-        """WITH g AS (
-               SELECT run_id, iteration, group_id, count(*) AS n, stddev_pop(outcome) AS sd
-               FROM trajectories WHERE run_id IN (SELECT unnest($runs)) GROUP BY ALL)
-           SELECT t.run_id, t.iteration, avg(t.outcome) AS mean_outcome, avg((t.outcome > 0)::INT) AS success_rate,
-                  avg(t.n_steps) AS mean_steps, count(*) AS trajectories,
-                  (SELECT avg((g.sd = 0)::INT) FROM g WHERE g.run_id = t.run_id AND g.iteration = t.iteration)
-                      AS zero_variance_share
-           FROM trajectories t WHERE t.run_id IN (SELECT unnest($runs))
-           GROUP BY t.run_id, t.iteration ORDER BY t.run_id, t.iteration""",
+        """SELECT run_id, iteration, sum(n * mean_outcome) / sum(n) AS mean_outcome,
+                  sum(n_success) / sum(n) AS success_rate, sum(sum_steps) / sum(n) AS mean_steps,
+                  sum(n)::BIGINT AS trajectories, avg((min_outcome = max_outcome)::INT) AS zero_variance_share
+           FROM group_stats WHERE run_id IN (SELECT unnest($runs))
+           GROUP BY run_id, iteration ORDER BY run_id, iteration""",
         {"runs": list(run_ids)},
     )
 
 
 def iterations(store: Store, run_id: str) -> list[int]:
     """Iterations present in a run, ascending."""
-    frame = store.query_df("SELECT DISTINCT iteration FROM trajectories WHERE run_id = ? ORDER BY 1", [run_id])
+    frame = store.query_df("SELECT DISTINCT iteration FROM group_stats WHERE run_id = ? ORDER BY 1", [run_id])
     return [int(i) for i in frame["iteration"]]
 
 
-def groups(store: Store, run_id: str, iteration: int | None = None, search: str = "") -> pd.DataFrame:
-    """Groups of a run (optionally one iteration) with size, outcome mean/std and a zero-variance flag.
+GROUP_SORTS: dict[str, str] = {
+    "iteration": "iteration, group_id",
+    "group_id": "group_id, iteration",
+    "n": "n",
+    "mean_outcome": "mean_outcome",
+    "std_outcome": "std_outcome",
+    "zero_variance": "zero_variance",
+    "mean_steps": "mean_steps",
+}
+"""Orders the Groups table can be sorted by (ties broken by iteration and group)."""
 
-    ``search`` keeps groups whose prompt or any step action contains the text (case-insensitive). The
-    text is matched literally: a ``%`` or ``_`` in it is not a LIKE wildcard.
+_GROUPS = """
+    SELECT iteration, group_id, n, mean_outcome, std_outcome, min_outcome = max_outcome AS zero_variance,
+           sum_steps / n AS mean_steps, prompt
+    FROM group_stats {match}
+    WHERE run_id = $run AND ($it IS NULL OR iteration = $it)
+    ORDER BY {order} LIMIT $limit OFFSET $offset"""
+
+
+@dataclass(frozen=True)
+class GroupsPage:
+    """One page of a run's groups and how many there are in all."""
+
+    frame: pd.DataFrame
+    """``iteration, group_id, n, mean_outcome, std_outcome, zero_variance, mean_steps, prompt``, plus
+    ``matched_in`` and ``match`` (where the search text was found) when searching."""
+    total: int
+
+
+def groups_page(
+    store: Store,
+    run_id: str,
+    iteration: int | None = None,
+    search: str = "",
+    *,
+    sort: str = "iteration",
+    descending: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> GroupsPage:
+    """Groups of a run (optionally one iteration), sorted and paged in DuckDB, from the group summaries.
+
+    The statistics cover every rollout of a group. ``search`` keeps the groups whose prompt or any step
+    action contains the text (literally, case-insensitively; see :mod:`core.store.search`), and then each
+    listed group says where the text first occurs: ``matched_in`` is ``prompt`` or ``TRAJ step K``, and
+    ``match`` the text around it.
     """
-    needle = search or None
-    return store.query_df(
-        """SELECT t.iteration, t.group_id, count(*) AS n, avg(t.outcome) AS mean_outcome,
-                  coalesce(stddev_samp(t.outcome), 0) AS std_outcome,
-                  (max(t.outcome) = min(t.outcome)) AS zero_variance, avg(t.n_steps) AS mean_steps,
-                  left(any_value(t.prompt), 160) AS prompt
-           FROM trajectories t
-           WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it)
-             AND ($needle IS NULL OR contains(lower(t.prompt), lower($needle)) OR EXISTS (
-                 SELECT 1 FROM step_rows s
-                 WHERE s.run_id = t.run_id AND s.traj_id = t.traj_id AND contains(lower(s.action), lower($needle))))
-           GROUP BY t.iteration, t.group_id ORDER BY t.iteration, t.group_id""",
-        {"run": run_id, "it": iteration, "needle": needle},
+    if sort not in GROUP_SORTS:
+        raise ValueError(f"cannot sort groups by {sort!r}; choose from {', '.join(GROUP_SORTS)}")
+    direction = " DESC" if descending else ""
+    order = ", ".join(f"{c}{direction}" for c in GROUP_SORTS[sort].split(", ")) + ", iteration, group_id"
+    scope = {"run": run_id, "it": iteration}
+    with store.reader() as cur:
+        match = ""
+        if search:
+            # Matching groups once, for both the page and the count.
+            needle = search_index.parse(cur, search)
+            sql, extra = search_index.matching_groups_sql(needle)
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE cs_match AS {sql}", {**scope, **extra})
+            match = "SEMI JOIN cs_match USING (iteration, group_id)"
+        frame = cur.execute(_GROUPS.format(match=match, order=order), {**scope, "limit": limit, "offset": offset}).df()
+        total = len(frame)
+        if limit is not None or offset:
+            count = f"SELECT count(*) FROM group_stats {match} WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"
+            total = int(cur.execute(count, scope).fetchone()[0])  # type: ignore[index]
+        if search:
+            frame = _with_match_locations(cur, frame, run_id, needle.text)
+            cur.execute("DROP TABLE cs_match")
+    return GroupsPage(frame, total)
+
+
+def _with_match_locations(
+    cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame, run_id: str, needle: str
+) -> pd.DataFrame:
+    """Add where each listed group first contains ``needle`` (reads only those groups' rows)."""
+    frame = frame.copy()
+    if frame.empty:
+        return frame.assign(matched_in=pd.Series(dtype=object), match=pd.Series(dtype=object))
+    found = cur.execute(
+        search_index.where_matched_sql(),
+        {"run": run_id, "needle": needle, "its": frame["iteration"].tolist(), "gids": frame["group_id"].tolist()},
+    ).df()
+    where = found.apply(
+        lambda r: "prompt" if pd.isna(r["step_idx"]) else f"{r['traj_id']} step {int(r['step_idx'])}", axis=1
     )
+    located = found.assign(matched_in=where if len(found) else pd.Series(dtype=object))
+    located = located[["iteration", "group_id", "matched_in", "snippet"]].rename(columns={"snippet": "match"})
+    return frame.merge(located, on=["iteration", "group_id"], how="left")
+
+
+def groups(store: Store, run_id: str, iteration: int | None = None, search: str = "") -> pd.DataFrame:
+    """All groups of a run (optionally one iteration) in (iteration, group) order; see :func:`groups_page`."""
+    return groups_page(store, run_id, iteration, search).frame
 
 
 def steps(
@@ -151,7 +237,19 @@ def token_coverage(store: Store, run_id: str | None = None) -> pd.DataFrame:
 
 
 def column_coverage(store: Store) -> pd.DataFrame:
-    """Per run, how many steps carry each nullable canonical column (what schemes can run on it)."""
-    nullable = ["state", "reward", "node_id", "parent_id", "label", "valid", "prm", "value"]
-    counts = ", ".join(f"count({c}) AS {c}" for c in nullable)
-    return store.query_df(f"SELECT run_id, count(*) AS steps, {counts} FROM steps GROUP BY run_id ORDER BY run_id")
+    """Per run, how many steps carry each nullable canonical column (what schemes can run on it).
+
+    From the per-source coverage summaries; ``prm`` counts what ``steps.prm`` shows: the active
+    scorer's scores when the run has one, else the logged scores.
+    """
+    nullable = ["state", "reward", "node_id", "parent_id", "label", "valid", "value"]
+    sums = ", ".join(f"sum(c.{c})::BIGINT AS {c}" for c in nullable)
+    return store.query_df(
+        f"""SELECT c.run_id, sum(c.steps)::BIGINT AS steps, {sums},
+                   coalesce(any_value(scored.n), sum(c.prm_logged))::BIGINT AS prm
+            FROM source_coverage c
+            LEFT JOIN (SELECT a.run_id, count(p.score) AS n FROM prm_active a
+                       JOIN prm_step_scores p ON p.run_id = a.run_id AND p.scorer_id = a.scorer_id
+                       GROUP BY a.run_id) scored USING (run_id)
+            GROUP BY c.run_id ORDER BY c.run_id"""
+    )[["run_id", "steps", "state", "reward", "node_id", "parent_id", "label", "valid", "prm", "value"]]

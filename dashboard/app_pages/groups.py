@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.store.queries import GROUP_SORTS
 from dashboard import resources as res
 
 st.title("Groups")
@@ -20,8 +21,16 @@ iteration = top[1].selectbox(
     "Iteration", options, index=options.index(default_it) if default_it in its else 0, key="groups_iteration"
 )
 search = top[2].text_input("Search prompts and actions", key="groups_search")
-table = res.groups(path, run, None if iteration == "all" else int(iteration), search.strip())
-st.caption(f"{len(table)} groups · zero-variance groups give every rollout zero GRPO advantage")
+# Sorted and paged in DuckDB: a 10M-step run has more groups than a browser table can hold.
+order = st.columns([2, 1, 1, 2])
+sort = order[0].selectbox("Sort by", list(GROUP_SORTS), key="groups_sort")
+descending = order[1].toggle("Descending", key="groups_desc")
+number = order[2].number_input("Page", min_value=1, value=1, step=1, key="groups_page")
+scope = None if iteration == "all" else int(iteration)
+found = res.groups_page(path, run, scope, search.strip(), sort, descending, number)
+table, first = found.frame, (number - 1) * res.GROUPS_PAGE_SIZE
+shown = f"rows {first + 1}–{first + len(table)}" if len(table) else "no rows on this page"
+order[3].caption(f"{found.total} groups · {shown} · zero-variance groups give every rollout zero GRPO advantage")
 
 event = st.dataframe(
     table, hide_index=True, key="groups_table", on_select="rerun", selection_mode="single-row", width="stretch"

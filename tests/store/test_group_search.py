@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from core.ingest.runner import ingest
 from core.store import queries
 from core.store.database import Store
@@ -35,3 +38,29 @@ def test_search_is_case_insensitive_and_reaches_actions(tmp_path: Path) -> None:
     store = _store(tmp_path)
     assert queries.groups(store, "r", search="answer five")["group_id"].tolist() == ["five_hundred"]
     assert len(queries.groups(store, "r", search="")) == len(PROMPTS)
+
+
+def test_search_keeps_every_rollout_of_a_matching_group_and_says_where_it_matched(tmp_path: Path) -> None:
+    # Issue 11 item 3: only one rollout of the eight says "17 * 3"; the group's statistics still cover all eight.
+    outcomes = [1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]
+    records = [
+        {"run": "r", "group": "g", "prompt": "Start with 17.", "trajectory": f"t{i}", "outcome": outcome,
+         "steps": [{"action": "think"}, {"action": "17 * 3 = 51" if i == 5 else "17 + 3 = 20"}]}
+        for i, outcome in enumerate(outcomes)
+    ] + [{"run": "r", "group": "other", "prompt": "Start with 2.", "trajectory": "o", "outcome": 1.0,
+          "steps": [{"action": "2 * 3 = 6"}]}]  # fmt: skip
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    store = Store.open(":memory:")
+    ingest(store, [str(path)])
+    found = queries.groups(store, "r", search="17 * 3")
+    assert found["group_id"].tolist() == ["g"]
+    row = found.iloc[0]
+    assert row["n"] == 8
+    assert row["mean_outcome"] == pytest.approx(0.5)
+    assert row["std_outcome"] == pytest.approx(np.std(outcomes, ddof=1))
+    assert not row["zero_variance"]
+    assert row["matched_in"] == "t5 step 1"
+    assert row["match"] == "17 * 3 = 51"
+    # A prompt match is reported as such.
+    assert queries.groups(store, "r", search="start with 17")["matched_in"].tolist() == ["prompt"]

@@ -1,0 +1,132 @@
+"""Groups search over prompts and step actions through the token index (``search_postings``).
+
+The search is a literal, case-insensitive substring match, as before the index existed: a group
+matches when its prompt or any step's action contains the typed text. The index only narrows the
+groups that can match, never decides alone, except where that is exact:
+
+- Text is split into tokens at the same separators when indexed and when searched
+  (:data:`core.store.summaries.SEPARATORS`). An occurrence of a needle without separators lies
+  inside one token of the text, so such a needle matches exactly the groups with a token
+  containing it: no text is read.
+- A needle with separators ("17 * 3", "go garden") needs, for each of its tokens, a token of the
+  group that equals it (between two separators), ends with it (first token) or starts with it
+  (last token). Groups passing that test are candidates; their prompts and actions are then
+  matched literally, which reads only those groups' rows.
+- A needle of separators only ("*", " ") cannot use the index and is matched against every row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from core.store.summaries import SEPARATORS, tokens_sql
+
+
+@dataclass(frozen=True)
+class Needle:
+    """A search text as the index sees it."""
+
+    text: str
+    """The lower-cased text matched literally."""
+    tokens: tuple[str, ...]
+    bounded_left: tuple[bool, ...]
+    """Per token: a separator precedes it in the needle, so a matching text token starts with it."""
+    bounded_right: tuple[bool, ...]
+
+    @property
+    def exact_by_index(self) -> bool:
+        """Whether the token index alone decides (one token, no separator anywhere)."""
+        return len(self.tokens) == 1 and not self.bounded_left[0] and not self.bounded_right[0]
+
+
+def parse(cur: duckdb.DuckDBPyConnection, needle: str) -> Needle:
+    """Split ``needle`` exactly as indexed text is split (by DuckDB itself, so both sides agree)."""
+    row = cur.execute(
+        f"""SELECT lower($n), list_filter({tokens_sql("$n")}, lambda t: t <> ''),
+                   regexp_matches(lower($n), '^{SEPARATORS}'), regexp_matches(lower($n), '{SEPARATORS}$')""",
+        {"n": needle},
+    ).fetchone()
+    assert row is not None
+    text, tokens, starts_with_sep, ends_with_sep = row
+    n = len(tokens)
+    return Needle(
+        text=text,
+        tokens=tuple(tokens),
+        bounded_left=tuple(i > 0 or bool(starts_with_sep) for i in range(n)),
+        bounded_right=tuple(i < n - 1 or bool(ends_with_sep) for i in range(n)),
+    )
+
+
+def _term_condition(index: int, needle: Needle) -> str:
+    """SQL condition on ``term`` for token ``index`` (parameter ``$t{index}``)."""
+    left, right = needle.bounded_left[index], needle.bounded_right[index]
+    if left and right:
+        return f"term = $t{index}"
+    if left:
+        return f"starts_with(term, $t{index})"
+    if right:
+        return f"suffix(term, $t{index})"
+    return f"contains(term, $t{index})"
+
+
+def matching_groups_sql(needle: Needle) -> tuple[str, dict[str, object]]:
+    """SQL (and its parameters, besides ``$run`` and ``$it``) selecting (iteration, group_id) of matches.
+
+    ``$run`` is the run and ``$it`` an iteration or NULL for all; the caller binds both.
+    """
+    literal = """
+        SELECT t.iteration, t.group_id FROM trajectories t {join}
+        WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it) AND contains(lower(t.prompt), $needle)
+        UNION
+        SELECT s.iteration, s.group_id FROM step_rows s {join}
+        WHERE s.run_id = $run AND ($it IS NULL OR s.iteration = $it) AND contains(lower(s.action), $needle)"""
+    if not needle.tokens:
+        return literal.format(join=""), {"needle": needle.text}
+    conditions = [_term_condition(i, needle) for i in range(len(needle.tokens))]
+    params: dict[str, object] = {f"t{i}": token for i, token in enumerate(needle.tokens)}
+    hits = ", ".join(conditions)
+    having = " AND ".join(f"bool_or(hits[{i + 1}])" for i in range(len(conditions)))
+    candidates = f"""
+        SELECT p.iteration, p.group_id
+        FROM search_postings p
+        JOIN (SELECT term_id, [{hits}] AS hits FROM search_vocab WHERE {" OR ".join(conditions)}) m USING (term_id)
+        WHERE p.run_id = $run AND ($it IS NULL OR p.iteration = $it)
+        GROUP BY p.iteration, p.group_id HAVING {having}"""
+    if needle.exact_by_index:
+        return candidates, params
+    params["needle"] = needle.text
+    return f"WITH cand AS ({candidates}) " + literal.format(join="SEMI JOIN cand USING (iteration, group_id)"), params
+
+
+def where_matched_sql() -> str:
+    """SQL locating the first match in each listed group: the prompt, else the first matching step.
+
+    Parameters: ``$run``, ``$needle`` (lower-cased), ``$its`` and ``$gids`` (the groups, as two
+    aligned lists). Returns ``iteration, group_id, traj_id, step_idx, snippet``; ``step_idx`` is NULL
+    for a prompt match.
+    """
+    snippet = "substr({x}, greatest(1, instr(lower({x}), $needle) - 40), length($needle) + 80)"
+    return f"""
+        WITH page AS (SELECT unnest($its) AS iteration, unnest($gids) AS group_id),
+        prompts AS (
+            SELECT t.iteration, t.group_id, arg_min(t.traj_id, t.traj_id) AS traj_id, NULL::INTEGER AS step_idx,
+                   arg_min({snippet.format(x="t.prompt")}, t.traj_id) AS snippet, 0 AS rank
+            FROM trajectories t SEMI JOIN page USING (iteration, group_id)
+            WHERE t.run_id = $run AND t.iteration BETWEEN list_min($its) AND list_max($its)
+              AND contains(lower(t.prompt), $needle)
+            GROUP BY ALL),
+        actions AS (
+            SELECT s.iteration, s.group_id, arg_min(s.traj_id, (s.traj_id, s.step_idx)) AS traj_id,
+                   arg_min(s.step_idx, (s.traj_id, s.step_idx)) AS step_idx,
+                   arg_min({snippet.format(x="s.action")}, (s.traj_id, s.step_idx)) AS snippet, 1 AS rank
+            FROM step_rows s SEMI JOIN page USING (iteration, group_id)
+            WHERE s.run_id = $run AND s.iteration BETWEEN list_min($its) AND list_max($its)
+              AND contains(lower(s.action), $needle)
+            GROUP BY ALL)
+        SELECT iteration, group_id, first.traj_id, first.step_idx, first.snippet
+        FROM (SELECT iteration, group_id,
+                     arg_min({{'traj_id': traj_id, 'step_idx': step_idx, 'snippet': snippet}}, rank) AS first
+              FROM (SELECT * FROM prompts UNION ALL SELECT * FROM actions)
+              GROUP BY iteration, group_id)"""

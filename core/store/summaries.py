@@ -1,0 +1,120 @@
+"""Summaries kept beside the canonical tables, so pages never aggregate millions of rows.
+
+They are rebuilt for a source (one ingested file) every time its rows change: :func:`refresh_source`
+runs at the end of every load, inside the loading transaction, so they can never disagree with the
+rows they summarise.
+
+- ``group_stats``: one row per group (run, iteration, group_id) with its rollout count, outcome mean /
+  std / extremes, successes and steps, computed from *all* its trajectories. ``group_sources``
+  remembers which sources have rows in which groups, so a reload recomputes exactly the groups the
+  source had before and has now (a group may span several files).
+- ``source_coverage``: per source and run, how many steps carry each nullable column.
+- ``search_postings`` + ``search_vocab``: which word tokens occur in each group's prompt and step
+  actions, per source (the token index behind the Groups search; see :mod:`core.store.search`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import duckdb
+
+SEPARATORS = r"[\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"
+"""Characters that split text into search tokens: ASCII other than letters, digits and ``_``.
+
+Everything else (accented letters, CJK, other scripts' punctuation) stays inside tokens; what matters
+for exactness is only that indexed text and searched text are split alike (:mod:`core.store.search`).
+"""
+
+
+def tokens_sql(text: str) -> str:
+    """SQL for the list of search tokens of a text expression (lower-cased; may hold empty strings)."""
+    return f"string_split(regexp_replace(lower({text}), '{SEPARATORS}+', ' ', 'g'), ' ')"
+
+
+GROUP_STATS_SELECT = """
+    SELECT run_id, iteration, group_id, count(*) AS n, avg(outcome) AS mean_outcome,
+           coalesce(stddev_samp(outcome), 0) AS std_outcome, min(outcome) AS min_outcome,
+           max(outcome) AS max_outcome, count(*) FILTER (WHERE outcome > 0) AS n_success,
+           sum(n_steps)::BIGINT AS sum_steps, left(min(prompt), 160) AS prompt
+    FROM trajectories {where} GROUP BY run_id, iteration, group_id"""
+"""Statistics of a group over every one of its trajectories, whichever file they came from."""
+
+COVERAGE_SELECT = """
+    SELECT source_id, run_id, count(*) AS steps, count(state) AS state, count(reward) AS reward,
+           count(node_id) AS node_id, count(parent_id) AS parent_id, count(label) AS label,
+           count(valid) AS valid, count(prm_logged) AS prm_logged, count(value) AS value
+    FROM step_rows WHERE {where} GROUP BY source_id, run_id"""
+
+WORDS_SELECT = f"""
+    SELECT DISTINCT source_id, run_id, iteration, group_id, unnest({tokens_sql("text")}) AS term
+    FROM (SELECT source_id, run_id, iteration, group_id, action AS text FROM step_rows WHERE {{where}}
+          UNION ALL
+          SELECT source_id, run_id, iteration, group_id, prompt AS text FROM trajectories
+          WHERE {{where}} AND prompt IS NOT NULL)"""
+
+
+def refresh_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
+    """Rebuild the summaries of one source from its rows (inside the loading transaction)."""
+    params = {"source": source_id}
+    # Groups the source had rows in before this load (group_sources still says so) or has now.
+    cur.execute(
+        """CREATE OR REPLACE TEMP TABLE cs_touched AS
+           SELECT run_id, iteration, group_id FROM group_sources WHERE source_id = $source
+           UNION SELECT run_id, iteration, group_id FROM trajectories WHERE source_id = $source""",
+        params,
+    )
+    try:
+        cur.execute("DELETE FROM group_sources WHERE source_id = $source", params)
+        cur.execute(
+            """INSERT INTO group_sources
+               SELECT DISTINCT source_id, run_id, iteration, group_id FROM trajectories WHERE source_id = $source""",
+            params,
+        )
+        cur.execute(
+            """DELETE FROM group_stats g USING cs_touched t
+               WHERE g.run_id = t.run_id AND g.iteration = t.iteration AND g.group_id = t.group_id"""
+        )
+        where = "SEMI JOIN cs_touched USING (run_id, iteration, group_id)"
+        cur.execute(f"INSERT INTO group_stats {GROUP_STATS_SELECT.format(where=where)}")
+    finally:
+        _drop(cur, "cs_touched")
+    cur.execute("DELETE FROM source_coverage WHERE source_id = $source", params)
+    cur.execute(f"INSERT INTO source_coverage {COVERAGE_SELECT.format(where='source_id = $source')}", params)
+    cur.execute("DELETE FROM search_postings WHERE source_id = $source", params)
+    _index_words(cur, WORDS_SELECT.format(where="source_id = $source"), params)
+
+
+def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild every summary from scratch (a database written before they existed)."""
+    for table in ("group_sources", "group_stats", "source_coverage", "search_postings", "search_vocab"):
+        cur.execute(f"DELETE FROM {table}")
+    cur.execute("INSERT INTO group_sources SELECT DISTINCT source_id, run_id, iteration, group_id FROM trajectories")
+    cur.execute(f"INSERT INTO group_stats {GROUP_STATS_SELECT.format(where='')}")
+    cur.execute(f"INSERT INTO source_coverage {COVERAGE_SELECT.format(where='TRUE')}")
+    _index_words(cur, WORDS_SELECT.format(where="TRUE"), {})
+
+
+def _index_words(cur: duckdb.DuckDBPyConnection, words_sql: str, params: dict) -> None:
+    """Add the words' new terms to the vocabulary, then their postings (one per group, source and term)."""
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE cs_words AS SELECT * FROM ({words_sql}) WHERE term <> ''", params)
+    try:
+        # Terms are never removed from the vocabulary: one no posting refers to any more just matches nothing.
+        cur.execute(
+            """INSERT INTO search_vocab
+               SELECT (SELECT coalesce(max(term_id), 0) FROM search_vocab) + row_number() OVER (ORDER BY term), term
+               FROM (SELECT DISTINCT term FROM cs_words) w ANTI JOIN search_vocab v USING (term)"""
+        )
+        cur.execute(
+            """INSERT INTO search_postings
+               SELECT w.source_id, w.run_id, w.iteration, w.group_id, v.term_id
+               FROM cs_words w JOIN search_vocab v USING (term)"""
+        )
+    finally:
+        _drop(cur, "cs_words")
+
+
+def _drop(cur: duckdb.DuckDBPyConnection, table: str) -> None:
+    # After a failed statement DuckDB accepts only ROLLBACK; that refusal must not hide the real error.
+    with contextlib.suppress(duckdb.TransactionException):
+        cur.execute(f"DROP TABLE IF EXISTS {table}")

@@ -1,0 +1,216 @@
+"""Group statistics, coverage and the search index stay exactly what the rows say, across every way rows change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.ingest.runner import ingest, poll_once
+from core.store import queries
+from core.store.database import Store
+from core.store.summaries import rebuild_all
+from core.synth import records
+
+GROUP_KEY = ["iteration", "group_id"]
+
+LEGACY_GROUPS = """
+    SELECT t.iteration, t.group_id, count(*) AS n, avg(t.outcome) AS mean_outcome,
+           coalesce(stddev_samp(t.outcome), 0) AS std_outcome, (max(t.outcome) = min(t.outcome)) AS zero_variance,
+           avg(t.n_steps) AS mean_steps
+    FROM trajectories t WHERE t.run_id = $run
+    GROUP BY t.iteration, t.group_id ORDER BY t.iteration, t.group_id"""
+"""The Groups table as computed from the trajectories themselves (what the summaries must equal)."""
+
+
+def _write(path: Path, recs: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def _recs(env: str = "arithmetic", prompts: int = 4, iterations: int = 3, seed: int = 0) -> list[dict]:
+    return list(records(env, prompts=prompts, iterations=iterations, seed=seed, run="r"))
+
+
+def assert_consistent(store: Store) -> None:
+    """Every summary equals a fresh aggregate of the canonical tables."""
+    for run in store.query_df("SELECT DISTINCT run_id FROM trajectories")["run_id"]:
+        expected = store.query_df(LEGACY_GROUPS, {"run": run})
+        got = queries.groups(store, run)[expected.columns]
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-12)
+    legacy_runs = store.query_df(
+        """SELECT r.run_id, count(DISTINCT t.iteration) AS iterations, count(DISTINCT (t.iteration, t.group_id))
+                  AS groups, count(*) AS trajectories, sum(t.n_steps)::BIGINT AS steps, avg(t.outcome) AS mean_outcome
+           FROM runs r JOIN trajectories t USING (run_id) GROUP BY ALL ORDER BY r.run_id"""
+    )
+    runs = queries.runs_summary(store)[legacy_runs.columns]
+    pd.testing.assert_frame_equal(runs, legacy_runs, check_dtype=False, rtol=1e-12)
+    legacy_coverage = store.query_df(
+        """SELECT run_id, count(*) AS steps, count(state) AS state, count(reward) AS reward, count(node_id) AS node_id,
+                  count(parent_id) AS parent_id, count(label) AS label, count(valid) AS valid, count(prm) AS prm,
+                  count(value) AS value
+           FROM steps GROUP BY run_id ORDER BY run_id"""
+    )
+    pd.testing.assert_frame_equal(queries.column_coverage(store), legacy_coverage, check_dtype=False)
+    # Postings name exactly the (group, token) pairs of the current rows.
+    stale = store.query_df(
+        """SELECT count(*) AS n FROM search_postings p
+           ANTI JOIN trajectories t ON t.run_id = p.run_id AND t.iteration = p.iteration AND t.group_id = p.group_id
+             AND t.source_id = p.source_id"""
+    )["n"].iloc[0]
+    assert stale == 0
+    with store.writer() as cur:  # a from-scratch rebuild gives the same postings as the incremental upkeep
+        before = cur.execute(
+            "SELECT source_id, run_id, iteration, group_id, term FROM search_postings JOIN search_vocab USING (term_id)"
+            " ORDER BY ALL"
+        ).fetchall()
+        rebuild_all(cur)
+        after = cur.execute(
+            "SELECT source_id, run_id, iteration, group_id, term FROM search_postings JOIN search_vocab USING (term_id)"
+            " ORDER BY ALL"
+        ).fetchall()
+    assert before == after
+
+
+def test_summaries_follow_ingest_replace_and_removal(tmp_path: Path) -> None:
+    store = Store.open(":memory:")
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    recs = _recs()
+    # One group is split across the two files: its statistics must combine both.
+    split_group = recs[0]["group"]
+    in_b = [r for r in recs if r["group"] == split_group][:3]
+    _write(a, [r for r in recs if r not in in_b])
+    _write(b, in_b)
+    ingest(store, [str(a), str(b)], run="r")
+    assert_consistent(store)
+    assert queries.groups(store, "r").set_index("group_id").loc[split_group, "n"] == 8
+
+    # b rewritten without that group's rollouts (replace): the group shrinks back to a's five.
+    other = _recs(env="tree", prompts=2, iterations=2, seed=5)
+    for rec in other:
+        rec["trajectory"], rec["group"] = "tree-" + rec["trajectory"], "tree-" + rec["group"]
+    _write(b, other)
+    ingest(store, [str(b)], run="r")
+    assert_consistent(store)
+    assert queries.groups(store, "r").set_index("group_id").loc[split_group, "n"] == 5
+
+    # a rewritten with changed outcomes: every group of a is recomputed.
+    flipped = [{**r, "outcome": 1.0 - r["outcome"]} for r in recs if r not in in_b]
+    _write(a, flipped)
+    ingest(store, [str(a)], run="r")
+    assert_consistent(store)
+
+
+def test_summaries_follow_appended_lines(tmp_path: Path) -> None:
+    store = Store.open(":memory:")
+    path = tmp_path / "grow.jsonl"
+    recs = _recs(prompts=6, iterations=4)
+    half = len(recs) // 2 + 3  # mid-group: the appended lines complete a group already loaded
+    _write(path, recs[:half])
+    poll_once(store, [str(path)])
+    assert_consistent(store)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("".join(json.dumps(r) + "\n" for r in recs[half:]))
+    report = poll_once(store, [str(path)])
+    assert [s.status for s in report.sources] == ["appended"]
+    assert_consistent(store)
+    assert len(queries.groups(store, "r")) == 6 * 4
+
+
+def test_prm_coverage_follows_the_active_scorer(tmp_path: Path) -> None:
+    store = Store.open(":memory:")
+    path = tmp_path / "r.jsonl"
+    _write(path, _recs())
+    ingest(store, [str(path)])
+    logged = int(queries.column_coverage(store)["prm"].iloc[0])
+    assert logged > 0
+    with store.writer() as cur:
+        cur.execute("INSERT INTO prm_scorers VALUES ('s1', '{}', now())")
+        cur.execute(
+            """INSERT INTO prm_step_scores SELECT run_id, traj_id, step_idx, 's1', 0.5, false FROM step_rows
+               WHERE step_idx = 0"""
+        )
+        cur.execute("INSERT INTO prm_active VALUES ('r', 's1')")
+    assert_consistent(store)
+    assert int(queries.column_coverage(store)["prm"].iloc[0]) < logged
+
+
+def test_a_database_from_before_the_summaries_gets_them_on_open(tmp_path: Path) -> None:
+    db = tmp_path / "old.duckdb"
+    store = Store.open(db)
+    path = tmp_path / "r.jsonl"
+    _write(path, _recs())
+    ingest(store, [str(path)])
+    expected = queries.groups(store, "r")
+    with store.writer() as cur:  # back to schema 4: no summaries yet
+        for table in ("group_sources", "group_stats", "source_coverage", "search_vocab", "search_postings"):
+            cur.execute(f"DROP TABLE {table}")
+        cur.execute("DELETE FROM schema_version WHERE version >= 5")
+    store.close()
+    old = Store.open(db, read_only=True)  # read-only cannot migrate: the run list still works
+    assert old.schema_version == 4
+    assert queries.runs_summary(old)["trajectories"].tolist() == [len(_recs())]
+    old.close()
+    store = Store.open(db)
+    pd.testing.assert_frame_equal(queries.groups(store, "r"), expected)
+    assert_consistent(store)
+
+
+def _legacy_search(store: Store, run: str, needle: str) -> list[tuple[int, str]]:
+    frame = store.query_df(
+        """SELECT DISTINCT t.iteration, t.group_id FROM trajectories t
+           WHERE t.run_id = $run AND (contains(lower(t.prompt), lower($needle)) OR EXISTS (
+               SELECT 1 FROM step_rows s WHERE s.run_id = t.run_id AND s.traj_id = t.traj_id
+                 AND contains(lower(s.action), lower($needle))))
+           ORDER BY 1, 2""",
+        {"run": run, "needle": needle},
+    )
+    return list(frame.itertuples(index=False, name=None))
+
+
+@pytest.fixture(scope="module")
+def search_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    folder = tmp_path_factory.mktemp("search")
+    recs = []
+    for env in ("arithmetic", "agent", "tree"):
+        for rec in records(env, prompts=3, iterations=3, seed=1, run="m"):
+            rec["trajectory"] = f"{env}/{rec['trajectory']}"
+            rec["group"] = f"{env}/{rec['group']}"
+            for step in rec["steps"]:
+                for key in ("node", "parent"):
+                    if step.get(key):
+                        step[key] = f"{env}/{step[key]}"
+            recs.append(rec)
+    # Text with non-ASCII letters, CJK, punctuation runs and separators at the edges.
+    recs[0]["steps"][0]["action"] = "Ça marche: naïve café — 東京。 [x_1]* (2+2)=4!!"
+    recs[1]["prompt"] = "  leading  spaces\tand\ttabs  "
+    _write(folder / "m.jsonl", recs)
+    store = Store.open(":memory:")
+    ingest(store, [str(folder / "m.jsonl")])
+    return store
+
+
+NEEDLES = [
+    "garden", "GARDEN", "go garden", "17", "7 * 3", "= 5", "* ", " *", "*", " ", "take key", "key.", ".", "ça",
+    "naïve café", "東京", "京。", "x_1]", "[x", "(2+2)=4!!", "!!", "start with", "with 1", "nothing like this",
+    "an", "a", "r0", "s  a", "ading  spa", "\tand\t",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("needle", NEEDLES)
+def test_search_equals_a_literal_scan(search_store: Store, needle: str) -> None:
+    got = queries.groups(search_store, "m", search=needle)
+    assert list(got[GROUP_KEY].itertuples(index=False, name=None)) == _legacy_search(search_store, "m", needle)
+
+
+def test_search_equals_a_literal_scan_on_random_substrings(search_store: Store) -> None:
+    texts = search_store.query_df("SELECT action AS t FROM step_rows UNION ALL SELECT prompt FROM trajectories")["t"]
+    rng = np.random.default_rng(0)
+    for text in rng.choice(texts.to_numpy(), size=40, replace=False):
+        start = int(rng.integers(0, max(1, len(text) - 1)))
+        needle = text[start : start + int(rng.integers(1, 12))]
+        needle = needle.upper() if rng.random() < 0.3 else needle
+        got = queries.groups(search_store, "m", search=needle)
+        assert list(got[GROUP_KEY].itertuples(index=False, name=None)) == _legacy_search(search_store, "m", needle)
