@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.follower import get_follower
+from dashboard.formatting import md_escape
 from dashboard.resources import clear_data_caches, db_path
 
 HERE = Path(__file__).parent / "app_pages"
@@ -40,7 +41,7 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
-st.sidebar.caption(f"Database: `{db_path()}`")
+st.sidebar.caption("Database: " + md_escape(db_path()))
 # Rows that a live follow landed since this session last looked make every page's cached queries stale.
 follow = get_follower(db_path()).status()
 if follow.generation != st.session_state.get("follow_seen_generation", 0):

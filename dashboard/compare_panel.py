@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.credit import SCHEMES, agreement_table
 from dashboard import resources as res
-from dashboard.figures.compare import correlation_figure, scatter_figure, shared_zmax
-from dashboard.figures.heatmap import heatmap_figure
+from dashboard.drill import clicked_step, open_trajectory
+from dashboard.figures.compare import correlation_figure, scatter_figure
+from dashboard.figures.heatmap import heatmap_figure, robust_limit
+from dashboard.widgets import colour_limit_input
 
 PREFERRED = ("grpo", "gigpo", "treerl", "prm", "mc_value", "gae", "salt", "spa")
 
@@ -24,22 +27,34 @@ def default_schemes(coverage: pd.Series, n: int) -> list[str]:
 
 
 def group_heatmaps(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
-    """One group's heatmaps on one colour scale, then scheme A minus scheme B."""
+    """One group's heatmaps on one colour scale, then scheme A minus scheme B; a cell click opens its step."""
     groups = steps[["iteration", "group_id"]].drop_duplicates().apply(lambda r: f"{r.iteration} / {r.group_id}", axis=1)
-    choice = st.selectbox("Group (iteration / group)", groups.tolist(), key="cmp_group")
+    top = st.columns([3, 1])
+    choice = top[0].selectbox("Group (iteration / group)", groups.tolist(), key="cmp_group")
+    with top[1]:
+        chosen_limit = colour_limit_input("cmp_heat_limit")
     it, gid = choice.split(" / ", 1)
     mask = ((steps["iteration"] == int(it)) & (steps["group_id"] == gid)).to_numpy()
-    zmax = shared_zmax(*(v[mask] for v in results.values()))
+    limit = chosen_limit or robust_limit(*(v[mask] for v in results.values()))
+    run = str(steps["run_id"].iloc[0])
     for column, (label, values) in zip(st.columns(len(results)), results.items(), strict=True):
-        column.plotly_chart(heatmap_figure(steps[mask], values[mask], title=label, zmax=zmax), key=f"cmp_heat_{label}")
+        with column:
+            _clickable(heatmap_figure(steps[mask], values[mask], title=label, limit=limit), f"cmp_heat_{label}", run)
     labels = list(results)
     a, b = st.columns(2)
     first = a.selectbox("A", labels, index=0, key="cmp_diff_a")
     second = b.selectbox("B", labels, index=1, key="cmp_diff_b")
     diff = results[first][mask] - results[second][mask]
-    st.plotly_chart(
-        heatmap_figure(steps[mask], diff, title=f"{first} − {second}", colorbar_title="A − B"), key="cmp_heat_diff"
-    )
+    figure = heatmap_figure(steps[mask], diff, title=f"{first} − {second}", colorbar_title="A − B", limit=chosen_limit)
+    _clickable(figure, "cmp_heat_diff", run)
+
+
+def _clickable(figure: go.Figure, key: str, run: str) -> None:
+    """Draw a heatmap whose cells open their step on the Trajectory page."""
+    event = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points")
+    clicked = clicked_step(event)
+    if clicked is not None:
+        open_trajectory(*clicked, run=run)
 
 
 def ranking_table(run: str, iteration: int | None, slots: list[tuple[str, dict]], has_labels: bool) -> None:
@@ -80,10 +95,9 @@ def scatter(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
         on_select="rerun",
         selection_mode="points",
     )
-    points = res.selected_points(event)
-    if points:
-        traj, _ = points[0]["customdata"]
-        res.open_page("app_pages/trajectory.py", run=steps["run_id"].iloc[0], traj=traj)
+    clicked = clicked_step(event)
+    if clicked is not None:
+        open_trajectory(*clicked, run=str(steps["run_id"].iloc[0]))
 
 
 def export(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pandas as pd
 
@@ -89,3 +90,50 @@ def default_plot_runs(summary: pd.DataFrame, limit: int = 3) -> list[str]:
     """
     ranked = summary.sort_values(["iterations", "run_id"], ascending=[False, True], kind="stable")
     return ranked["run_id"].head(limit).tolist()
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([!#$&()*+\-.:<=>@\[\\\]^_`{|}~])")
+"""ASCII punctuation that Markdown, GFM autolinks, LaTeX or Streamlit directives can act on (not ' " , ; ? % /)."""
+
+
+def md_escape(text: object) -> str:
+    """``text`` made literal for Streamlit elements that render Markdown (alerts, captions, labels, metrics).
+
+    Every ASCII punctuation character that can start markup gets a backslash (CommonMark's escape), so no
+    emphasis, link, bare-URL autolink, image, HTML tag, ``$...$`` LaTeX, ``:emoji:`` / ``:material/icon:``
+    shortcode or ``:colour[...]`` directive in a log, URL or error message is interpreted; the characters
+    are shown as they are.
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", "" if text is None else str(text))
+
+
+def default_scheme(steps: pd.DataFrame) -> str:
+    """The scheme a group opens with: one with step-level signal when the data supports it, GRPO otherwise.
+
+    A logged tree (``node_id``) gives TreeRL; anchor states (a state after the first step that two or more
+    trajectories reach, among states that change along a trajectory) give GiGPO. Anything else only has an
+    outcome per trajectory, for which GRPO is the reference.
+    """
+    if "node_id" in steps and steps["node_id"].notna().any():
+        return "treerl"
+    if "state" in steps and steps["state"].notna().any():
+        states = steps.loc[steps["state"].notna(), ["traj_id", "step_idx", "state"]]
+        later = states[states["step_idx"] > 0]
+        shared = later.groupby("state")["traj_id"].nunique()
+        if states["state"].nunique() > 1 and bool((shared >= 2).any()):
+            return "gigpo"
+    return "grpo"
+
+
+def parse_iteration(raw: str | None, iterations: list[int]) -> tuple[int | None, str | None]:
+    """The ``iteration=`` URL value as one of the run's iterations, or None and what was wrong with it."""
+    if raw is None or raw == "":
+        return None, None
+    try:
+        value = int(raw)
+    except ValueError:
+        return None, f"Iteration {raw!r} in the URL is not a number"
+    if value not in iterations:
+        span = f"{iterations[0]} to {iterations[-1]}" if iterations else "none"
+        return None, f"This run has no iteration {value} (its iterations: {span})"
+    return value, None

@@ -14,9 +14,10 @@ import streamlit as st
 from core.credit import SCHEMES, compute, prepare, rank_schemes
 from core.store import queries
 from core.store.database import Store
+from dashboard.formatting import md_escape
 
 DB_ENV = "CREDITSCOPE_DB"
-URL_KEYS = ("run", "iteration", "group", "traj")
+URL_KEYS = ("run", "iteration", "group", "traj", "step")
 
 
 def db_path() -> str:
@@ -135,13 +136,6 @@ def ranking(path: str, run_id: str, iteration: int | None, overrides: tuple[tupl
     return rank_schemes(prepare(steps), params={name: dict(params) for name, params in overrides})
 
 
-def selected_points(event: object) -> list[dict]:
-    """Points selected in a plotly chart event (dict access works for real events and test-injected state)."""
-    if not event:
-        return []
-    return list(event["selection"]["points"])  # type: ignore[index]
-
-
 def slot_label(name: str, params: dict[str, object]) -> str:
     """A short unique label for a scheme with its non-default parameters."""
     defaults = SCHEMES[name].defaults()
@@ -189,8 +183,10 @@ def pick_run(runs: list[str], key: str = "run_select") -> str | None:
         st.info("No runs in this database yet. Load some on the Ingest page or with `creditscope ingest`.")
         return None
     current = url_state().get("run")
+    if current is not None and current not in runs:
+        st.warning(md_escape(f"No run {current!r} in this database; showing run {runs[0]!r} instead."))
     index = runs.index(current) if current in runs else 0
     run = st.selectbox("Run", runs, index=index, key=key)
     if run != current:
-        set_url_state(run=run, iteration=None, group=None, traj=None)
+        set_url_state(run=run, iteration=None, group=None, traj=None, step=None)
     return run

@@ -18,8 +18,10 @@ import streamlit as st
 from core.errors import MissingInput
 from core.trees import MORE_SUFFIX, SIMILARITY_METHOD, cap_nodes, collapse_chains, prefix_tree, state_graph
 from dashboard import resources as res
+from dashboard.drill import clicked_step, open_trajectory
 from dashboard.figures.heatmap import heatmap_figure
 from dashboard.figures.trees import state_graph_figure, tree_figure
+from dashboard.widgets import colour_limit_input
 
 ADVANTAGE, PRM, LABEL, MC_VALUE = "scheme advantage", "prm", "label", "Monte-Carlo value"
 QUANTITIES = (ADVANTAGE, PRM, LABEL, MC_VALUE)
@@ -268,11 +270,12 @@ def render_heatmap_tab(view: GroupView) -> None:
         st.info("No heatmap: the scheme could not be computed for this group (see the warning above).")
         return
     shown = ", ".join(f"{name}={value}" for name, value in view.params.items())
-    figure = heatmap_figure(view.steps, view.advantages, title=f"{view.scheme}({shown})")
+    limit = colour_limit_input("heat_limit")
+    figure = heatmap_figure(view.steps, view.advantages, title=f"{view.scheme}({shown})", limit=limit)
     event = st.plotly_chart(figure, key=HEATMAP_CHART_KEY, on_select="rerun", selection_mode="points")
-    clicked = clicked_node(event)
+    clicked = clicked_step(event)
     if clicked is not None:
-        res.open_page(TRAJECTORY_PAGE, traj=clicked)
+        open_trajectory(*clicked)
 
 
 def render_tree_tab(view: GroupView) -> None:

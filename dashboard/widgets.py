@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.credit import SCHEMES
+from dashboard import resources as res
+from dashboard.formatting import md_escape, parse_iteration
 
 
 def scheme_picker(key: str, default: str = "grpo", label: str = "Scheme") -> tuple[str, dict[str, object]]:
@@ -62,3 +64,23 @@ def scheme_picker(key: str, default: str = "grpo", label: str = "Scheme") -> tup
                         )
                     )
     return name, params
+
+
+LIMIT_HELP = "Credit where the colours saturate (±). Empty: the 99th percentile of |credit|; cells beyond are marked ◇."
+
+
+def colour_limit_input(key: str) -> float | None:
+    """A heatmap's colour limit: None (empty, the default) means the robust automatic limit."""
+    limit = st.number_input(
+        "Colour limit", min_value=0.0, value=None, placeholder="auto: p99 of |credit|", key=key, help=LIMIT_HELP
+    )
+    return float(limit) if limit else None
+
+
+def iteration_from_url(raw: str | None, iterations: list[int], instead: str) -> int | None:
+    """The URL's iteration if the run has it; otherwise None, with a warning saying what is shown ``instead``."""
+    value, problem = parse_iteration(raw, iterations)
+    if problem:
+        st.warning(md_escape(f"{problem}; showing {instead} instead."))
+        res.set_url_state(iteration=None)  # the bad value leaves the URL, so a copied link shows what is on screen
+    return value

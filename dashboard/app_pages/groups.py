@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.store.queries import GROUP_SORTS
 from dashboard import resources as res
+from dashboard.widgets import iteration_from_url
 
 st.title("Groups")
 path = res.db_path()
@@ -15,10 +16,10 @@ if run is None:
 
 its = res.iterations(path, run)
 url = res.url_state()
-default_it = int(url["iteration"]) if url.get("iteration", "").lstrip("-").isdigit() else None
+default_it = iteration_from_url(url.get("iteration"), its, "all iterations")
 options = ["all", *its]
 iteration = top[1].selectbox(
-    "Iteration", options, index=options.index(default_it) if default_it in its else 0, key="groups_iteration"
+    "Iteration", options, index=options.index(default_it) if default_it is not None else 0, key="groups_iteration"
 )
 search = top[2].text_input("Search prompts and actions", key="groups_search")
 # Sorted and paged in DuckDB: a 10M-step run has more groups than a browser table can hold.

@@ -9,13 +9,6 @@ import plotly.graph_objects as go
 from dashboard.figures.text import hover_text
 
 
-def shared_zmax(*arrays: np.ndarray) -> float:
-    """Half-width of one colour range covering every array (so heatmaps side by side compare)."""
-    values = np.concatenate([np.abs(np.asarray(a, dtype=float)) for a in arrays]) if arrays else np.array([])
-    values = values[np.isfinite(values)]
-    return float(values.max()) if values.size and values.max() > 0 else 1.0
-
-
 def correlation_figure(agreement: pd.DataFrame, names: list[str], metric: str = "spearman") -> go.Figure:
     """Symmetric matrix of ``metric`` (from ``core.credit.agreement_table``) between schemes."""
     matrix = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
@@ -48,7 +41,12 @@ def scatter_figure(steps: pd.DataFrame, a: np.ndarray, b: np.ndarray, name_a: st
     """
     labels = pd.to_numeric(steps["label"], errors="coerce")
     colour = labels.map({1.0: "#2ca02c", 0.0: "#d62728"}).fillna("#7f7f7f")
-    hover = [hover_text(t, 160) for t in steps["action"]]
+    axis_a, axis_b = hover_text(name_a, 80), hover_text(name_b, 80)
+    # Plotly renders hover text as a subset of HTML, ids included: everything shown is escaped here.
+    hover = [
+        f"{hover_text(t, 60)} step {int(i)}<br>{hover_text(a, 160)}"
+        for t, i, a in zip(steps["traj_id"], steps["step_idx"], steps["action"], strict=True)
+    ]
     fig = go.Figure(
         go.Scattergl(
             x=np.asarray(a, dtype=float),
@@ -57,13 +55,12 @@ def scatter_figure(steps: pd.DataFrame, a: np.ndarray, b: np.ndarray, name_a: st
             marker={"color": colour.tolist(), "size": 6, "opacity": 0.6},
             customdata=np.stack([steps["traj_id"].astype(str), steps["step_idx"].astype(int).astype(str)], axis=1),
             text=hover,
-            hovertemplate=f"{name_a}: %{{x:.3f}}<br>{name_b}: %{{y:.3f}}<br>%{{customdata[0]}} step "
-            "%{customdata[1]}<br>%{text}<extra></extra>",
+            hovertemplate=f"{axis_a}: %{{x:.3f}}<br>{axis_b}: %{{y:.3f}}<br>%{{text}}<extra></extra>",
         )
     )
     fig.update_layout(
-        xaxis_title=name_a,
-        yaxis_title=name_b,
+        xaxis_title=axis_a,
+        yaxis_title=axis_b,
         height=460,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         title="green: labelled good · red: labelled bad · grey: no label",

@@ -36,7 +36,7 @@ def test_trajectory_and_group_pages_show_a_chat_prompt_as_messages(tmp_path: Pat
     assert "Prompt:\n" + expected in [t.value for t in traj.text]
     assert not any('"role"' in t.value for t in traj.text)
     group = open_page("app_pages/group.py", db=db, run="chat", iteration="0", group="g")
-    assert expected in [c.value for c in group.caption]
+    assert expected in [t.value for t in group.text]  # plain text, never a Markdown caption
 
 
 def test_runs_page_plots_multi_iteration_runs_by_default(open_page) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
 from core.ingest.runner import ingest
 from core.store.database import Store
+from dashboard import resources as res
+from dashboard.figures.heatmap import CLICK_LAYER, MIN_ROW_PX
 
 
 def _plotly_specs(at) -> list[dict]:
@@ -46,18 +49,34 @@ def test_groups_page_filters_and_opens_a_group(open_page) -> None:
     assert at.query_params["group"] == chosen["group_id"]
 
 
-def test_group_page_heatmap_carries_trajectory_ids(open_page) -> None:
+def _trace(spec: dict, name: str) -> dict:
+    return next(t for t in spec["data"] if t.get("name") == name)
+
+
+def _heatmaps(at) -> list[dict]:
+    return [s for s in _plotly_specs(at) if any(t.get("name") == CLICK_LAYER for t in s["data"])]
+
+
+def test_group_page_heatmap_carries_trajectory_ids_and_steps(open_page) -> None:
     at = open_page("app_pages/group.py", run="tree", iteration="3", group="it3-p1")
-    heat = [s for s in _plotly_specs(at) if s["data"][0]["type"] == "heatmap"][0]
-    ids = {row[0] for row in heat["data"][0]["customdata"]}
-    assert ids == {f"it3-p1-r{k}" for k in range(8)}
+    layer = _trace(_heatmaps(at)[0], CLICK_LAYER)
+    assert {cell[0] for cell in layer["customdata"]} == {f"it3-p1-r{k}" for k in range(8)}
+    steps = {int(cell[1]) for cell in layer["customdata"]}
+    assert steps == set(range(max(steps) + 1)) and max(steps) >= 3
     assert at.metric[0].value == "8"
+
+
+def _html(at) -> str:
+    return "".join(el.proto.body for el in _walk(at.main) if getattr(el, "type", "") == "html")
 
 
 def test_trajectory_page_shows_steps_as_text_and_walks_the_group(open_page) -> None:
     at = open_page("app_pages/trajectory.py", run="arithmetic", traj="it0-p0-r3")
-    texts = [t.value for t in at.text]
-    assert any(" = " in t for t in texts)  # arithmetic step lines, rendered with st.text
+    steps = res.trajectory(str(res.db_path()), "arithmetic", "it0-p0-r3")[1]
+    body = _html(at)
+    for action in steps["action"]:
+        assert f"<pre>{html.escape(action)}</pre>" in body  # each step's full action, escaped, in monospace
+    assert body.count("<details") == len(steps)
     assert at.button(key="traj_prev").disabled is False
     at.button(key="traj_next").click().run()
     assert at.query_params["traj"] == "it0-p0-r4"
@@ -73,11 +92,12 @@ def test_log_text_is_rendered_as_text_not_html(tmp_path: Path, open_page) -> Non
     ingest(store, [str(path)], run="evil")
     store.close()
     at = open_page("app_pages/trajectory.py", db=db, run="evil", traj="t0")
-    assert evil in [t.value for t in at.text]
+    assert "Prompt:\n" + evil in [t.value for t in at.text]
     assert all(evil not in m.value for m in at.markdown)
+    body = _html(at)
+    assert "<script>" not in body and "<b>tag" not in body and html.escape(evil) in body
     group = open_page("app_pages/group.py", db=db, run="evil", iteration="0", group="g")
-    heat = [s for s in _plotly_specs(group) if s["data"][0]["type"] == "heatmap"][0]
-    hover = heat["data"][0]["text"][0][0]
+    hover = _trace(_heatmaps(group)[0], CLICK_LAYER)["hovertext"][0]
     assert "<script>" not in hover and "&lt;script&gt;" in hover
 
 
@@ -98,9 +118,9 @@ def test_compare_page_ranks_schemes_against_labels(open_page) -> None:
     ranking = next(df.value for df in at.dataframe if "auc" in df.value.columns)
     assert len(ranking) >= 19 and ranking["auc"].dropna().between(0, 1).all()
     assert ranking["auc"].iloc[0] == ranking["auc"].max()
-    heatmaps = [s for s in _plotly_specs(at) if s["data"][0]["type"] == "heatmap" and "customdata" in s["data"][0]]
+    heatmaps = _heatmaps(at)
     assert len(heatmaps) == 3 + 1  # three schemes on one scale, plus the difference view
-    zmax = {s["data"][0]["zmax"] for s in heatmaps[:3]}
+    zmax = {_trace(s, "credit")["zmax"] for s in heatmaps[:3]}
     assert len(zmax) == 1
 
 
@@ -118,11 +138,13 @@ def test_compare_page_explains_missing_inputs(open_page) -> None:
     assert any("rescore the steps with a PRM" in w.value for w in at.warning)
 
 
-def test_big_groups_get_a_screen_tall_heatmap(open_page) -> None:
+def test_big_groups_keep_a_labelled_row_per_rollout(open_page) -> None:
     at = open_page("app_pages/group.py", run="trees_vine", iteration="0")
-    heat = [s for s in _plotly_specs(at) if s["data"][0]["type"] == "heatmap"][0]
-    assert heat["layout"]["height"] == 1000 and heat["layout"]["yaxis"]["showticklabels"] is False
-    assert "124 trajectories" in heat["layout"]["title"]["text"]
+    heat = _heatmaps(at)[0]
+    labels = heat["layout"]["yaxis"]["ticktext"]
+    assert len(labels) == 124 and all(" · R=" in label for label in labels)  # rollout id and outcome on every row
+    assert heat["layout"]["height"] == 124 * MIN_ROW_PX + 150
+    assert "124 rollouts" in heat["layout"]["title"]["text"]
 
 
 def test_compare_warns_when_groups_are_singletons(open_page) -> None:

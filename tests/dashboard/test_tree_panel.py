@@ -59,7 +59,7 @@ def chart_ids(at: AppTest) -> dict[str, list[str]]:
     return {trace["name"]: list(trace["customdata"]) for trace in spec["data"] if trace.get("customdata")}
 
 
-def click(at: AppTest, chart_key: str, node: str) -> AppTest:
+def click(at: AppTest, chart_key: str, node: str | list[str]) -> AppTest:
     """Select ``node`` in a chart as a click would, and rerun."""
     at.session_state[chart_key] = {"selection": {"points": [{"customdata": node}], "box": [], "lasso": []}}
     at.run()
@@ -119,9 +119,9 @@ def test_opening_a_trajectory_from_the_node_panel() -> None:
 def test_heatmap_tab_draws_only_its_chart_and_a_cell_opens_its_trajectory() -> None:
     at = open_group("arithmetic", "it0-p0", "Heatmap")
     assert len(at.get("plotly_chart")) == 1  # the tree and graph tabs are not built while hidden
-    click(at, tp.HEATMAP_CHART_KEY, "it0-p0-r3")
+    click(at, tp.HEATMAP_CHART_KEY, ["it0-p0-r3", "2"])
     assert at.title[0].value == "Trajectory"
-    assert at.query_params["traj"] == "it0-p0-r3"
+    assert at.query_params["traj"] == "it0-p0-r3" and at.query_params["step"] == "2"
 
 
 @uses_sample_db
