@@ -46,7 +46,7 @@ def parse_step(raw: str | None, steps: list[int]) -> tuple[int | None, str | Non
         return None, f"Step {raw!r} in the URL is not a step number; showing the trajectory from the top."
     if int(raw) not in steps:
         last = steps[-1] if steps else -1
-        return None, f"This trajectory has no step {raw} (steps 0 to {last}); showing it from the top."
+        return None, f"This trajectory has no step {raw} (steps 0 to {last}); showing the trajectory from the top."
     return int(raw), None
 
 

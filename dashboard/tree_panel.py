@@ -28,7 +28,6 @@ QUANTITIES = (ADVANTAGE, PRM, LABEL, MC_VALUE)
 """What the nodes can be coloured by (the options of the colour radio)."""
 
 HEATMAP_CHART_KEY, TREE_CHART_KEY, GRAPH_CHART_KEY = "group_heatmap", "group_tree", "group_state_graph"
-TRAJECTORY_PAGE = "app_pages/trajectory.py"
 DEFAULT_CAP = 300
 DERIVED_NOTE = (
     "No node ids are logged for this group, so the tree is derived from identical action prefixes: "
@@ -379,13 +378,15 @@ def _node_panel(graph: nx.DiGraph, full: nx.DiGraph, node: str, view: GroupView,
                 st.code(state, language=None, wrap_lines=True)
     stats_column.dataframe(node_statistics_table(graph, node), hide_index=True, key=f"{chart_key}_stats")
     table = node_trajectories(graph, node, view)
-    st.text(f"{len(table)} trajectories through this node; select one to open it on the Trajectory page.")
+    st.text(f"{len(table)} trajectories through this node; select one to open it at this node's step.")
     event = st.dataframe(
         table, hide_index=True, key=f"{chart_key}_trajs", on_select="rerun", selection_mode="single-row"
     )
     rows = event["selection"]["rows"] if event is not None else []  # item access also fits a dict set in tests
     if rows and rows[0] < len(table):
-        res.open_page(TRAJECTORY_PAGE, traj=table.iloc[rows[0]]["traj_id"])
+        chosen = table.iloc[rows[0]]
+        here = str(chosen["steps here"]).split(",")[0].strip()
+        open_trajectory(chosen["traj_id"], int(here) if here.isdigit() else None)  # opened at the node's step
 
 
 def _number(value: object, fmt: str) -> str:

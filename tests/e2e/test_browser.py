@@ -50,7 +50,7 @@ def test_navigate_runs_groups_group_trajectory(page: Page, served_app: str) -> N
     page.wait_for_url(re.compile(r"/trajectory\?"), timeout=30_000)
     _wait_idle(page)
     expect(page.get_by_role("heading", name="Trajectory")).to_be_visible()
-    expect(page.locator(".st-key-step_0")).to_be_visible()
+    expect(page.locator("#cs-step-0")).to_be_visible()
     _no_exception(page)
 
     page.locator(".st-key-traj_next button").click()
