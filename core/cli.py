@@ -193,31 +193,32 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_advantages(args: argparse.Namespace) -> int:
-    """Compute one scheme's per-step advantages for a run and write them to Parquet or CSV."""
-    from core.credit import compute
-    from core.store.queries import steps
+    """Compute one scheme's per-step advantages for a run and stream them to Parquet or CSV."""
+    from tqdm import tqdm
 
-    store = _open_store(args.db, read_only=True)
-    try:
-        frame = steps(store, run_id=args.run)
-    finally:
-        store.close()
-    if frame.empty:
-        raise CreditscopeError(f"run {args.run!r} not found in {args.db} (see `creditscope runs --db {args.db}`)")
+    from core.export import check_output, export_advantages
+
+    check_output(args.out)  # before opening anything: a typo in the path costs nothing
     params = parse_params(args.scheme, args.param or [])
-    frame["advantage"] = compute(frame, args.scheme, **params)  # on whole trajectories, before any filter
-    out = frame[["run_id", "iteration", "group_id", "traj_id", "step_idx", "advantage"]]
-    if args.filter_prm_below is not None:
-        from core.credit.filtering import prm_filter
+    store = _open_store(args.db, read_only=True)
+    bar = tqdm(total=0, unit="step", unit_scale=True, desc="advantages", disable=None, leave=False)
+    try:
 
-        kept = prm_filter(frame, args.filter_prm_below)
-        out = out[kept.keep]
-        print(kept.summary())
-    if args.out.endswith(".csv"):
-        out.to_csv(args.out, index=False)
-    else:
-        out.to_parquet(args.out, index=False)
-    print(f"{args.out}: {len(out)} steps, scheme {args.scheme} {params}")
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = export_advantages(
+            store, args.run, args.scheme, params, args.out, filter_prm_below=args.filter_prm_below, progress=advance
+        )
+    finally:
+        bar.close()
+        store.close()
+    for line in report.filter_lines:
+        print(line)
+    if report.in_memory:
+        print(f"note: {report.in_memory}, so the whole run was computed in memory")
+    print(f"{args.out}: {report.n_steps} steps, scheme {args.scheme} {params}")
     return 0
 
 

@@ -166,10 +166,12 @@ def steps(
     group_id: str | None = None,
     traj_ids: Sequence[str] | None = None,
     with_extra: bool = False,
+    iterations: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Canonical step rows (the ``steps`` view), filtered, ordered by trajectory and step.
 
-    The optional credit inputs (:data:`core.schema.OPTIONAL_STEP_INPUTS`) come along as columns,
+    ``iterations`` keeps an inclusive range of iterations (how :mod:`core.store.stream` reads a run in
+    chunks). The optional credit inputs (:data:`core.schema.OPTIONAL_STEP_INPUTS`) come along as columns,
     read from ``extra`` (NULL where a log does not carry them).
     """
     optional = [f"TRY_CAST(extra->>'{k}' AS DOUBLE) AS {k}" for k in OPTIONAL_STEP_INPUTS]
@@ -178,8 +180,16 @@ def steps(
         f"""SELECT {cols} FROM steps
            WHERE ($run IS NULL OR run_id = $run) AND ($it IS NULL OR iteration = $it)
              AND ($grp IS NULL OR group_id = $grp) AND ($trajs IS NULL OR list_contains($trajs, traj_id))
+             AND iteration BETWEEN $first AND $last
            ORDER BY run_id, iteration, group_id, traj_id, step_idx""",
-        {"run": run_id, "it": iteration, "grp": group_id, "trajs": list(traj_ids) if traj_ids is not None else None},
+        {
+            "run": run_id,
+            "it": iteration,
+            "grp": group_id,
+            "trajs": list(traj_ids) if traj_ids is not None else None,
+            "first": iterations[0] if iterations else -(2**63),
+            "last": iterations[1] if iterations else 2**63 - 1,
+        },
     )
 
 

@@ -1,0 +1,223 @@
+"""Whole-run credit in bounded memory: schemes, their ranking against labels and their agreement, chunk by chunk.
+
+A run is read a few iterations at a time (:mod:`core.store.stream`). Every scheme except those listed
+by :func:`needs_whole_run` works within one training batch (run, iteration), so computing it on
+chunks of whole iterations gives exactly the numbers of one computation over the whole run (a test
+checks this for every registered scheme). What the ranking and the agreement need from all steps at
+once is kept compactly or spilled to disk:
+
+- ROC-AUC needs every labelled step's credit: it is written to a temporary file per scheme and read
+  back one scheme at a time, so the peak is one scheme's labelled credit, not the run's rows.
+- First-error F1 is per trajectory, and trajectories never cross chunks: hit counts just add up.
+- Spearman and sign agreement between the 2-4 chosen schemes read their spilled credit back pairwise.
+
+The same functions as the in-memory path (:func:`core.credit.roc_auc`, ``first_error_f1``,
+``spearman``, ``sign_agreement``) compute the final numbers, on the same values in the same order.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.credit.engine import compute_with_info, get_scheme
+from core.credit.evaluate import first_error_f1, roc_auc, sign_agreement, spearman
+from core.credit.registry import SCHEMES
+from core.errors import CreditscopeError
+
+RANK_COLUMNS = [
+    "scheme", "title", "confidence", "auc", "first_error_f1", "acc_erroneous", "acc_correct", "threshold", "seconds",
+    "note",
+]  # fmt: skip
+"""Columns of :func:`core.credit.rank_schemes`' table."""
+
+Progress = Callable[[int, int], None]
+"""Called with (steps done, steps in all) after each chunk."""
+
+
+def needs_whole_run(scheme: str, params: Mapping[str, Any] | None = None) -> str | None:
+    """Why ``scheme`` with ``params`` cannot be computed chunk by chunk (None when it can).
+
+    ``spa`` fits its progress estimator over every trajectory it is given, and ``whiten_over='all'``
+    whitens over every loaded step; both would change if computed one iteration range at a time.
+    """
+    resolved = get_scheme(scheme).resolve(dict(params or {}))
+    if scheme == "spa":
+        return "spa fits its progress estimator over every trajectory at once"
+    if resolved.get("whiten_over") == "all":
+        return f"{scheme} with whiten_over='all' whitens over every step at once"
+    return None
+
+
+class _Spill:
+    """Float arrays appended to a temporary file, read back whole (a scheme's credit over a run)."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.path = folder / f"{name}.f64"
+        self.path.write_bytes(b"")
+
+    def append(self, values: np.ndarray) -> None:
+        with open(self.path, "ab") as fh:
+            np.asarray(values, dtype=np.float64).tofile(fh)
+
+    def read(self) -> np.ndarray:
+        return np.fromfile(self.path, dtype=np.float64)
+
+
+@dataclass
+class _SchemeScore:
+    """What the ranking accumulates for one scheme."""
+
+    threshold: float
+    credit: _Spill
+    hits_erroneous: int = 0
+    hits_correct: int = 0
+    n_erroneous: int = 0
+    n_correct: int = 0
+    notes: dict[str, None] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def _accumulate(score: _SchemeScore, frame: pd.DataFrame, labelled: np.ndarray, credit: np.ndarray) -> None:
+    score.credit.append(credit[labelled])
+    fe = first_error_f1(frame, credit, score.threshold)
+    # Accuracies are shares of trajectories; the counts behind them add up across chunks.
+    score.hits_erroneous += round(fe.acc_erroneous * fe.n_erroneous) if fe.n_erroneous else 0
+    score.hits_correct += round(fe.acc_correct * fe.n_correct) if fe.n_correct else 0
+    score.n_erroneous += fe.n_erroneous
+    score.n_correct += fe.n_correct
+
+
+def _f1(score: _SchemeScore) -> tuple[float, float, float]:
+    """(f1, acc_erroneous, acc_correct) exactly as :func:`first_error_f1` computes them over all trajectories."""
+    acc_err = score.hits_erroneous / score.n_erroneous if score.n_erroneous else float("nan")
+    acc_ok = score.hits_correct / score.n_correct if score.n_correct else float("nan")
+    if np.isnan(acc_err) or np.isnan(acc_ok):
+        return float("nan"), acc_err, acc_ok
+    f1 = 2 * acc_err * acc_ok / (acc_err + acc_ok) if (acc_err + acc_ok) > 0 else 0.0
+    return float(f1), acc_err, acc_ok
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Ranking of every scheme and agreement of the chosen ones over a whole run."""
+
+    ranking: pd.DataFrame
+    """Columns of :func:`core.credit.rank_schemes`; schemes that need the whole run at once say so in ``note``."""
+    agreement: pd.DataFrame
+    """Columns of :func:`core.credit.agreement_table`, over every step."""
+    n_steps: int
+
+
+def summarise_run(
+    chunks: Iterable[pd.DataFrame],
+    slots: Mapping[str, tuple[str, Mapping[str, Any]]],
+    *,
+    rank: bool = True,
+    rank_params: Mapping[str, Mapping[str, Any]] | None = None,
+    total_steps: int = 0,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Rank every scheme against the labels and compare the chosen ``slots``, one chunk at a time.
+
+    Args:
+        chunks: Step frames of whole iterations (see :func:`core.store.stream.iter_chunks`), in order.
+        slots: Label -> (scheme, params) of the schemes compared in the agreement table.
+        rank: Also rank every registered scheme against the step labels.
+        rank_params: Per-scheme parameter overrides for the ranking (as :func:`core.credit.rank_schemes`).
+        total_steps: Steps in all, for ``progress``.
+        progress: Called after each chunk.
+    """
+    rank_params = rank_params or {}
+    with tempfile.TemporaryDirectory(prefix="creditscope-stream-") as tmp:
+        folder = Path(tmp)
+        scores = {
+            name: _SchemeScore(get_scheme(name).threshold_for(rank_params.get(name)), _Spill(folder, f"rank-{i}"))
+            for i, name in enumerate(SCHEMES if rank else ())
+        }
+        for name, score in scores.items():
+            score.error = needs_whole_run(name, rank_params.get(name))
+        slot_spills = {label: _Spill(folder, f"slot-{i}") for i, label in enumerate(slots)}
+        for label, (name, params) in slots.items():
+            reason = needs_whole_run(name, params)
+            if reason is not None:
+                raise CreditscopeError(f"{label}: {reason}; compare it on one iteration instead of the whole run")
+        labels = _Spill(folder, "labels")
+        done = 0
+        for frame in chunks:
+            label = pd.to_numeric(frame["label"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            labelled = ~np.isnan(label)
+            labels.append(label[labelled])
+            for name, score in scores.items():
+                if score.error is None:
+                    started = time.perf_counter()
+                    try:
+                        credit, info = compute_with_info(frame, name, **dict(rank_params.get(name, {})))
+                    except CreditscopeError as error:
+                        score.error = str(error)
+                    else:
+                        _accumulate(score, frame, labelled, credit)
+                        score.notes.update(dict.fromkeys(info.notes))
+                    score.seconds += time.perf_counter() - started
+            for slot, (name, params) in slots.items():  # a scheme missing its inputs raises, as in memory
+                slot_spills[slot].append(compute_with_info(frame, name, **dict(params))[0])
+            done += len(frame)
+            if progress is not None:
+                progress(done, total_steps or done)
+        ranking = _ranking(scores, labels.read()) if rank else pd.DataFrame(columns=RANK_COLUMNS)
+        agreement = _agreement(slot_spills)
+    return RunSummary(ranking=ranking, agreement=agreement, n_steps=done)
+
+
+def _ranking(scores: dict[str, _SchemeScore], labels: np.ndarray) -> pd.DataFrame:
+    rows = []
+    for name, score in scores.items():
+        spec = get_scheme(name)
+        row: dict[str, Any] = {"scheme": name, "title": spec.title, "confidence": spec.confidence}
+        row["threshold"], row["seconds"] = score.threshold, score.seconds
+        if score.error is not None:
+            row.update(auc=np.nan, first_error_f1=np.nan, acc_erroneous=np.nan, acc_correct=np.nan, note=score.error)
+        else:
+            f1, acc_err, acc_ok = _f1(score)
+            auc = roc_auc(score.credit.read(), labels)  # one scheme's labelled credit in memory at a time
+            row.update(auc=auc, first_error_f1=f1, acc_erroneous=acc_err, acc_correct=acc_ok)
+            row["note"] = "; ".join(score.notes)
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=RANK_COLUMNS)
+    return table.sort_values("auc", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def _agreement(spills: dict[str, _Spill]) -> pd.DataFrame:
+    names = list(spills)
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            x, y = spills[a].read(), spills[b].read()  # two schemes' credit in memory at a time
+            rows.append(
+                {"scheme_a": a, "scheme_b": b, "spearman": spearman(x, y), "sign_agreement": sign_agreement(x, y)}
+            )
+            del x, y
+    return pd.DataFrame(rows, columns=["scheme_a", "scheme_b", "spearman", "sign_agreement"])
+
+
+def stream_scheme(
+    chunks: Iterable[pd.DataFrame], scheme: str, params: Mapping[str, Any]
+) -> Iterable[tuple[pd.DataFrame, np.ndarray]]:
+    """Each chunk with one scheme's credit on it (the export path); refuses schemes that need the whole run.
+
+    Raises:
+        CreditscopeError: The scheme cannot be computed chunk by chunk (see :func:`needs_whole_run`).
+    """
+    reason = needs_whole_run(scheme, params)
+    if reason is not None:
+        raise CreditscopeError(f"{reason}, so it cannot be computed one iteration range at a time")
+    for frame in chunks:
+        yield frame, compute_with_info(frame, scheme, **dict(params))[0]
