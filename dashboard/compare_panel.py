@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.credit import SCHEMES, agreement_table
+from core.credit.streaming import RunSummary
 from dashboard import resources as res
 from dashboard.drill import clicked_step, open_trajectory
 from dashboard.figures.compare import correlation_figure, scatter_figure
@@ -57,7 +58,31 @@ def _clickable(figure: go.Figure, key: str, run: str) -> None:
         open_trajectory(*clicked, run=run)
 
 
-def ranking_table(run: str, iteration: int | None, slots: list[tuple[str, dict]], has_labels: bool) -> None:
+def whole_run(path: str, run: str, key: tuple, slots: list[tuple[str, dict]]) -> RunSummary:
+    """The whole-run summary, streamed with a progress bar the first time (then cached)."""
+    bar = st.progress(0.0, text="Reading the run iteration by iteration…")
+
+    def advance(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{done:,} / {total:,} steps through every scheme")
+
+    summary = res.whole_run(path, run, key, _overrides(slots), _progress=advance)
+    bar.empty()
+    st.caption(
+        f"Ranking and agreement cover all {summary.n_steps:,} steps of the run, computed iteration by iteration; "
+        f"heatmaps, scatter and download show {len(summary.sample_steps):,} steps of "
+        f"{res.WHOLE_RUN_SAMPLE_GROUPS} groups spread over the run (`creditscope advantages` exports every step)."
+    )
+    return summary
+
+
+def _overrides(slots: list[tuple[str, dict]]) -> tuple[tuple[str, tuple], ...]:
+    """Per scheme, the parameters of its first slot (what the ranking uses instead of the defaults)."""
+    return tuple((name, tuple(sorted(p.items()))) for name, p in dict(reversed(slots)).items())
+
+
+def ranking_table(
+    run: str, iteration: int | None, slots: list[tuple[str, dict]], has_labels: bool, whole: RunSummary | None = None
+) -> None:
     """Every scheme ranked by ROC-AUC and ProcessBench first-error F1 against the step labels."""
     if not has_labels:
         st.info("This run has no step labels, so schemes cannot be scored against ground truth.")
@@ -68,8 +93,7 @@ def ranking_table(run: str, iteration: int | None, slots: list[tuple[str, dict]]
             "Most groups here hold a single trajectory, so group-relative schemes (GRPO, RLOO, GiGPO, the tree "
             "schemes) have nothing to compare within a group: their ranking says little about them."
         )
-    overrides = tuple((name, tuple(sorted(p.items()))) for name, p in dict(reversed(slots)).items())
-    table = res.ranking(res.db_path(), run, iteration, overrides)
+    table = whole.ranking if whole is not None else res.ranking(res.db_path(), run, iteration, _overrides(slots))
     st.caption(
         "Chosen schemes use your parameters; the others their defaults. First-error threshold: 0 "
         "(0.5 for probabilities). Schemes whose inputs are missing say why in `note`."
@@ -77,10 +101,11 @@ def ranking_table(run: str, iteration: int | None, slots: list[tuple[str, dict]]
     st.dataframe(table, hide_index=True, key="cmp_ranking")
 
 
-def agreement(results: dict[str, np.ndarray]) -> None:
+def agreement(results: dict[str, np.ndarray], whole: RunSummary | None = None) -> None:
     """Spearman correlation / sign agreement between the chosen schemes over every step."""
     metric = st.radio("Metric", ["spearman", "sign_agreement"], horizontal=True, key="cmp_metric")
-    st.plotly_chart(correlation_figure(agreement_table(results), list(results), metric), key="cmp_corr")
+    table = whole.agreement if whole is not None else agreement_table(results)
+    st.plotly_chart(correlation_figure(table, list(results), metric), key="cmp_corr")
 
 
 def scatter(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:

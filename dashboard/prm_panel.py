@@ -22,7 +22,7 @@ from core.prm.evaluate import PrmEvaluation, evaluate_prm
 from core.prm.rescore import SCOPE_KINDS, RescoreReport, Scope, rescore
 from core.prm.scorer import Scorer
 from core.prm.types import FAMILIES
-from core.store import prm_cache
+from core.store import prm_cache, queries
 from dashboard import resources as res
 from dashboard.figures.prm import reliability_figure
 
@@ -72,10 +72,15 @@ def logged_count(path: str, run_id: str) -> int:
         return prm_cache.logged_score_count(cur, run_id)
 
 
+EVALUATION_TRAJECTORIES = 20_000
+"""Trajectories the evaluation reads at most; a larger run is judged on a fixed sample of them (and says so)."""
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def run_evaluation(path: str, run_id: str) -> PrmEvaluation:
-    """``steps.prm`` of the run judged against its labels."""
-    return evaluate_prm(res.run_steps(path, run_id))
+    """``steps.prm`` of the run (or of a fixed sample of its trajectories) judged against its labels."""
+    frame, _ = queries.labelled_steps_sample(res.get_store(path), run_id, EVALUATION_TRAJECTORIES)
+    return evaluate_prm(frame)
 
 
 def progress_text(done: int, total: int, elapsed: float) -> str:
@@ -250,6 +255,9 @@ def evaluation_panel(path: str, run: str, has_labels: bool) -> None:
         st.info("This run has no step labels, so its PRM scores cannot be judged against ground truth.")
         return
     result = run_evaluation(path, run)
+    total = int(res.runs_summary(path).set_index("run_id").loc[run, "trajectories"])
+    if total > EVALUATION_TRAJECTORIES:
+        st.caption(f"Judged on a fixed sample of {EVALUATION_TRAJECTORIES:,} of the run's {total:,} trajectories.")
     if result.n_steps == 0:
         st.info("No labelled step has a PRM score yet: rescore the run (or choose a scorer) first.")
         return

@@ -6,14 +6,17 @@ Pages stay thin: they ask these helpers for data and hand it to the pure figure 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.credit import SCHEMES, compute, prepare, rank_schemes
+from core.credit.streaming import RunSummary, summarise_run
 from core.store import queries
 from core.store.database import Store
+from core.store.stream import iter_chunks, plan_chunks
 from dashboard.formatting import md_escape
 
 DB_ENV = "CREDITSCOPE_DB"
@@ -127,6 +130,32 @@ def scope_credit(
         label = slot_label(name, dict(params))
         results[label] = compute(prepared, name, **dict(params))
     return steps, results
+
+
+WHOLE_RUN_SAMPLE_GROUPS = 100
+"""Groups kept for the whole-run heatmaps, scatter and download (ranking and agreement cover every step)."""
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def whole_run(
+    path: str,
+    run_id: str,
+    slots: tuple[tuple[str, tuple[tuple[str, object], ...]], ...],
+    overrides: tuple[tuple[str, tuple], ...],
+    _progress: Callable[[int, int], None] | None = None,
+) -> RunSummary:
+    """Ranking, agreement and a sample of groups over a whole run, streamed by iteration (bounded memory)."""
+    store = get_store(path)
+    plan = plan_chunks(store, run_id)
+    sample = set(queries.spread_groups(store, run_id, WHOLE_RUN_SAMPLE_GROUPS))
+    return summarise_run(
+        iter_chunks(store, run_id, plan),
+        {slot_label(name, dict(params)): (name, dict(params)) for name, params in slots},
+        rank_params={name: dict(params) for name, params in overrides},
+        total_steps=plan.n_steps,
+        progress=_progress,
+        sample=sample,
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -115,6 +115,10 @@ class RunSummary:
     agreement: pd.DataFrame
     """Columns of :func:`core.credit.agreement_table`, over every step."""
     n_steps: int
+    sample_steps: pd.DataFrame
+    """The step rows of the groups asked for with ``sample`` (whole groups, in canonical order)."""
+    sample_credit: dict[str, np.ndarray]
+    """Each slot's credit on ``sample_steps`` (the same numbers as over the whole run)."""
 
 
 def summarise_run(
@@ -125,6 +129,7 @@ def summarise_run(
     rank_params: Mapping[str, Mapping[str, Any]] | None = None,
     total_steps: int = 0,
     progress: Progress | None = None,
+    sample: set[tuple[int, str]] | None = None,
 ) -> RunSummary:
     """Rank every scheme against the labels and compare the chosen ``slots``, one chunk at a time.
 
@@ -135,6 +140,7 @@ def summarise_run(
         rank_params: Per-scheme parameter overrides for the ranking (as :func:`core.credit.rank_schemes`).
         total_steps: Steps in all, for ``progress``.
         progress: Called after each chunk.
+        sample: (iteration, group_id) of groups whose rows and slot credit to keep (heatmaps, a scatter).
     """
     rank_params = rank_params or {}
     with tempfile.TemporaryDirectory(prefix="creditscope-stream-") as tmp:
@@ -152,7 +158,12 @@ def summarise_run(
                 raise CreditscopeError(f"{label}: {reason}; compare it on one iteration instead of the whole run")
         labels = _Spill(folder, "labels")
         done = 0
+        kept: list[pd.DataFrame] = []
+        kept_credit: dict[str, list[np.ndarray]] = {slot: [] for slot in slots}
         for frame in chunks:
+            keep = _in_sample(frame, sample)
+            if keep.any():
+                kept.append(frame[keep])
             label = pd.to_numeric(frame["label"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             labelled = ~np.isnan(label)
             labels.append(label[labelled])
@@ -168,13 +179,25 @@ def summarise_run(
                         score.notes.update(dict.fromkeys(info.notes))
                     score.seconds += time.perf_counter() - started
             for slot, (name, params) in slots.items():  # a scheme missing its inputs raises, as in memory
-                slot_spills[slot].append(compute_with_info(frame, name, **dict(params))[0])
+                credit = compute_with_info(frame, name, **dict(params))[0]
+                slot_spills[slot].append(credit)
+                if keep.any():
+                    kept_credit[slot].append(credit[keep])
             done += len(frame)
             if progress is not None:
                 progress(done, total_steps or done)
         ranking = _ranking(scores, labels.read()) if rank else pd.DataFrame(columns=RANK_COLUMNS)
         agreement = _agreement(slot_spills)
-    return RunSummary(ranking=ranking, agreement=agreement, n_steps=done)
+    sample_steps = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
+    sample_credit = {slot: np.concatenate(parts) if parts else np.zeros(0) for slot, parts in kept_credit.items()}
+    return RunSummary(ranking, agreement, done, sample_steps, sample_credit)
+
+
+def _in_sample(frame: pd.DataFrame, sample: set[tuple[int, str]] | None) -> np.ndarray:
+    if not sample:
+        return np.zeros(len(frame), dtype=bool)
+    keys = pd.MultiIndex.from_arrays([frame["iteration"].astype("int64"), frame["group_id"].astype(object)])
+    return np.asarray(keys.isin(list(sample)))
 
 
 def _ranking(scores: dict[str, _SchemeScore], labels: np.ndarray) -> pd.DataFrame:

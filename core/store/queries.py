@@ -153,6 +153,18 @@ def _with_match_locations(
     return frame.merge(located, on=["iteration", "group_id"], how="left")
 
 
+def spread_groups(store: Store, run_id: str, n: int) -> list[tuple[int, str]]:
+    """About ``n`` groups spread evenly over a run, in (iteration, group) order (the same sample every time)."""
+    frame = store.query_df(
+        """WITH g AS (SELECT iteration, group_id, row_number() OVER (ORDER BY iteration, group_id) - 1 AS k,
+                             count(*) OVER () AS total
+                      FROM group_stats WHERE run_id = $run)
+           SELECT iteration, group_id FROM g WHERE k % greatest(1, total // $n) = 0 ORDER BY k LIMIT $n""",
+        {"run": run_id, "n": n},
+    )
+    return [(int(i), str(g)) for i, g in zip(frame["iteration"], frame["group_id"], strict=True)]
+
+
 def groups(store: Store, run_id: str, iteration: int | None = None, search: str = "") -> pd.DataFrame:
     """All groups of a run (optionally one iteration) in (iteration, group) order; see :func:`groups_page`."""
     return groups_page(store, run_id, iteration, search).frame
@@ -191,6 +203,23 @@ def steps(
             "last": iterations[1] if iterations else 2**63 - 1,
         },
     )
+
+
+def labelled_steps_sample(store: Store, run_id: str, max_trajectories: int) -> tuple[pd.DataFrame, int]:
+    """Labelled steps (``run_id, traj_id, step_idx, label, prm``) of at most ``max_trajectories`` trajectories.
+
+    The trajectories are a fixed pseudo-random sample (ordered by a hash of their id), the same on every
+    call; the second value is how many trajectories the run has in all.
+    """
+    total = store.query_df("SELECT coalesce(sum(n), 0)::BIGINT AS n FROM group_stats WHERE run_id = ?", [run_id])
+    frame = store.query_df(
+        """WITH pick AS (SELECT traj_id FROM trajectories WHERE run_id = $run ORDER BY hash(traj_id), traj_id
+                         LIMIT $n)
+           SELECT run_id, traj_id, step_idx, label, prm FROM steps SEMI JOIN pick USING (traj_id)
+           WHERE run_id = $run AND label IS NOT NULL ORDER BY traj_id, step_idx""",
+        {"run": run_id, "n": max_trajectories},
+    )
+    return frame, int(total["n"].iloc[0])
 
 
 def trajectories(

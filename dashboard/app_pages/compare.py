@@ -14,7 +14,8 @@ with top[0]:
     run = res.pick_run(res.runs_summary(path)["run_id"].tolist(), key="cmp_run")
 if run is None:
     st.stop()
-scope = top[1].selectbox("Scope", ["whole run", *res.iterations(path, run)], key="cmp_scope")
+# An iteration by default: the whole run of a large log streams through every scheme (a minute per 10M steps).
+scope = top[1].selectbox("Scope", ["whole run", *res.iterations(path, run)], index=1, key="cmp_scope")
 iteration = None if scope == "whole run" else int(scope)
 n = top[2].radio("How many schemes", [2, 3, 4], index=1, horizontal=True, key="cmp_n")
 
@@ -24,9 +25,14 @@ slots = []
 for i, column in enumerate(st.columns(n)):
     with column:
         slots.append(scheme_picker(f"cmp{i}", default=defaults[i], label=f"Scheme {i + 1}"))
+whole = None
 try:
     key = tuple((name, tuple(sorted(params.items()))) for name, params in slots)
-    steps, results = res.scope_credit(path, run, iteration, key)
+    if iteration is None:
+        whole = panel.whole_run(path, run, key, slots)
+        steps, results = whole.sample_steps, whole.sample_credit
+    else:
+        steps, results = res.scope_credit(path, run, iteration, key)
 except CreditscopeError as exc:  # e.g. a scheme needing PRM scores on an unscored run
     st.warning(str(exc))
     st.stop()
@@ -38,9 +44,9 @@ heat, rank, agree, scatter = st.tabs(["Group heatmaps", "Ranking vs labels", "Ag
 with heat:
     panel.group_heatmaps(steps, results)
 with rank:
-    panel.ranking_table(run, iteration, slots, bool(coverage["label"] > 0))
+    panel.ranking_table(run, iteration, slots, bool(coverage["label"] > 0), whole)
 with agree:
-    panel.agreement(results)
+    panel.agreement(results, whole)
 with scatter:
     panel.scatter(steps, results)
 panel.export(steps, results)
