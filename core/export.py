@@ -83,7 +83,7 @@ def export_advantages(
             stream_scheme(iter_chunks(store, run_id, plan), scheme, params)
         )
     else:
-        whole = queries.steps(store, run_id=run_id)
+        whole = queries.steps(store, run_id=run_id, with_token_stats=True)
         chunks = iter([(whole, compute(whole, scheme, **params))])
     target = Path(out)
     partial = target.with_name(f".{target.name}.partial")

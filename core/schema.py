@@ -65,6 +65,10 @@ have one length). Stored as LIST columns beside the step rows, not in the ``step
 
 TOKEN_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in TOKEN_COLUMNS)
 
+TOKEN_STAT_INPUTS: tuple[str, ...] = ("token_mean_prob", "token_mean_logprob")
+"""Per-step summaries of ``token_logprobs`` (mean token probability, mean token log-probability) that
+``core.store.queries.steps(with_token_stats=True)`` computes in DuckDB for credit schemes (``scope``)."""
+
 TRAJECTORY_COLUMNS: tuple[Column, ...] = (
     Column("run_id", "VARCHAR", False, "run the trajectory belongs to"),
     Column("traj_id", "VARCHAR", False, "trajectory id, unique within the run"),

@@ -87,7 +87,7 @@ def groups_page(
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def group_steps(path: str, run_id: str, iteration: int, group_id: str) -> pd.DataFrame:
-    return queries.steps(get_store(path), run_id=run_id, iteration=iteration, group_id=group_id)
+    return queries.steps(get_store(path), run_id=run_id, iteration=iteration, group_id=group_id, with_token_stats=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -123,7 +123,7 @@ def scope_credit(
     path: str, run_id: str, iteration: int | None, slots: tuple[tuple[str, tuple[tuple[str, object], ...]], ...]
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Steps of a run (or one iteration) and each chosen scheme's credit on them, keyed by slot label."""
-    steps = queries.steps(get_store(path), run_id=run_id, iteration=iteration)
+    steps = queries.steps(get_store(path), run_id=run_id, iteration=iteration, with_token_stats=True)
     prepared = prepare(steps)
     results = {}
     for name, params in slots:
@@ -161,7 +161,7 @@ def whole_run(
 @st.cache_data(show_spinner=False, max_entries=32)
 def ranking(path: str, run_id: str, iteration: int | None, overrides: tuple[tuple[str, tuple], ...]) -> pd.DataFrame:
     """Every scheme scored against the step labels of a run or iteration (``core.credit.rank_schemes``)."""
-    steps = queries.steps(get_store(path), run_id=run_id, iteration=iteration)
+    steps = queries.steps(get_store(path), run_id=run_id, iteration=iteration, with_token_stats=True)
     return rank_schemes(prepare(steps), params={name: dict(params) for name, params in overrides})
 
 

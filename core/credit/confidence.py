@@ -14,7 +14,9 @@ total credit and only moves it between steps.
 
 Inputs, in order of preference (the notes say which was used):
 
-1. per-token log-probs of the step (column ``token_logprobs``, one list per step);
+1. per-token log-probs of the step: the per-step summaries ``token_mean_prob`` / ``token_mean_logprob`` that
+   ``core.store.queries.steps(with_token_stats=True)`` computes from the stored ``token_logprobs`` arrays, or a
+   ``token_logprobs`` column holding one list per step (frames built in Python);
 2. the per-step sum ``logp_policy`` divided by ``n_tokens``: only the geometric mean can be formed, so
    ``mean_prob`` falls back to it;
 3. ``logp_policy`` without ``n_tokens``: the step counts as one token, so c_t is the probability of the
@@ -30,6 +32,7 @@ from core.credit.ops import leave_one_out, segment_sum
 from core.credit.outcome import group_advantage
 from core.credit.prepared import PreparedSteps
 from core.errors import MissingInput
+from core.schema import TOKEN_STAT_INPUTS
 
 TOKEN_LOGPROBS = "token_logprobs"
 """Column holding each step's per-token log-probabilities (a list per row) when the log carries them."""
@@ -38,12 +41,11 @@ TOKEN_LOGPROBS = "token_logprobs"
 def _from_token_lists(prep: PreparedSteps, confidence: str) -> np.ndarray:
     """Confidence per sorted row from per-token log-prob lists; a step without tokens is NaN."""
     lists = prep.frame[TOKEN_LOGPROBS].to_numpy()[prep.order]
-    lengths = np.array([0 if v is None or (np.isscalar(v) and np.isnan(v)) else len(v) for v in lists])
-    flat = (
-        np.concatenate([np.asarray(v, dtype=np.float64) for v, n in zip(lists, lengths, strict=True) if n])
-        if (lengths.sum())
-        else np.zeros(0)
-    )
+    arrays = [
+        np.asarray(v, dtype=np.float64) if isinstance(v, list | tuple | np.ndarray) else np.zeros(0) for v in lists
+    ]
+    lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+    flat = np.concatenate(arrays) if arrays else np.zeros(0)
     owner = np.repeat(np.arange(prep.n), lengths)
     values = np.exp(flat) if confidence == "mean_prob" else flat
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -51,15 +53,24 @@ def _from_token_lists(prep: PreparedSteps, confidence: str) -> np.ndarray:
     return mean if confidence == "mean_prob" else np.exp(mean)
 
 
+def _complete_or_refuse(values: np.ndarray, source: str) -> np.ndarray:
+    missing = int(np.isnan(values).sum())
+    if missing:
+        # Mixing per-token confidences with a fallback on other steps would put two scales in one run.
+        raise MissingInput(f"scheme 'scope' needs token log-probs on every step; {missing} steps have none in {source}")
+    return values
+
+
 def step_confidence(prep: PreparedSteps, notes: list[str], confidence: str) -> np.ndarray:
     """Confidence c_t in [0, 1] per sorted row, from the best log-prob input available (see module docstring)."""
+    mean_prob, mean_logprob = TOKEN_STAT_INPUTS
+    if prep.has(mean_prob) and prep.has(mean_logprob):
+        column = mean_prob if confidence == "mean_prob" else mean_logprob
+        values = _complete_or_refuse(prep.floats(column), f"'{column}'")
+        notes.append(f"confidence = {confidence} of the stored per-token log-probs")
+        return values if confidence == "mean_prob" else np.exp(values)
     if TOKEN_LOGPROBS in prep.frame.columns and prep.has(TOKEN_LOGPROBS):
-        conf = _from_token_lists(prep, confidence)
-        missing = int(np.isnan(conf).sum())
-        if missing:
-            raise MissingInput(
-                f"scheme 'scope' needs token log-probs on every step; {missing} steps have none in '{TOKEN_LOGPROBS}'"
-            )
+        conf = _complete_or_refuse(_from_token_lists(prep, confidence), f"'{TOKEN_LOGPROBS}'")
         notes.append(f"confidence = {confidence} of the per-token log-probs in '{TOKEN_LOGPROBS}'")
         return conf
     if not prep.has("logp_policy"):

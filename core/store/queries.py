@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from core.schema import OPTIONAL_STEP_INPUTS, STEP_COLUMN_NAMES, TOKEN_COLUMN_NAMES
+from core.schema import OPTIONAL_STEP_INPUTS, STEP_COLUMN_NAMES, TOKEN_COLUMN_NAMES, TOKEN_STAT_INPUTS
 from core.store import search as search_index
 from core.store.database import Store
 
@@ -179,21 +179,32 @@ def steps(
     traj_ids: Sequence[str] | None = None,
     with_extra: bool = False,
     iterations: tuple[int, int] | None = None,
+    with_token_stats: bool = False,
 ) -> pd.DataFrame:
     """Canonical step rows (the ``steps`` view), filtered, ordered by trajectory and step.
 
     ``iterations`` keeps an inclusive range of iterations (how :mod:`core.store.stream` reads a run in
     chunks). The optional credit inputs (:data:`core.schema.OPTIONAL_STEP_INPUTS`) come along as columns,
-    read from ``extra`` (NULL where a log does not carry them).
+    read from ``extra`` (NULL where a log does not carry them). ``with_token_stats`` adds
+    :data:`core.schema.TOKEN_STAT_INPUTS` (NULL where a step has no per-token log-probs), aggregated in DuckDB
+    from the per-token arrays, which stay out of the view.
     """
-    optional = [f"TRY_CAST(extra->>'{k}' AS DOUBLE) AS {k}" for k in OPTIONAL_STEP_INPUTS]
-    cols = ", ".join([*STEP_COLUMN_NAMES, *optional, *(["extra"] if with_extra else [])])
+    optional = [f"TRY_CAST(v.extra->>'{k}' AS DOUBLE) AS {k}" for k in OPTIONAL_STEP_INPUTS]
+    cols = ", ".join([*(f"v.{c}" for c in STEP_COLUMN_NAMES), *optional, *(["v.extra"] if with_extra else [])])
+    join = ""
+    if with_token_stats:
+        mean_prob, mean_logprob = TOKEN_STAT_INPUTS
+        cols += (
+            f", list_avg(list_transform(t.token_logprobs, lambda x: exp(x))) AS {mean_prob}"
+            f", list_avg(t.token_logprobs) AS {mean_logprob}"
+        )
+        join = "LEFT JOIN step_rows t ON t.run_id = v.run_id AND t.traj_id = v.traj_id AND t.step_idx = v.step_idx"
     return store.query_df(
-        f"""SELECT {cols} FROM steps
-           WHERE ($run IS NULL OR run_id = $run) AND ($it IS NULL OR iteration = $it)
-             AND ($grp IS NULL OR group_id = $grp) AND ($trajs IS NULL OR list_contains($trajs, traj_id))
-             AND iteration BETWEEN $first AND $last
-           ORDER BY run_id, iteration, group_id, traj_id, step_idx""",
+        f"""SELECT {cols} FROM steps v {join}
+           WHERE ($run IS NULL OR v.run_id = $run) AND ($it IS NULL OR v.iteration = $it)
+             AND ($grp IS NULL OR v.group_id = $grp) AND ($trajs IS NULL OR list_contains($trajs, v.traj_id))
+             AND v.iteration BETWEEN $first AND $last
+           ORDER BY v.run_id, v.iteration, v.group_id, v.traj_id, v.step_idx""",
         {
             "run": run_id,
             "it": iteration,

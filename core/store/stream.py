@@ -54,6 +54,6 @@ def plan_chunks(
 
 
 def iter_chunks(store: Store, run_id: str, plan: ChunkPlan) -> Iterator[pd.DataFrame]:
-    """Step frames (as :func:`core.store.queries.steps` returns them) of each planned iteration range."""
+    """Step frames of each planned iteration range (``queries.steps`` with the token log-prob summaries)."""
     for first, last in plan.ranges:
-        yield steps(store, run_id=run_id, iterations=(first, last))
+        yield steps(store, run_id=run_id, iterations=(first, last), with_token_stats=True)

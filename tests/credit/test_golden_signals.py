@@ -106,7 +106,7 @@ def test_scope_falls_back_to_per_step_sums_and_says_so():
 def arithmetic_steps(sample_db_path):
     store = Store.open(sample_db_path)
     try:
-        yield queries.steps(store, run_id="arithmetic")
+        yield queries.steps(store, run_id="arithmetic", with_token_stats=True)
     finally:
         store.close()
 
@@ -115,5 +115,18 @@ def test_compare_ranking_on_the_sample_runs_includes_the_new_schemes(arithmetic_
     table = rank_schemes(arithmetic_steps).set_index("scheme")
     for scheme in ("prime", "pbrs", "scope", "implicit_prm"):
         assert np.isfinite(table.loc[scheme, "auc"]), table.loc[scheme, "note"]
+    assert "stored per-token log-probs" in table.loc["scope", "note"]
     # PBRS on the logged PRM scores credits steps by their potential change, which tracks the labels.
     assert table.loc["pbrs", "auc"] > 0.6
+
+
+def test_scope_reads_the_stores_token_summaries_and_refuses_partial_coverage():
+    df = scope_group(token_mean_prob=([0.7, 0.8], [0.4]), token_mean_logprob=([-0.4, -0.2], [-0.9]))
+    adv, info = compute_with_info(df, "scope")
+    np.testing.assert_allclose(steps_of(df, adv, "t1"), [0.7 * GRPO * 0.5, 0.8 * GRPO * 0.5], atol=1e-9)
+    assert any("stored per-token log-probs" in note for note in info.notes)
+    geo = compute(df, "scope", confidence="geo_mean")
+    np.testing.assert_allclose(steps_of(df, geo, "t2"), [-math.exp(-0.9) * GRPO * 0.5], atol=1e-9)
+    partial = scope_group(token_mean_prob=([0.7, None], [0.4]), token_mean_logprob=([-0.4, None], [-0.9]))
+    with pytest.raises(MissingInput, match="1 steps have none"):
+        compute(partial, "scope")
