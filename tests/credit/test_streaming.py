@@ -52,13 +52,13 @@ def _chunks(store: Store, chunk_steps: int = 700) -> list[pd.DataFrame]:
 
 
 def test_chunks_concatenate_to_the_whole_run(store: Store) -> None:
-    whole = queries.steps(store, run_id=RUN)
+    whole = queries.steps(store, run_id=RUN, with_token_stats=True)  # what the chunks carry
     pd.testing.assert_frame_equal(pd.concat(_chunks(store), ignore_index=True), whole)
 
 
 @pytest.mark.parametrize("scheme", list(SCHEMES))
 def test_every_scheme_streams_exactly_or_says_it_needs_the_whole_run(store: Store, scheme: str) -> None:
-    whole = queries.steps(store, run_id=RUN)
+    whole = queries.steps(store, run_id=RUN, with_token_stats=True)  # what the chunks carry
     expected = compute(whole, scheme)
     streamed = np.concatenate([compute(chunk, scheme) for chunk in _chunks(store)])
     if needs_whole_run(scheme) is None:
@@ -81,7 +81,7 @@ def test_streamed_ranking_and_agreement_equal_the_whole_frame(store: Store) -> N
         iter_chunks(store, RUN, plan), slots, rank_params=rank_params, total_steps=plan.n_steps,
         progress=lambda done, total: seen.append((done, total)),
     )  # fmt: skip
-    whole = queries.steps(store, run_id=RUN)
+    whole = queries.steps(store, run_id=RUN, with_token_stats=True)  # what the chunks carry
     prep = prepare(whole)
     expected = rank_schemes(prep, params=rank_params).set_index("scheme")
     got = summary.ranking.set_index("scheme")
@@ -125,7 +125,7 @@ def test_advantages_export_streams_the_same_rows(store: Store, tmp_path: Path, s
     out = tmp_path / f"adv{suffix}"
     steps = []
     report = export_advantages(store, RUN, scheme, {}, str(out), progress=lambda d, t: steps.append((d, t)))
-    whole = queries.steps(store, run_id=RUN)
+    whole = queries.steps(store, run_id=RUN, with_token_stats=True)  # what the chunks carry
     frame = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
     assert (
         frame[["traj_id", "step_idx"]].astype(str).values.tolist()

@@ -18,7 +18,7 @@ def test_compare_opens_on_an_iteration_and_streams_the_whole_run(open_page) -> N
     at.selectbox(key="cmp_scope").set_value("whole run").run()
     assert not at.exception
     ranking = next(df.value for df in at.dataframe if "auc" in df.value.columns).set_index("scheme")
-    steps = queries.steps(get_store(os.environ["CREDITSCOPE_DB"]), run_id="arithmetic")  # the app's own store
+    steps = queries.steps(get_store(os.environ["CREDITSCOPE_DB"]), run_id="arithmetic", with_token_stats=True)
     expected = rank_schemes(prepare(steps)).set_index("scheme")
     streamable = [name for name in expected.index if needs_whole_run(name) is None]
     columns = ["auc", "first_error_f1"]
