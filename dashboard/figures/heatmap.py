@@ -25,11 +25,12 @@ CLICK_LAYER = "click layer"
 PERCENTILE = 99.0
 MIN_ROW_PX, MAX_ROW_PX, PLOT_BUDGET_PX = 10, 28, 1000
 MARKS = {
-    # name: (symbol, colour, what it marks)
-    "label = 0": ("x-thin-open", "#111111", "a step labelled bad"),
-    "valid = false": ("triangle-down-open", "#111111", "an invalid action"),
-    "first error": ("circle-open", "#111111", "the trajectory's first bad (or invalid) step"),
-    "beyond the colour limit": ("diamond-tall-open", "#6a3d9a", "saturated: |value| above the colour limit"),
+    # name: (symbol, fill, what it marks). Filled symbols get a white outline and the ring is orange, so each
+    # mark stands out on red, white and blue cells and on the light and the dark theme's background alike.
+    "label = 0": ("x", "#111111", "a step labelled bad"),
+    "valid = false": ("triangle-down", "#111111", "an invalid action"),
+    "first error": ("circle-open", "#ff8c00", "the trajectory's first bad (or invalid) step"),
+    "beyond the colour limit": ("diamond-tall", "#7b3fb0", "saturated: |value| above the colour limit"),
 }
 
 
@@ -158,22 +159,26 @@ def heatmap_figure(
     )
     font = max(8, min(12, px - 2))
     fig.update_layout(
-        title={"text": f"{hover_text(title, 200)} · {n_rows} rollouts · {scale}", "font": {"size": 14}},
+        title={"text": f"{hover_text(title, 200)} · {n_rows} rollouts · {scale}", "font": {"size": 14}, "y": 0.995},
         height=px * n_rows + 150,
-        margin={"l": 10, "r": 10, "t": 60, "b": 40},
+        margin={"l": 10, "r": 10, "t": 70, "b": 40},
         hovermode="closest",
         hoverdistance=-1,  # the nearest cell centre always answers, so every point of a cell is clickable
         clickmode="event+select",
         dragmode=False,
-        legend={"orientation": "h", "yanchor": "top", "y": -40 / (px * n_rows + 60), "x": 0, "font": {"size": 11}},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0, "font": {"size": 11}},
         showlegend=True,
     )
     fig.update_yaxes(
         autorange="reversed", tickmode="array", tickvals=rows.tolist(), ticktext=labels, tickfont={"size": font}
     )
-    fig.update_yaxes(showticklabels=False, row=1, col=2)
+    fig.update_yaxes(showticklabels=False, ticks="", row=1, col=2)  # its ticks would fall on the outcome strip
     fig.update_xaxes(showticklabels=False, ticks="", title={"text": "R", "standoff": 2}, row=1, col=1)
-    fig.update_xaxes(title={"text": "step", "standoff": 4}, dtick=1 if n_cols <= 40 else 5, row=1, col=2)
+    columns = {
+        "range": [min(grid.steps, default=0) - 0.5, max(grid.steps, default=0) + 0.5],
+        "dtick": 1 if n_cols <= 40 else 5,
+    }
+    fig.update_xaxes(title={"text": "step", "standoff": 4}, **columns, row=1, col=2)
     return fig
 
 
@@ -188,8 +193,8 @@ def _outcome_strip(grid: HeatmapGrid, rows: np.ndarray) -> go.Heatmap:
         zmax=high if high > low else low + 1,
         showscale=False,
         name="outcome",
-        text=np.array([[hover_text(t, 80)] for t in grid.traj_ids], dtype=object),
-        hovertemplate="%{text}<br>outcome %{z:g}<extra></extra>",
+        customdata=np.array([[hover_text(t, 80)] for t in grid.traj_ids], dtype=object),
+        hovertemplate="%{customdata}<br>outcome %{z:g}<extra></extra>",
         xgap=0,
         ygap=1,
     )
@@ -226,12 +231,19 @@ def _mark_traces(grid: HeatmapGrid, half: float, px: int) -> list[go.Scatter]:
         "first error": np.array(grid.first_errors(), dtype=int).reshape(-1, 2),
         "beyond the colour limit": np.argwhere(np.abs(np.nan_to_num(grid.z)) > half * (1 + 1e-9)),
     }
-    size = max(5, min(14, px - 4))
+    size = max(6, min(14, px - 4))
     traces = []
     for name, where in cells.items():
         if not len(where):
             continue
         symbol, colour, _ = MARKS[name]
+        ring = symbol.endswith("-open")
+        marker = {
+            "symbol": symbol,
+            "size": size + 4 if ring else size - 2,
+            "color": colour,
+            "line": {"width": 2.5, "color": colour} if ring else {"width": 1, "color": "#ffffff"},
+        }
         traces.append(
             go.Scatter(
                 x=[grid.steps[c] for c in where[:, 1]],
@@ -239,12 +251,7 @@ def _mark_traces(grid: HeatmapGrid, half: float, px: int) -> list[go.Scatter]:
                 mode="markers",
                 name=name,
                 hoverinfo="skip",
-                marker={
-                    "symbol": symbol,
-                    "size": size + (4 if name == "first error" else 0),
-                    "color": colour,
-                    "line": {"width": 1.6, "color": colour},
-                },
+                marker=marker,
             )
         )
     return traces

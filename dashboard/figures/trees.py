@@ -21,6 +21,8 @@ from dashboard.figures.text import hover_text
 Position = tuple[float, float]
 
 NO_VALUE_COLOUR = "#b0b0b0"
+NODE_OUTLINE = "#808080"
+"""Mid grey: visible around a node on the light and on the dark theme (no colour here is tied to one theme)."""
 EDGE_COLOUR = "#9a9a9a"
 LOOP_EDGE_COLOUR = "#e08a2c"
 MIN_MARKER, MAX_MARKER = 8.0, 30.0
@@ -224,7 +226,7 @@ def _node_figure(
             customdata=list(nodes),
             hovertext=[hover(n, graph.nodes[n]) for n in nodes],
             hoverinfo="text",
-            marker={"size": marker_sizes(nodes), "line": {"color": "#333333", "width": 0.6}, **marker},
+            marker={"size": marker_sizes(nodes), "line": {"color": NODE_OUTLINE, "width": 0.8}, **marker},
         )
 
     figure = go.Figure(edge_traces)
@@ -235,7 +237,7 @@ def _node_figure(
     if groups["no value"]:
         figure.add_trace(node_trace(groups["no value"], "no value", {"color": NO_VALUE_COLOUR}))
     if groups["placeholder"]:
-        hidden = {"color": "white", "symbol": "diamond"}
+        hidden = {"color": "rgba(0,0,0,0)", "symbol": "diamond", "line": {"color": NODE_OUTLINE, "width": 1.5}}
         figure.add_trace(node_trace(groups["placeholder"], "hidden nodes (click to open)", hidden))
 
     figure.update_layout(
@@ -244,7 +246,6 @@ def _node_figure(
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0.0},
         hovermode="closest",
         clickmode="event+select",
-        plot_bgcolor="white",
         xaxis={"visible": False},
         yaxis={"visible": False},
         margin={"l": 10, "r": 10, "t": 70, "b": 70},
