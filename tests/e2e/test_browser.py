@@ -7,12 +7,13 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from .helpers import wait_idle
+
 pytestmark = pytest.mark.e2e
 
 
 def _wait_idle(page: Page) -> None:
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=30_000)
-    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+    wait_idle(page)  # generous waits: the machine may be busy
 
 
 def _no_exception(page: Page) -> None:
