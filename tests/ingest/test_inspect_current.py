@@ -167,10 +167,13 @@ def _bomb(tmp_path: Path, *, lie: bool) -> Path:
 def _ingest_in_a_child(path: Path, db: Path) -> tuple[int, str, float]:
     """Run `creditscope ingest` in a fresh process; return its exit status, stderr and peak memory in MB."""
     code = (
-        "import resource, sys\n"
+        "import re, sys\n"
         "from core.cli import main\n"
         f"status = main(['ingest', {str(path)!r}, '--db', {str(db)!r}, '--quiet'])\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stdout)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (v)forking parent, so a child of
+        # a large pytest process would report the parent's size.
+        "hwm = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
+        "print(int(hwm) / 1024, file=sys.stdout)\n"
         "sys.exit(status)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
