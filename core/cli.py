@@ -101,8 +101,7 @@ def _ingest_once(store: Store, args: argparse.Namespace, options: AdapterOptions
 
 def _follow(store: Store, args: argparse.Namespace, options: AdapterOptions) -> int:
     """Poll until Ctrl-C; print what each poll loaded, and each note or error once until it changes."""
-    from core.ingest.follow import Follower, PollReport
-    from core.ingest.runner import poll_once
+    from core.ingest.follow import Follower, PollReport, poll_once
 
     shown_notes: set[str] = set()
     shown_errors: dict[str, str] = {}

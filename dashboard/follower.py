@@ -3,7 +3,7 @@
 DuckDB lets one process hold a database file, and while ``creditscope serve`` runs that process is the
 dashboard, so ``creditscope ingest --follow`` cannot open the file. Following therefore happens here:
 one :class:`BackgroundFollower` per database (a ``st.cache_resource`` singleton, see
-:func:`get_follower`) owns a thread that calls :func:`core.ingest.runner.poll_once` every couple of
+:func:`get_follower`) owns a thread that calls :func:`core.ingest.follow.poll_once` every couple of
 seconds on the dashboard's :class:`~core.store.database.Store` (each poll takes its own cursors, and
 writes go through the store's writer lock, so pages keep reading meanwhile).
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from core.ingest.base import AdapterOptions
-from core.ingest.follow import Follower, PollReport
-from core.ingest.runner import SourceResult, poll_once
+from core.ingest.follow import Follower, PollReport, poll_once
+from core.ingest.runner import SourceResult
 from core.store.database import Store
 from dashboard.resources import get_store
 
@@ -63,7 +63,7 @@ class BackgroundFollower:
     Args:
         store: The dashboard's store (shared with the pages).
         interval: Seconds between the starts of two polls.
-        poll: One poll; :func:`core.ingest.runner.poll_once` unless a test swaps it.
+        poll: One poll; :func:`core.ingest.follow.poll_once` unless a test swaps it.
     """
 
     def __init__(self, store: Store, interval: float = 2.0, poll: PollFunction = poll_once) -> None:

@@ -32,6 +32,12 @@ TRAJ_FRAME_COLUMNS: tuple[str, ...] = ("traj_id", "iteration", "group_id", "prom
 """Columns of an adapter's ``trajectories`` frame; ``meta`` is JSON text or None."""
 
 
+PARTIAL_TAIL = "allow_partial_tail"
+"""``AdapterOptions.extra`` key: a last record cut off mid-write is skipped with a note instead of refused
+(a trainer may still be writing it). The follow layer sets it; it never changes the rows of complete records,
+so it is not part of the options recorded with a source."""
+
+
 @dataclass
 class AdapterOptions:
     """Options shared by all adapters.

@@ -1,49 +1,59 @@
-"""Following growing log files: which formats may be appended to, what a file gained, and the poll loop.
+"""Following growing log files: a layer above the one-shot ingest that polls, keeps offsets and appends.
 
 Trainers append one rollout per line while they run. Re-reading such a file in full on every poll
-costs time proportional to the whole file, so :mod:`core.ingest.runner` reads only what it gained:
+costs time proportional to the whole file, so a poll reads only what it gained and hands those bytes
+to :func:`core.ingest.runner.ingest_sources` as a :class:`~core.ingest.runner.Source` with the
+bookkeeping filled in:
 
 - **Which formats.** :data:`LINE_APPENDABLE` lists the formats whose new lines can be loaded on their
   own (the rule is in its docstring). Every other format is replaced in full when its file changes.
-- **What it gained.** A load of a line-appendable file records the byte offset just past the last
-  line read, the number of lines before it, and :func:`prefix_fingerprint` of the 64 KiB before
-  it. :func:`read_growth` checks that fingerprint and returns the new complete lines, or None when the
-  loaded prefix changed (rewritten, truncated, or its unterminated last line extended).
-- **Partial lines.** In follow mode (:data:`PARTIAL_TAIL`) a line counts once its newline is written;
-  bytes after the last newline are a trainer mid-write and wait for the next poll.
+- **What it gained.** A poll's load of a line-appendable file records the byte offset just past the
+  last line read, the number of lines before it, and a fingerprint of the 64 KiB before it
+  (:mod:`core.ingest.offsets`). ``read_growth`` checks that fingerprint and returns the new complete
+  lines, or None when the loaded prefix changed (rewritten, truncated, or its unterminated last line
+  extended). A file loaded by a plain ``ingest`` has no offsets and is read in full once by the first
+  poll that sees it grow.
+- **Partial lines.** A line counts once its newline is written; bytes after the last newline are a
+  trainer mid-write and wait for the next poll.
 - **Line numbers.** Adapters read paths, not byte ranges, and several derive trajectory ids from line
   numbers. The new lines are therefore written to a snapshot file that mirrors the real path (so
   names, folders and companion files look the same) and starts with one blank line per line already
   loaded: every line reader skips blank lines, so the new lines keep their real numbers.
-- **The loop.** :class:`Follower` calls a poll function every few seconds until stopped; the CLI runs
-  it in the foreground, the dashboard on a background thread (``dashboard/follower.py``).
+- **The loop.** :func:`poll_once` loads each file in its own transaction; :class:`Follower` calls a poll
+  function every few seconds until stopped; the CLI runs it in the foreground, the dashboard on a
+  background thread (``dashboard/follower.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
+import glob
 import os
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
 
-from core.errors import IngestError
+import duckdb
+
+from core.errors import CreditscopeError
 from core.ingest import registry
-from core.ingest.base import AdapterOptions
-
-if TYPE_CHECKING:
-    from core.ingest.runner import SourceResult
-
-PARTIAL_TAIL = "allow_partial_tail"
-"""``AdapterOptions.extra`` key that turns on follow mode (the name adapters already honour)."""
-
-FINGERPRINT_BYTES = 64 * 1024
-"""How much of a loaded prefix, counted back from its end, must be unchanged for a file to be appended to."""
+from core.ingest.base import PARTIAL_TAIL, AdapterOptions
+from core.ingest.offsets import (
+    Growth,
+    bytes_before,
+    has_content,
+    prefix_fingerprint,
+    read_growth,
+    scan_file,
+    snapshot_path,
+    tail_note,
+)
+from core.ingest.runner import Source, SourceResult, ingest_sources, same_reading, source_info
+from core.store.database import Store
+from core.store.load import SourceInfo, SourceState, note_partial_growth, previous_state, touch_source
 
 
 def _always(module: ModuleType, path: Path, options: AdapterOptions) -> bool:
@@ -79,147 +89,6 @@ def appends_by_line(module: ModuleType, path: Path, options: AdapterOptions) -> 
     return rule is not None and rule(module, path, options)
 
 
-def prefix_fingerprint(before: bytes, end: int) -> str:
-    """Fingerprint of a loaded prefix of ``end`` bytes, given (at least) its last :data:`FINGERPRINT_BYTES`."""
-    digest = hashlib.blake2b(before[-FINGERPRINT_BYTES:], digest_size=16)
-    digest.update(end.to_bytes(8, "little"))
-    return digest.hexdigest()
-
-
-def bytes_before(path: Path, end: int) -> bytes:
-    """The :data:`FINGERPRINT_BYTES` bytes of ``path`` before offset ``end`` (fewer near the start)."""
-    with open(path, "rb") as fh:
-        fh.seek(max(0, end - FINGERPRINT_BYTES))
-        return fh.read(end - max(0, end - FINGERPRINT_BYTES))
-
-
-@dataclass(frozen=True)
-class FileScan:
-    """One pass over a whole file: its digest, size, newline count and where its last complete line ends."""
-
-    digest: str
-    size: int
-    newlines: int
-    complete_end: int
-
-
-def scan_file(path: Path, copy_to: Path | None = None) -> FileScan:
-    """Hash ``path`` and count its newlines in one pass, optionally copying exactly the bytes seen to ``copy_to``.
-
-    The copy is what makes a file being appended to safe to parse: the digest, the line count and
-    the bytes parsed all describe the same snapshot.
-    """
-    digest = hashlib.sha1(usedforsecurity=False)  # content identity, not security: the fastest hashlib digest here
-    newlines = complete_end = size = 0
-    with open(path, "rb") as fh, open(copy_to or os.devnull, "wb") as copy:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-            if copy_to is not None:
-                copy.write(chunk)
-            if (count := chunk.count(b"\n")) > 0:
-                newlines += count
-                complete_end = size + chunk.rfind(b"\n") + 1
-            size += len(chunk)
-    return FileScan(digest.hexdigest(), size, newlines, complete_end)
-
-
-@dataclass(frozen=True)
-class Growth:
-    """What a file gained after its loaded prefix of ``start`` bytes."""
-
-    start: int
-    before: bytes
-    """The bytes just before ``start`` (they matched the stored fingerprint)."""
-    complete: bytes
-    """The new bytes to load: up to the last newline in follow mode, else all of them."""
-    size: int
-    mtime: float
-
-    @property
-    def end(self) -> int:
-        """Offset just past the bytes to load."""
-        return self.start + len(self.complete)
-
-    @property
-    def left_for_later(self) -> int:
-        """Bytes after the last newline, left for the next poll."""
-        return self.size - self.end
-
-
-def read_growth(path: Path, start: int, fingerprint: str, *, following: bool) -> Growth | None:
-    """Read what ``path`` gained after ``start``, or None when the loaded prefix changed.
-
-    Args:
-        path: The file.
-        start: Offset just past the last line loaded.
-        fingerprint: :func:`prefix_fingerprint` recorded at that load.
-        following: Keep bytes after the last newline for later (follow mode).
-    """
-    with open(path, "rb") as fh:
-        mtime = os.fstat(fh.fileno()).st_mtime
-        fh.seek(max(0, start - FINGERPRINT_BYTES))
-        before = fh.read(start - max(0, start - FINGERPRINT_BYTES))
-        if len(before) != min(start, FINGERPRINT_BYTES) or prefix_fingerprint(before, start) != fingerprint:
-            return None
-        new = fh.read()  # to the end as it is now; size and bytes then describe the same moment
-    if before and not before.endswith(b"\n") and new[:1] not in (b"", b"\n"):
-        return None  # the last loaded line had no newline and was extended, so its record changed
-    complete = new[: new.rfind(b"\n") + 1] if following else new
-    return Growth(start=start, before=before, complete=complete, size=start + len(new), mtime=mtime)
-
-
-def has_content(path: Path, end: int) -> bool:
-    """Whether the first ``end`` bytes of ``path`` hold anything but whitespace (a new file may not, yet)."""
-    with open(path, "rb") as fh:
-        position = 0
-        while position < end:
-            chunk = fh.read(min(1 << 20, end - position))
-            if not chunk:
-                return False
-            if chunk.strip():
-                return True
-            position += len(chunk)
-    return False
-
-
-def snapshot_path(root: Path, path: Path) -> Path:
-    """Where a snapshot of ``path`` goes so that its adapter sees the same file name and folder names.
-
-    Adapters derive run names, splits and iterations from the file name and its folders and read
-    companion files next to it, so the snapshot mirrors the absolute path under ``root`` and links the
-    companions (e.g. verifiers' ``metadata.json``) beside it.
-    """
-    real = path.resolve()
-    snapshot = root / "snapshot" / real.relative_to(real.anchor)
-    snapshot.parent.mkdir(parents=True, exist_ok=True)
-    for sibling in real.parent.iterdir():
-        if sibling != real and registry.is_companion(sibling):
-            (snapshot.parent / sibling.name).symlink_to(sibling)
-    return snapshot
-
-
-@contextmanager
-def errors_name(snapshot: Path, path: Path) -> Iterator[None]:
-    """Report an error found in a snapshot against the real file (line numbers already agree)."""
-    try:
-        yield
-    except IngestError as exc:
-        if snapshot == path or exc.path != str(snapshot):
-            raise
-        raise IngestError(str(path), exc.problem.replace(str(snapshot), str(path)), exc.record, exc.field) from exc
-
-
-def without_partial_tail(options: AdapterOptions) -> AdapterOptions:
-    """``options`` for reading complete lines only: a bad line there is a real error, not a trainer mid-write."""
-    extra = {key: value for key, value in options.extra.items() if key != PARTIAL_TAIL}
-    return AdapterOptions(splitter=options.splitter, split=options.split, extra=extra)
-
-
-def tail_note(path: Path, n_bytes: int) -> str:
-    """The note shown for bytes left after the last newline."""
-    return f"{path}: {n_bytes} bytes after the last newline wait for the next poll (a line counts once complete)"
-
-
 @dataclass
 class PollReport:
     """One poll of a follow loop: what landed, what failed (per file), and how long it took."""
@@ -249,11 +118,159 @@ class PollReport:
         return sum(s.n_trajectories for s in self.landed)
 
 
+def poll_once(
+    store: Store,
+    paths: Sequence[str],
+    *,
+    fmt: str = "auto",
+    run: str | None = None,
+    options: AdapterOptions | None = None,
+) -> PollReport:
+    """One poll: load what is new under ``paths``, one transaction per file.
+
+    Unlike :func:`core.ingest.runner.ingest`, nothing raises: a path that names no file yet is listed in
+    :attr:`PollReport.waiting`, and a file that fails (a bad line, an unknown format) in
+    :attr:`PollReport.errors`; both are tried again next poll while the other files load. A last record
+    still being written waits for the next poll.
+    """
+    options = options or AdapterOptions()
+    options = replace(options, extra={**options.extra, PARTIAL_TAIL: True})
+    report = PollReport(started_at=time.time())
+    started = time.perf_counter()
+    plan: dict[Path, ModuleType] = {}
+    for raw in paths:  # planned one by one so a missing path does not hide the others
+        try:
+            for path, module in registry.plan_sources([raw], fmt, notes=report.notes):
+                plan.setdefault(path.resolve(), module)
+        except (CreditscopeError, OSError) as exc:
+            if _nothing_there_yet(raw):  # a trainer that has not written its first file is not an error
+                report.waiting.append(f"{raw}: no files yet")
+            else:
+                report.errors[str(raw)] = str(exc)
+    for path, module in plan.items():
+        try:
+            report.sources.append(_poll_file(store, path, module, run, options))
+        except (CreditscopeError, OSError, duckdb.Error) as exc:  # retried next poll; the others go on
+            report.errors[str(path)] = str(exc)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _nothing_there_yet(raw: str) -> bool:
+    """Whether a followed path names nothing loadable yet: no such file, an empty folder, a glob without match."""
+    path = Path(raw)
+    if path.is_dir():
+        return not any(candidate.is_file() for candidate in path.rglob("*"))
+    return not path.exists() and not glob.glob(raw, recursive=True)
+
+
+def _poll_file(store: Store, path: Path, module: ModuleType, run: str | None, options: AdapterOptions) -> SourceResult:
+    """Load what one file gained since the last load: its new lines, or all of it; in its own transaction."""
+    if not appends_by_line(module, path, options):  # re-read in full when it changed, as a plain ingest does
+        return ingest_sources(store, [Source(path, module)], run=run, options=options).sources[0]
+    src = source_info(path, module, run, options)
+    with store.reader() as cur:
+        prev = previous_state(cur, src.source_id)
+    same = same_reading(prev, src)
+    if same is not None and same.size == src.size and same.mtime == src.mtime:
+        return SourceResult(str(path), module.NAME, "unchanged")
+    # Snapshots end at a newline, so their last line is complete: a bad one there is a real error.
+    complete = replace(options, extra={k: v for k, v in options.extra.items() if k != PARTIAL_TAIL})
+    with tempfile.TemporaryDirectory(prefix="creditscope-") as tmp:
+        # A same-size change keeps the stronger whole-file hash check; growth goes through the fingerprint.
+        if (
+            same is not None
+            and same.loaded_bytes is not None
+            and same.loaded_lines is not None
+            and same.prefix_hash is not None
+            and not (same.size == src.size and same.content_hash)
+        ):
+            growth = read_growth(path, same.loaded_bytes, same.prefix_hash)
+            if growth is not None:
+                return _append(store, path, module, src, same, growth, Path(tmp), complete)
+        return _replace(store, path, module, src, prev, same, Path(tmp), complete)
+
+
+def _append(
+    store: Store,
+    path: Path,
+    module: ModuleType,
+    src: SourceInfo,
+    prev: SourceState,
+    growth: Growth,
+    tmp: Path,
+    options: AdapterOptions,
+) -> SourceResult:
+    """Load the complete new lines of a grown file, adding their rows to the stored ones."""
+    assert prev.loaded_lines is not None
+    notes = [tail_note(path, growth.left_for_later)] if growth.left_for_later else []
+    if not growth.complete.strip():
+        with store.writer() as cur:
+            note_partial_growth(cur, src.source_id, growth.mtime, growth.size)
+        return SourceResult(str(path), module.NAME, "unchanged", skipped=notes)
+    lines_through = prev.loaded_lines + growth.complete.count(b"\n")
+    known = replace(
+        src,
+        size=growth.size,
+        mtime=growth.mtime,
+        loaded_bytes=growth.end,
+        loaded_lines=lines_through,
+        prefix_hash=prefix_fingerprint(growth.before + growth.complete, growth.end),
+    )
+    last_line = lines_through + (0 if growth.complete.endswith(b"\n") else 1)
+    result = SourceResult(str(path), module.NAME, "appended", lines=(prev.loaded_lines + 1, last_line), skipped=notes)
+    snapshot = snapshot_path(tmp, path)
+    # One blank line per loaded line: readers skip blank lines, so new lines keep their real numbers.
+    snapshot.write_bytes(b"\n" * prev.loaded_lines + growth.complete)
+    source = Source(path, module, read_from=snapshot, known=known, append_to=prev, result=result)
+    return ingest_sources(store, [source], options=options).sources[0]
+
+
+def _replace(
+    store: Store,
+    path: Path,
+    module: ModuleType,
+    src: SourceInfo,
+    prev: SourceState | None,
+    same: SourceState | None,
+    tmp: Path,
+    options: AdapterOptions,
+) -> SourceResult:
+    """Load a snapshot of the file up to its last complete line, replacing the source's rows."""
+    # Parse a snapshot: a trainer appending while we read must not slip lines past the bookkeeping
+    # (they would be appended a second time on the next poll).
+    snapshot = snapshot_path(tmp, path)
+    scan = scan_file(path, copy_to=snapshot)
+    if same is not None and same.content_hash == scan.digest:
+        with store.writer() as cur:
+            touch_source(cur, src.source_id, src.mtime)
+        return SourceResult(str(path), module.NAME, "unchanged")
+    end = scan.complete_end
+    if not has_content(snapshot, end):
+        return SourceResult(str(path), module.NAME, "waiting", skipped=[tail_note(path, scan.size)])
+    notes = []
+    if end < scan.size:
+        os.truncate(snapshot, end)
+        notes.append(tail_note(path, scan.size - end))
+    known = replace(
+        src,
+        content_hash=scan.digest,
+        size=scan.size,
+        loaded_bytes=end,
+        loaded_lines=scan.newlines,
+        prefix_hash=prefix_fingerprint(bytes_before(snapshot, end), end),
+    )
+    status = "replaced" if prev is not None else "loaded"
+    result = SourceResult(str(path), module.NAME, status, lines=(1, scan.newlines), skipped=notes)
+    source = Source(path, module, read_from=snapshot, known=known, result=result)
+    return ingest_sources(store, [source], options=options).sources[0]
+
+
 class Follower:
     """Calls ``poll`` every ``interval`` seconds until :meth:`stop`; safe to stop from another thread.
 
     Args:
-        poll: One poll, e.g. ``lambda: runner.poll_once(store, paths, options=options)``.
+        poll: One poll, e.g. ``lambda: poll_once(store, paths, options=options)``.
         interval: Seconds from the start of one poll to the start of the next (a slow poll is not
             followed by a full extra wait).
         on_poll: Called with every poll's report, on the loop's thread.

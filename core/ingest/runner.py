@@ -2,55 +2,32 @@
 
 One command is one transaction: either every file it names lands, or (on the first bad file) none
 does and the error names that file, the record and the field. Re-ingesting an unchanged file is a
-no-op (size and mtime first, then a content hash); a changed file replaces exactly its earlier rows,
-except that a grown file of a line-appendable format only has its new lines read and their rows added
-(see :mod:`core.ingest.follow` for the rule and the bookkeeping). Trade-off of the incremental path:
-when a file grows, only the 64 KiB before the loaded offset are compared, so an in-place edit further
-back goes unnoticed until the file is rewritten or shrinks; a same-size change is still caught by the
-content hash.
+no-op (size and mtime first, then a content hash); a changed file replaces exactly its earlier rows.
 
-:func:`poll_once` is one poll of ``--follow`` and of the dashboard's Follow toggle: follow mode (bytes
-after the last newline wait for the next poll) and one transaction per file, so one bad file does not
-hold back the others.
+This module knows nothing about growing files. :mod:`core.ingest.follow` sits above it: it decides
+what part of a file to read (the new lines of a grown file, a snapshot up to the last complete line)
+and hands that over as a :class:`Source` with its bookkeeping already filled in.
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
-import os
-import tempfile
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
 import duckdb
 
-from core.errors import CreditscopeError
+from core.errors import IngestError
 from core.ingest import registry
-from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.follow import (
-    PARTIAL_TAIL,
-    PollReport,
-    appends_by_line,
-    bytes_before,
-    errors_name,
-    has_content,
-    prefix_fingerprint,
-    read_growth,
-    scan_file,
-    snapshot_path,
-    tail_note,
-    without_partial_tail,
-)
-from core.ingest.formats import native
+from core.ingest.base import PARTIAL_TAIL, AdapterOptions, Rollouts
 from core.store.database import Store
-from core.store.load import SourceInfo, SourceState, load_rollouts, note_partial_growth, previous_state, touch_source
+from core.store.load import SourceInfo, SourceState, load_rollouts, previous_state, touch_source
 from core.store.native_jsonl import FastPathUnavailable, drop_stage, load_staged, stage_native_jsonl
 from core.store.progress import ProgressReporter, reporting
 
@@ -67,7 +44,7 @@ class SourceResult:
     fast_path: bool = False
     skipped: list[str] = field(default_factory=list)
     lines: tuple[int, int] | None = None
-    """First and last line number read, for line-appendable sources that were read."""
+    """First and last line number read, when the caller read a range of lines (see core.ingest.follow)."""
 
 
 @dataclass
@@ -89,14 +66,72 @@ class IngestReport:
         return sum(s.n_trajectories for s in self.sources)
 
 
+@dataclass(frozen=True)
+class Source:
+    """One file to load. By default the whole file, replacing its earlier rows when it changed.
+
+    A caller that has already decided what to read (the follow layer) fills the optional fields:
+
+    Attributes:
+        path: The real file: it names the source, the run default and every error.
+        module: The adapter that reads it.
+        read_from: Parse these bytes instead (a snapshot mirroring ``path``, see core.ingest.follow); line
+            numbers in errors are the snapshot's, so it must keep the real file's numbering.
+        known: The bookkeeping to record for this load; the unchanged checks are then skipped.
+        append_to: The stored state the new rows are added to, instead of replacing the source's rows.
+        result: What to report (status, line range, notes) when ``known`` is given.
+    """
+
+    path: Path
+    module: ModuleType
+    read_from: Path | None = None
+    known: SourceInfo | None = None
+    append_to: SourceState | None = None
+    result: SourceResult | None = None
+
+
 def file_digest(path: Path) -> str:
     """SHA-1 of the file's bytes: decides whether a re-ingested file really changed."""
-    return scan_file(path).digest
+    digest = hashlib.sha1(usedforsecurity=False)  # content identity, not security: the fastest hashlib digest here
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def source_id_for(path: Path, run_override: str | None) -> str:
     """A file ingested under two different ``--run`` names is two sources."""
     return hashlib.sha1(f"{path.resolve()}\0{run_override or ''}".encode()).hexdigest()[:20]
+
+
+def recorded_options(options: AdapterOptions) -> dict:
+    """The options that shape rows (tolerating a partial tail does not), JSON-normalised to compare with stored ones."""
+    extra = {key: value for key, value in options.extra.items() if key != PARTIAL_TAIL}
+    return json.loads(json.dumps({"splitter": options.splitter, "split": options.split, **extra}, default=str))
+
+
+def source_info(path: Path, module: ModuleType, run: str | None, options: AdapterOptions) -> SourceInfo:
+    """The bookkeeping of a load of the whole of ``path`` as it is now (content hash still unknown)."""
+    stat = path.stat()
+    return SourceInfo(
+        source_id=source_id_for(path, run),
+        path=str(path.resolve()),
+        format=module.NAME,
+        run_override=run,
+        content_hash="",
+        size=stat.st_size,
+        mtime=stat.st_mtime,
+        options=recorded_options(options),
+    )
+
+
+def same_reading(prev: SourceState | None, src: SourceInfo) -> SourceState | None:
+    """``prev`` when it read the file the way ``src`` will (same adapter and options), else None.
+
+    Rows depend on the adapter and its options as much as on the bytes (another --split or --splitter
+    gives other rows), so an earlier load vouches for a file only if it read the file the same way.
+    """
+    return prev if prev is not None and (prev.format, prev.options) == (src.format, src.options) else None
 
 
 def ingest(
@@ -116,7 +151,7 @@ def ingest(
         paths: What the user typed.
         fmt: ``"auto"`` or a format name (see ``creditscope formats``).
         run: Put everything into this run instead of the names the sources carry.
-        options: Adapter options (step splitter, forced split, adapter-specific extras, follow mode).
+        options: Adapter options (step splitter, forced split, adapter-specific extras).
         on_source: Called after each file, e.g. to advance a progress bar.
         on_progress: Called as ``(file name, phase, fraction)`` while DuckDB parses or writes a large
             native file (see :mod:`core.store.progress`), from a watcher thread.
@@ -128,19 +163,20 @@ def ingest(
     report = IngestReport()
     plan = registry.plan_sources(paths, fmt, notes=report.notes)
     with reporting(on_progress):
-        return ingest_plan(store, plan, run=run, options=options, on_source=on_source, report=report)
+        sources = [Source(path, module) for path, module in plan]
+        return ingest_sources(store, sources, run=run, options=options, on_source=on_source, report=report)
 
 
-def ingest_plan(
+def ingest_sources(
     store: Store,
-    plan: Sequence[tuple[Path, ModuleType]],
+    sources: Sequence[Source],
     *,
     run: str | None = None,
     options: AdapterOptions | None = None,
     on_source: Callable[[SourceResult], None] | None = None,
     report: IngestReport | None = None,
 ) -> IngestReport:
-    """Load already planned ``(file, adapter)`` pairs in one transaction (see :func:`ingest`)."""
+    """Load planned sources in one transaction (see :func:`ingest`)."""
     options = options or AdapterOptions()
     report = report or IngestReport()
     with store.exclusive():
@@ -148,8 +184,8 @@ def ingest_plan(
         # must exist before the writer's transaction starts, or its snapshot would not see them.
         prepared: list[_Prepared] = []
         try:
-            for path, module in plan:
-                prepared.append(_prepare(store, path, module, run, options))
+            for source in sources:
+                prepared.append(_prepare(store, source, run, options))
             with store.writer() as cur:  # phase 2: one transaction for the whole command
                 for item in prepared:
                     result = _load(cur, item)
@@ -164,52 +200,6 @@ def ingest_plan(
     return report
 
 
-def poll_once(
-    store: Store,
-    paths: Sequence[str],
-    *,
-    fmt: str = "auto",
-    run: str | None = None,
-    options: AdapterOptions | None = None,
-) -> PollReport:
-    """One poll of a follow loop: load what is new under ``paths``, one transaction per file.
-
-    Unlike :func:`ingest`, nothing raises: a path that names no file yet is listed in
-    :attr:`PollReport.waiting`, and a file that fails (a bad line, an unknown format) in
-    :attr:`PollReport.errors`; both are tried again next poll while the other files load.
-    Follow mode is always on (bytes after a file's last newline wait for the next poll).
-    """
-    options = options or AdapterOptions()
-    options = replace(options, extra={**options.extra, PARTIAL_TAIL: True})
-    report = PollReport(started_at=time.time())
-    started = time.perf_counter()
-    plan: dict[Path, ModuleType] = {}
-    for raw in paths:  # planned one by one so a missing path does not hide the others
-        try:
-            for path, module in registry.plan_sources([raw], fmt, notes=report.notes):
-                plan.setdefault(path.resolve(), module)
-        except (CreditscopeError, OSError) as exc:
-            if _nothing_there_yet(raw):  # a trainer that has not written its first file is not an error
-                report.waiting.append(f"{raw}: no files yet")
-            else:
-                report.errors[str(raw)] = str(exc)
-    for path, module in plan.items():
-        try:
-            report.sources.extend(ingest_plan(store, [(path, module)], run=run, options=options).sources)
-        except (CreditscopeError, OSError, duckdb.Error) as exc:  # retried next poll; the others go on
-            report.errors[str(path)] = str(exc)
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def _nothing_there_yet(raw: str) -> bool:
-    """Whether a followed path names nothing loadable yet: no such file, an empty folder, a glob without match."""
-    path = Path(raw)
-    if path.is_dir():
-        return not any(candidate.is_file() for candidate in path.rglob("*"))
-    return not path.exists() and not glob.glob(raw, recursive=True)
-
-
 @dataclass
 class _Prepared:
     """A planned source after phase 1: unchanged, staged in DuckDB, or parsed into frames."""
@@ -222,128 +212,37 @@ class _Prepared:
     """The state the new rows are added to; None for a full load."""
 
 
-def _recorded_options(options: AdapterOptions) -> dict:
-    """The options that shape rows (follow mode does not), JSON-normalised to compare with stored ones."""
-    rows = without_partial_tail(options)
-    return json.loads(json.dumps({"splitter": rows.splitter, "split": rows.split, **rows.extra}, default=str))
-
-
-def _prepare(store: Store, path: Path, module: ModuleType, run: str | None, options: AdapterOptions) -> _Prepared:
-    stat = path.stat()
-    source_id = source_id_for(path, run)
+def _prepare(store: Store, source: Source, run: str | None, options: AdapterOptions) -> _Prepared:
+    path, module = source.path, source.module
+    if source.known is not None:  # the caller decided what to read and what to record
+        result = source.result or SourceResult(str(path), module.NAME, "loaded")
+        prepared = _read(store, source, source.known, result, options)
+        prepared.appended_to = source.append_to
+        return prepared
+    src = source_info(path, module, run, options)
     with store.reader() as cur:
-        prev = previous_state(cur, source_id)
-    recorded = _recorded_options(options)
-    # Rows depend on the adapter and its options as much as on the bytes (another --split or --splitter
-    # gives other rows), so an earlier load vouches for a file only if it read the file the same way.
-    same = prev if prev is not None and (prev.format, prev.options) == (module.NAME, recorded) else None
-    if same is not None and same.size == stat.st_size and same.mtime == stat.st_mtime:
+        prev = previous_state(cur, src.source_id)
+    same = same_reading(prev, src)
+    if same is not None and same.size == src.size and same.mtime == src.mtime:
         return _Prepared(SourceResult(str(path), module.NAME, "unchanged"))
-    following = bool(options.extra.get(PARTIAL_TAIL))
-    by_line = appends_by_line(module, path, options)
-    src = SourceInfo(
-        source_id=source_id,
-        path=str(path.resolve()),
-        format=module.NAME,
-        run_override=run,
-        content_hash="",
-        size=stat.st_size,
-        mtime=stat.st_mtime,
-        options=recorded,
-    )
-    # A same-size change keeps the stronger whole-file hash check; growth goes through the fingerprint.
-    if (
-        by_line
-        and same is not None
-        and same.loaded_bytes is not None
-        and not (same.size == stat.st_size and same.content_hash)
-    ):
-        appended = _prepare_append(store, path, module, src, same, options, following)
-        if appended is not None:
-            return appended
-    with tempfile.TemporaryDirectory(prefix="creditscope-") as tmp:
-        # Following a line-oriented file, parse a snapshot: a trainer appending while we read must not
-        # slip lines past the bookkeeping (they would be appended a second time on the next poll).
-        snapshot = snapshot_path(Path(tmp), path) if by_line and following else None
-        staged: _Staged | None = None
-        if (
-            snapshot is None
-            and _fast_path_candidate(module, path, options)
-            and not (same is not None and same.size == stat.st_size)
-        ):
-            # The file will surely be read, so DuckDB parses while Python hashes (hashlib releases the GIL):
-            # the digest is only needed for the bookkeeping, and a 1M-step file takes ~0.3 s to hash.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                scanning = pool.submit(scan_file, path)
-                staged = _stage(store, path, path, run)
-                scan = scanning.result()
-        else:
-            scan = scan_file(path, copy_to=snapshot)
-        if same is not None and same.content_hash == scan.digest:
-            with store.writer() as cur:
-                touch_source(cur, source_id, stat.st_mtime)
-            return _Prepared(SourceResult(str(path), module.NAME, "unchanged"))
-        result = SourceResult(str(path), module.NAME, "replaced" if prev is not None else "loaded")
-        src = replace(src, content_hash=scan.digest, size=scan.size)
-        if not by_line:
-            return _read(store, path, module, src, result, options, path, staged)
-        read_from = snapshot or path
-        end = scan.complete_end if following else scan.size
-        if following and not has_content(read_from, end):
-            return _Prepared(SourceResult(str(path), module.NAME, "waiting", skipped=[tail_note(path, scan.size)]))
-        if end < scan.size:
-            os.truncate(read_from, end)  # only ever the snapshot: `end < size` happens in follow mode only
-            result.skipped.append(tail_note(path, scan.size - end))
-        before = bytes_before(read_from, end)
-        src = replace(src, loaded_bytes=end, loaded_lines=scan.newlines, prefix_hash=prefix_fingerprint(before, end))
-        result.lines = (1, scan.newlines + (0 if before.endswith(b"\n") else 1))
-        prepared = _read(store, path, module, src, result, without_partial_tail(options), read_from, staged)
-    if snapshot is None and path.stat().st_size != scan.size:
-        # The file grew while it was parsed, so the rows may cover more than the recorded offset: record
-        # no offset and no digest, which makes the next ingest replace the file in full.
-        prepared.src = replace(src, content_hash="", loaded_bytes=None, loaded_lines=None, prefix_hash=None)
-    return prepared
-
-
-def _prepare_append(
-    store: Store,
-    path: Path,
-    module: ModuleType,
-    src: SourceInfo,
-    prev: SourceState,
-    options: AdapterOptions,
-    following: bool,
-) -> _Prepared | None:
-    """Read only what ``path`` gained since ``prev``; None when the loaded prefix changed (replace in full)."""
-    assert prev.loaded_bytes is not None and prev.loaded_lines is not None and prev.prefix_hash is not None
-    growth = read_growth(path, prev.loaded_bytes, prev.prefix_hash, following=following)
-    if growth is None:
-        return None
-    if not growth.complete.strip():
+    staged: _Staged | None = None
+    if _fast_path_candidate(module, path, options) and not (same is not None and same.size == src.size):
+        # The file will surely be read, so DuckDB parses while Python hashes (hashlib releases the GIL):
+        # the digest is only needed for the bookkeeping, and a 1M-step file takes ~0.3 s to hash.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            hashing = pool.submit(file_digest, path)
+            staged = _stage(store, path, path, run)
+            digest = hashing.result()
+    else:
+        digest = file_digest(path)
+    if same is not None and same.content_hash == digest:
         with store.writer() as cur:
-            note_partial_growth(cur, src.source_id, growth.mtime, growth.size)
-        skipped = [tail_note(path, growth.left_for_later)] if growth.left_for_later else []
-        return _Prepared(SourceResult(str(path), module.NAME, "unchanged", skipped=skipped))
-    lines_through = prev.loaded_lines + growth.complete.count(b"\n")
-    src = replace(
-        src,
-        size=growth.size,
-        mtime=growth.mtime,
-        loaded_bytes=growth.end,
-        loaded_lines=lines_through,
-        prefix_hash=prefix_fingerprint(growth.before + growth.complete, growth.end),
-    )
-    last_line = lines_through + (0 if growth.complete.endswith(b"\n") else 1)
-    result = SourceResult(str(path), module.NAME, "appended", lines=(prev.loaded_lines + 1, last_line))
-    if growth.left_for_later:
-        result.skipped.append(tail_note(path, growth.left_for_later))
-    with tempfile.TemporaryDirectory(prefix="creditscope-") as tmp:
-        snapshot = snapshot_path(Path(tmp), path)
-        # One blank line per loaded line: readers skip blank lines, so new lines keep their real numbers.
-        snapshot.write_bytes(b"\n" * prev.loaded_lines + growth.complete)
-        prepared = _read(store, path, module, src, result, without_partial_tail(options), snapshot)
-    prepared.appended_to = prev
-    return prepared
+            touch_source(cur, src.source_id, src.mtime)
+        return _Prepared(SourceResult(str(path), module.NAME, "unchanged"))
+    # If the file grows while it is read, the recorded size and digest describe the older bytes, so the next
+    # ingest sees a change and reads it again: nothing is appended behind the bookkeeping's back.
+    result = SourceResult(str(path), module.NAME, "replaced" if prev is not None else "loaded")
+    return _read(store, source, replace(src, content_hash=digest), result, options, staged)
 
 
 @dataclass(frozen=True)
@@ -355,7 +254,7 @@ class _Staged:
 
 def _fast_path_candidate(module: ModuleType, path: Path, options: AdapterOptions) -> bool:
     # A forced split is rare enough to leave to the Python reader rather than thread it through the SQL.
-    return module is native and path.suffix in (".jsonl", ".ndjson") and not options.split
+    return module.NAME == "native" and path.suffix in (".jsonl", ".ndjson") and not options.split
 
 
 def _stage(store: Store, path: Path, read_from: Path, run: str | None) -> _Staged:
@@ -369,26 +268,37 @@ def _stage(store: Store, path: Path, read_from: Path, run: str | None) -> _Stage
     return _Staged(token)
 
 
+@contextmanager
+def _errors_name(read_from: Path, path: Path) -> Iterator[None]:
+    """Report an error found in a snapshot against the real file (line numbers already agree)."""
+    try:
+        yield
+    except IngestError as exc:
+        if read_from == path or exc.path != str(read_from):
+            raise
+        raise IngestError(str(path), exc.problem.replace(str(read_from), str(path)), exc.record, exc.field) from exc
+
+
 def _read(
     store: Store,
-    path: Path,
-    module: ModuleType,
+    source: Source,
     src: SourceInfo,
     result: SourceResult,
     options: AdapterOptions,
-    read_from: Path,
     staged: _Staged | None = None,
 ) -> _Prepared:
-    """Parse ``read_from`` (the file itself or a snapshot of it) as ``path``: DuckDB fast path, else the adapter.
+    """Parse the source (its snapshot if it has one): DuckDB fast path, else the adapter.
 
     ``staged`` is a fast-path attempt already made on the same bytes (see :func:`_prepare`).
     """
+    path, module = source.path, source.module
+    read_from = source.read_from or path
     if _fast_path_candidate(module, path, options):
         staged = staged or _stage(store, path, read_from, src.run_override)
         if staged.token is not None:
             result.fast_path = True
             return _Prepared(result, src, stage_token=staged.token)
-    with errors_name(read_from, path):
+    with _errors_name(read_from, path):
         rollouts = module.read(read_from, options)
     result.skipped.extend(note.replace(str(read_from), str(path)) for note in rollouts.skipped)
     return _Prepared(result, src, rollouts=rollouts)

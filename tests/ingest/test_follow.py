@@ -12,8 +12,8 @@ import pytest
 
 from core.errors import IngestError
 from core.ingest import runner
-from core.ingest.follow import Follower, PollReport
-from core.ingest.runner import ingest, poll_once
+from core.ingest.follow import Follower, PollReport, poll_once
+from core.ingest.runner import ingest
 from core.store.database import Store
 from core.synth import write_jsonl
 from core.writer import RolloutWriter
@@ -167,7 +167,7 @@ def test_a_bad_new_line_names_its_real_line_and_does_not_hold_back_other_files(
     assert [(s.status, s.n_trajectories, s.lines) for s in fixed.landed] == [("appended", 3, (6, 8))]
 
 
-def test_a_file_growing_while_it_is_parsed_is_replaced_next_time(
+def test_a_file_growing_while_a_plain_ingest_parses_it_is_read_again_next_time(
     store: Store, tmp_path: Path, lines: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "arith.jsonl"
@@ -181,21 +181,36 @@ def test_a_file_growing_while_it_is_parsed_is_replaced_next_time(
     monkeypatch.setattr(runner, "stage_native_jsonl", stage_then_grow)
     ingest(store, [str(path)])
     monkeypatch.setattr(runner, "stage_native_jsonl", stage)
-    with store.reader() as cur:
-        assert cur.execute("SELECT loaded_bytes, content_hash FROM sources").fetchall() == [(None, "")]
+    with store.reader() as cur:  # the bookkeeping describes the bytes as they were when the ingest began
+        assert cur.execute("SELECT size, loaded_bytes FROM sources").fetchall() == [(len("".join(lines[:20])), None)]
     again = ingest(store, [str(path)]).sources[0]
     assert (again.status, again.n_trajectories) == ("replaced", 21)
 
 
-def test_plain_ingest_appends_too_but_rejects_a_partial_line(store: Store, tmp_path: Path, lines: list[str]) -> None:
+def test_plain_ingest_replaces_a_grown_file_and_rejects_a_partial_line(
+    store: Store, tmp_path: Path, lines: list[str]
+) -> None:
     path = tmp_path / "arith.jsonl"
     path.write_text("".join(lines[:10]))
     ingest(store, [str(path)])
     _append(path, "".join(lines[10:12]))
-    assert ingest(store, [str(path)]).sources[0].status == "appended"
+    assert (ingest(store, [str(path)]).sources[0].status, len(_trajectories(store))) == ("replaced", 12)
     _append(path, lines[12][:25])
     with pytest.raises(IngestError, match=r"arith.jsonl:13: "):
         ingest(store, [str(path)])
+
+
+def test_following_a_file_a_plain_ingest_loaded_reads_it_in_full_once_then_appends(
+    store: Store, tmp_path: Path, lines: list[str]
+) -> None:
+    path = tmp_path / "arith.jsonl"
+    path.write_text("".join(lines[:10]))
+    ingest(store, [str(path)])
+    assert _only(poll_once(store, [str(path)])).status == "unchanged"
+    _append(path, lines[10])
+    assert _only(poll_once(store, [str(path)])).status == "replaced"  # no offsets recorded by the plain ingest
+    _append(path, lines[11])
+    assert (_only(poll_once(store, [str(path)])).status, len(_trajectories(store))) == ("appended", 12)
 
 
 def _board_records(n: int) -> list[str]:

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.ingest.runner import ingest, poll_once
+from core.ingest.follow import poll_once
+from core.ingest.runner import ingest
 from core.store import queries
 from core.store.database import Store
 from core.store.summaries import rebuild_all
