@@ -30,6 +30,10 @@ PAGES = {
         st.Page(HERE / "group.py", title="Group", url_path="group"),
         st.Page(HERE / "trajectory.py", title="Trajectory", url_path="trajectory"),
     ],
+    "Diff": [
+        st.Page(HERE / "diff.py", title="Diff", url_path="diff"),
+        st.Page(HERE / "diff_pair.py", title="Diff pair", url_path="diff_pair"),
+    ],
     "Credit": [
         st.Page(HERE / "compare.py", title="Compare", url_path="compare"),
         st.Page(HERE / "rescore.py", title="Rescore", url_path="rescore"),

@@ -152,8 +152,8 @@ def prompt_table(store: Store, groups: pa.Table, lo: int | None = None, hi: int 
     with store.reader() as cur:
         cur.register("cs_g", groups)
         return cur.sql(
-            f"""SELECT prompt_key, count(*) AS groups, sum(zv::INT) AS zv_groups, sum(n) AS n, sum(s_out) AS s_out,
-                       sum(n_succ) AS n_succ, bool_or(n_succ > 0) AS solved, sum(s_steps) AS s_steps,
+            f"""SELECT prompt_key, count(*) AS groups, sum(zv::INT) AS zv_groups, sum(n)::BIGINT AS n, sum(s_out) AS s_out,
+                       sum(n_succ)::BIGINT AS n_succ, bool_or(n_succ > 0) AS solved, sum(s_steps)::BIGINT AS s_steps,
                        sum(c_abs) AS c_abs, sum(c_zero) AS c_zero, sum(c_pos) AS c_pos, sum(c_s) AS c_s,
                        sum(c_s2) AS c_s2, max(iteration) AS last_iteration,
                        arg_max(group_id, iteration) AS last_group
@@ -222,6 +222,7 @@ _ORDER_BY = {
     "credit change": "abs(d_credit) DESC NULLS LAST",
     "outcome A": "outcome_a DESC NULLS LAST",
     "outcome B": "outcome_b DESC NULLS LAST",
+    "prompt key": "prompt_key",  # arbitrary but stable: a uniform sample when limited
 }
 PAIR_COLUMNS = ("outcome", "success", "solved", "steps", "zero_var", "credit", "trajectories", "groups")
 
