@@ -6,7 +6,7 @@ sides, scheme and view, and the per-run group tables behind them are kept by ``c
 
 from __future__ import annotations
 
-import html
+from collections.abc import Mapping
 
 import pandas as pd
 import streamlit as st
@@ -158,9 +158,10 @@ def scatter(path: str, a: SideKey, b: SideKey, scheme: str | None, params: Param
     if matching > len(table):
         st.caption(f"A uniform sample of {len(table):,} of the {matching:,} prompts in both (by prompt key).")
     event = st.plotly_chart(outcome_scatter(table), key="diff_scatter", on_select="rerun", selection_mode="points")
-    points = res.selected_points(event)
-    if points and points[0].get("customdata"):
-        open_pair(str(points[0]["customdata"][0]))
+    points = event.get("selection", {}).get("points", []) if isinstance(event, Mapping) else []
+    keys = [p["customdata"][0] for p in points if isinstance(p.get("customdata"), list | tuple) and p["customdata"]]
+    if keys:
+        open_pair(str(keys[0]))
 
 
 def histograms(path: str, a: SideKey, b: SideKey, scheme: str | None, params: Params, scope: str) -> None:
@@ -202,11 +203,15 @@ def group_choice(path: str, x: str, side: Side, scheme: str | None, params: Para
 
 
 def side_by_side(path: str, runs: tuple[str, str], groups: list[tuple[int, str] | None], scheme: str, params: Params):
-    """Both groups' credit heatmaps on one colour scale, then best and worst rollouts aligned by step."""
+    """Both groups' credit heatmaps on one colour scale (a cell opens its step), then best and worst rollouts aligned.
+
+    The shared scale is the robust limit over both groups' credit unless one is set by hand.
+    """
     from core.diff import aligned_steps, best_and_worst
-    from dashboard.figures.compare import shared_zmax
+    from dashboard.drill import clicked_step, open_trajectory
     from dashboard.figures.diff import aligned_styler
-    from dashboard.figures.heatmap import heatmap_figure
+    from dashboard.figures.heatmap import heatmap_figure, robust_limit
+    from dashboard.widgets import colour_limit_input
 
     present = [(x, run, g) for x, run, g in zip("ab", runs, groups, strict=True) if g is not None]
     data = {}
@@ -218,11 +223,15 @@ def side_by_side(path: str, runs: tuple[str, str], groups: list[tuple[int, str] 
             st.warning(f"{x.upper()}: {exc}")
             credit = None
         data[x] = (run, iteration, group, steps, credit, res.group_trajectories(path, run, iteration, group))
-    zmax = shared_zmax(*(d[4] for d in data.values() if d[4] is not None))
+    limit = colour_limit_input("pair_heat_limit") or robust_limit(*(d[4] for d in data.values() if d[4] is not None))
     for column, (x, (run, iteration, _, steps, credit, _)) in zip(st.columns(2), data.items(), strict=False):
         if credit is not None:
-            title = html.escape(f"{x.upper()} · {run} · iteration {iteration} · {scheme}")  # plotly reads HTML tags
-            column.plotly_chart(heatmap_figure(steps, credit, title=title, zmax=zmax), key=f"pair_heat_{x}")
+            title = f"{x.upper()} · {run} · iteration {iteration} · {scheme}"  # the builder escapes it
+            event = column.plotly_chart(heatmap_figure(steps, credit, title=title, limit=limit), key=f"pair_heat_{x}",
+                                        on_select="rerun", selection_mode="points")  # fmt: skip
+            clicked = clicked_step(event)
+            if clicked is not None:
+                open_trajectory(*clicked, run=run)
     if len(data) < 2:
         return
     picks = {x: best_and_worst(d[5]) for x, d in data.items()}
