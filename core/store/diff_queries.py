@@ -153,7 +153,8 @@ def prompt_table(store: Store, groups: pa.Table, lo: int | None = None, hi: int 
         cur.register("cs_g", groups)
         return cur.sql(
             f"""SELECT prompt_key, count(*) AS groups, sum(zv::INT) AS zv_groups, sum(n)::BIGINT AS n,
-                       sum(s_out) AS s_out, sum(n_succ)::BIGINT AS n_succ, bool_or(n_succ > 0) AS solved, sum(s_steps)::BIGINT AS s_steps,
+                       sum(s_out) AS s_out, sum(n_succ)::BIGINT AS n_succ, bool_or(n_succ > 0) AS solved,
+                       sum(s_steps)::BIGINT AS s_steps,
                        sum(c_abs) AS c_abs, sum(c_zero) AS c_zero, sum(c_pos) AS c_pos, sum(c_s) AS c_s,
                        sum(c_s2) AS c_s2, max(iteration) AS last_iteration,
                        arg_max(group_id, iteration) AS last_group
