@@ -91,6 +91,13 @@ def group_steps(path: str, run_id: str, iteration: int, group_id: str) -> pd.Dat
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
+def prm_below_counts(
+    path: str, run_id: str, iterations: tuple[int, ...], group_ids: tuple[str, ...], threshold: float
+) -> pd.DataFrame:
+    return queries.prm_below_counts(get_store(path), run_id, iterations, group_ids, threshold)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
 def group_trajectories(path: str, run_id: str, iteration: int, group_id: str) -> pd.DataFrame:
     return queries.trajectories(get_store(path), run_id=run_id, iteration=iteration, group_id=group_id)
 

@@ -13,8 +13,12 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from core.credit.filtering import below_threshold_per_group
+from core.errors import MissingInput
 from dashboard import resources as res
 from dashboard.figures.steps_html import scroll_script, step_list_html
+from dashboard.formatting import md_escape
+from dashboard.widgets import prm_threshold_filter
 
 EXPAND_KEY, JUMP_KEY = "traj_expand", "traj_jump"
 SHORTCUTS = {"next step": "J", "previous step": "K", "next rollout": "N", "previous rollout": "P"}
@@ -134,3 +138,23 @@ def step_list(
     if current is not None:
         # Only our own script with a step number runs; the list above is inert markup.
         st.html(scroll_script(current), unsafe_allow_javascript=True)
+
+
+def prm_filtered_steps(steps: pd.DataFrame, group_steps: pd.DataFrame) -> pd.DataFrame:
+    """The steps to list: all of them, or with the PRM filter on only those scored below τ, with the counts."""
+    tau = prm_threshold_filter("traj")
+    if tau is None:
+        return steps
+    try:
+        group = below_threshold_per_group(group_steps, tau).iloc[0]
+    except MissingInput as exc:  # no step of the group has a PRM score: say how to get one
+        st.info(md_escape(exc))
+        return steps
+    scores = pd.to_numeric(steps["prm"], errors="coerce")
+    below = steps[(scores < tau).to_numpy()]
+    st.caption(
+        f"{len(below)} of {len(steps)} steps of this rollout have a PRM score below {tau:g} "
+        f"({int(scores.isna().sum())} unscored); in its group: {int(group['n_below'])} of {int(group['n_steps'])} "
+        f"({int(group['n_unscored'])} unscored)"
+    )
+    return below

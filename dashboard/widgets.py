@@ -84,3 +84,11 @@ def iteration_from_url(raw: str | None, iterations: list[int], instead: str) -> 
         st.warning(md_escape(f"{problem}; showing {instead} instead."))
         res.set_url_state(iteration=None)  # the bad value leaves the URL, so a copied link shows what is on screen
     return value
+
+
+def prm_threshold_filter(key: str) -> float | None:
+    """The "steps with PRM score below τ" filter (WebSTAR/StepRM step filtering): τ when switched on, else None."""
+    cols = st.columns([2, 1])
+    on = cols[0].toggle("Steps with PRM score below τ", key=f"{key}_prm_filter")
+    tau = cols[1].number_input("τ", value=0.5, step=0.05, format="%.2f", key=f"{key}_prm_tau", disabled=not on)
+    return float(tau) if on else None

@@ -216,6 +216,22 @@ def steps(
     )
 
 
+def prm_below_counts(
+    store: Store, run_id: str, iterations: Sequence[int], group_ids: Sequence[str], threshold: float
+) -> pd.DataFrame:
+    """Per listed group: how many steps ``steps.prm`` scores below ``threshold``, and how many have no score.
+
+    Groups are ``(iterations[i], group_ids[i])``; columns ``iteration, group_id, prm_below, prm_unscored``.
+    """
+    return store.query_df(
+        """SELECT iteration, group_id, count(*) FILTER (WHERE prm < $tau) AS prm_below,
+                  count(*) FILTER (WHERE prm IS NULL) AS prm_unscored
+           FROM steps JOIN (SELECT unnest($its) AS iteration, unnest($gids) AS group_id) USING (iteration, group_id)
+           WHERE run_id = $run GROUP BY iteration, group_id""",
+        {"run": run_id, "its": list(iterations), "gids": list(group_ids), "tau": threshold},
+    )
+
+
 def labelled_steps_sample(store: Store, run_id: str, max_trajectories: int) -> tuple[pd.DataFrame, int]:
     """Labelled steps (``run_id, traj_id, step_idx, label, prm``) of at most ``max_trajectories`` trajectories.
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.store.queries import GROUP_SORTS
 from dashboard import resources as res
-from dashboard.widgets import iteration_from_url
+from dashboard.widgets import iteration_from_url, prm_threshold_filter
 
 st.title("Groups")
 path = res.db_path()
@@ -30,6 +30,17 @@ number = order[2].number_input("Page", min_value=1, value=1, step=1, key="groups
 scope = None if iteration == "all" else int(iteration)
 found = res.groups_page(path, run, scope, search.strip(), sort, descending, number)
 table, first = found.frame, (number - 1) * res.GROUPS_PAGE_SIZE
+tau = prm_threshold_filter("groups")
+if tau is not None and len(table):  # counted for the groups on this page only, in DuckDB
+    keys = (tuple(int(i) for i in table["iteration"]), tuple(str(g) for g in table["group_id"]))
+    counts = res.prm_below_counts(path, run, *keys, tau)
+    table = table.merge(counts, on=["iteration", "group_id"], how="left").fillna({"prm_below": 0, "prm_unscored": 0})
+    below, unscored = table["prm_below"].astype(int), int(table["prm_unscored"].sum())
+    missing = f"; {unscored} steps have no PRM score (see the Rescore page)" if unscored else ""
+    st.caption(
+        f"{below.sum()} steps in {(below > 0).sum()} of the {len(table)} groups shown score below {tau:g}{missing}"
+    )
+    table = table.rename(columns={"prm_below": f"steps prm < {tau:g}", "prm_unscored": "steps without prm"})
 shown = f"rows {first + 1}–{first + len(table)}" if len(table) else "no rows on this page"
 order[3].caption(f"{found.total} groups · {shown} · zero-variance groups give every rollout zero GRPO advantage")
 

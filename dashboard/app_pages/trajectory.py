@@ -54,5 +54,5 @@ except Exception as exc:  # a scheme missing its inputs explains how to get them
     st.warning(md_escape(exc))
     credit, limit = {}, 1.0
 
-panel.step_list(steps, credit, scheme=scheme, limit=limit, current=current)
+panel.step_list(panel.prm_filtered_steps(steps, group_steps), credit, scheme=scheme, limit=limit, current=current)
 what_if_panel(path, run, traj_id, steps, group_steps)
