@@ -7,6 +7,11 @@ class CreditscopeError(Exception):
     """Base class for errors creditscope reports to users."""
 
 
+def _one_line(text: str) -> str:
+    """``text`` with its line breaks folded into single spaces."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip()) if "\n" in str(text) else text
+
+
 class IngestError(CreditscopeError):
     """A source could not be ingested. Nothing from it was written.
 
@@ -24,8 +29,10 @@ class IngestError(CreditscopeError):
     def __init__(self, path: str, problem: str, record: int | str | None = None, field: str | None = None):
         self.path = str(path)
         self.record = record
-        self.field = field
-        self.problem = problem
+        self.field = None if field is None else _one_line(field)
+        # Problems quote library messages and source values, which may span lines; the error stays one line.
+        self.problem = _one_line(problem)
+        problem, field = self.problem, self.field
         where = self.path if record is None else f"{self.path}:{record}"
         super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
 

@@ -58,6 +58,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     mode = path.parent.parent.name
     builder = FrameBuilder()
     splitters_used: set[str] = set()
+    seen: set[str] = set()
     for line, record in records:
         for key in _KEYS:
             require(record, key, path, line)
@@ -65,8 +66,13 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         completion = require(record, "completion", path, line, str)
         steps, concrete = split_response(prompt, completion, options.splitter, path, line, "completion")
         splitters_used.add(concrete)
+        traj_id = f"{mode}/{path.parent.name}/{record['task_id']}:{record['sample_idx']}"
+        if traj_id in seen:
+            problem = f"task_id/sample_idx repeat an earlier line (trajectory {traj_id!r})"
+            raise IngestError(str(path), problem, line, "sample_idx")
+        seen.add(traj_id)
         builder.add(
-            traj_id=f"{mode}/{path.parent.name}/{record['task_id']}:{record['sample_idx']}",
+            traj_id=traj_id,
             iteration=_iteration(path, record, line),
             group_id=str(record["task_id"]),
             prompt=prompt,

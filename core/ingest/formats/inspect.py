@@ -36,7 +36,7 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._frames import FrameBuilder, StepRow
+from core.ingest.formats._frames import FrameBuilder, StepRow, check_type
 from core.ingest.formats._inspect_container import ZIP_MAGIC, InspectLog, read_inspect_log, resolve_attachments
 from core.ingest.formats._inspect_events import final_submit, read_events, restore_dropped_calls
 from core.ingest.formats._inspect_scores import choose_outcome_scorer, score_components
@@ -94,13 +94,14 @@ def _prompt_text(sample_input: Any) -> str | None:
     return None
 
 
-def _reductions_by_sample(reductions: list[Any]) -> dict[str, dict[str, Any]]:
+def _reductions_by_sample(reductions: Any, path: Path) -> dict[str, dict[str, Any]]:
     """Index epoch reductions as ``{str(sample_id): {scorer: reduced score}}``."""
     indexed: dict[str, dict[str, Any]] = {}
-    for reduction in reductions:
+    for index, reduction in enumerate(check_type(reductions, list, path, "reductions", None)):
         if not isinstance(reduction, dict):
             continue
-        for reduced in reduction.get("samples") or []:
+        samples = check_type(reduction.get("samples") or [], list, path, "reductions", f"[{index}].samples")
+        for reduced in samples:
             if isinstance(reduced, dict) and "sample_id" in reduced:
                 indexed.setdefault(str(reduced["sample_id"]), {})[str(reduction.get("scorer"))] = reduced
     return indexed
@@ -151,7 +152,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     requested_scorer = options.extra.get("scorer")
     iteration = int(options.extra.get("iteration", 0))
     split = options.split or "val"
-    reductions = _reductions_by_sample(log.reductions)
+    reductions = _reductions_by_sample(log.reductions, path)
     builder = FrameBuilder()
     skipped: list[str] = []
     unscored = 0

@@ -33,7 +33,7 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._frames import FrameBuilder, StepRow, finite_number, require
+from core.ingest.formats._frames import FrameBuilder, StepRow, check_type, finite_number, require
 from core.ingest.formats._rollout_records import head_record, read_jsonl
 from core.ingest.formats._trees import leaf_chains
 from core.ingest.messages import MessageFormatError, render_action, render_message
@@ -60,7 +60,8 @@ def detect(path: Path, head: bytes) -> str | None:
 
 def _iteration(record: dict[str, Any], path: Path, line: int) -> int:
     """``run.work.step``, else the ``step_N`` folder, else 0."""
-    step = ((record.get("run") or {}).get("work") or {}).get("step")
+    run = check_type(record.get("run") or {}, dict, path, line, "run")
+    step = check_type(run.get("work") or {}, dict, path, line, "run.work").get("step")
     if step is not None:
         if isinstance(step, bool) or not isinstance(step, int):
             raise IngestError(str(path), f"expected an integer, got {type(step).__name__}", line, "run.work.step")
@@ -75,7 +76,8 @@ def _split(record: dict[str, Any], path: Path, options: AdapterOptions) -> str:
     """Forced, else from ``run.type`` or an ``eval`` folder."""
     if options.split is not None:
         return options.split
-    if (record.get("run") or {}).get("type") == "eval" or "eval" in path.parent.parts:
+    run = record.get("run")
+    if (isinstance(run, dict) and run.get("type") == "eval") or "eval" in path.parent.parts:
         return "val"
     return "train"
 

@@ -121,9 +121,11 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
     """
     validate_splitter(options.splitter)
     try:
-        frame = pq.read_table(path).to_pandas()
-    except (pa.ArrowException, OSError) as exc:
-        raise IngestError(str(path), f"cannot read parquet ({exc})") from exc
+        table = pq.read_table(path)
+        table.validate(full=True)  # a damaged page can hold bad UTF-8 that pandas would only trip over later
+        frame = table.to_pandas()
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails in pyarrow, in its pandas metadata, anywhere
+        raise IngestError(str(path), f"cannot read parquet ({type(exc).__name__}: {exc})") from exc
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
         raise IngestError(str(path), f"missing columns {', '.join(missing)}")
