@@ -107,6 +107,12 @@ def trajectory(path: str, run_id: str, traj_id: str) -> tuple[pd.Series | None, 
     return queries.trajectory(get_store(path), run_id, traj_id)
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def trajectory_tokens(path: str, run_id: str, traj_id: str) -> pd.DataFrame:
+    """One trajectory's logged per-token arrays, a row per step (``core.store.queries.step_tokens``)."""
+    return queries.step_tokens(get_store(path), run_id, traj_id)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def run_steps(path: str, run_id: str, iteration: int | None = None) -> pd.DataFrame:
     return queries.steps(get_store(path), run_id=run_id, iteration=iteration)

@@ -112,7 +112,7 @@ def navigation(path: str, pos: Position, current: int | None) -> None:
     row[6].number_input(
         "Jump to step", min_value=pos.steps[0], max_value=pos.steps[-1], step=1, key=JUMP_KEY, on_change=_jumped
     )
-    links = st.columns([1.4, 1, 1, 3.6], vertical_alignment="center")
+    links = st.columns([1.8, 1, 1, 3.2], vertical_alignment="center")
     query = {"run": pos.run, "iteration": str(pos.iteration), "group": pos.group}
     links[0].page_link("app_pages/group.py", label="↑ this rollout's group", query_params=query)
     links[1].button("expand all", key="traj_expand_all", on_click=_set_expand, args=("all",))
@@ -127,12 +127,23 @@ def step_list(
     scheme: str,
     limit: float,
     current: int | None,
-    action_html: Mapping[int, str] | None = None,
+    tokens: tuple[Mapping[int, str], Mapping[int, str]] | None = None,
 ) -> None:
-    """The compact step list, the highlighted step open and scrolled to (plain text inside; see steps_html)."""
+    """The compact step list, the highlighted step open and scrolled to (plain text inside; see steps_html).
+
+    ``tokens`` is the token view's (first line, whole action) markup per step, when it is on.
+    """
     expand = st.session_state.get(EXPAND_KEY, "current")
+    summaries, bodies = tokens if tokens is not None else (None, None)
     markup = step_list_html(
-        steps, credit, scheme=scheme, limit=limit, current=current, expand=expand, action_html=action_html
+        steps,
+        credit,
+        scheme=scheme,
+        limit=limit,
+        current=current,
+        expand=expand,
+        action_html=bodies,
+        summary_html=summaries,
     )
     st.html(markup)
     if current is not None:

@@ -74,6 +74,7 @@ def what_if_panel(path: str, run: str, traj_id: str, steps: pd.DataFrame, group_
                 st.error(f"What-if rescoring failed: {error}")
                 return
             st.session_state[RESULT_KEY] = (run, result)
+            st.rerun()  # the step list above offers the what-if in its token view from the next run on
         stored = st.session_state.get(RESULT_KEY)
         if stored is not None and stored[0] == run and stored[1].traj_id == traj_id:
             show_result(stored[1], group_steps)

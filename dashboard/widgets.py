@@ -66,7 +66,7 @@ def scheme_picker(key: str, default: str = "grpo", label: str = "Scheme") -> tup
     return name, params
 
 
-LIMIT_HELP = "Credit where the colours saturate (±). Empty: the 99th percentile of |credit|; cells beyond are marked ◇."
+LIMIT_HELP = "Credit where the colours saturate (±). Empty: the 99th percentile of |credit|; cells beyond are marked ◆."
 
 
 def colour_limit_input(key: str) -> float | None:

@@ -6,6 +6,7 @@ from dashboard import resources as res
 from dashboard import trajectory_panel as panel
 from dashboard.figures.heatmap import robust_limit
 from dashboard.formatting import default_scheme, md_escape, prompt_text
+from dashboard.token_view import token_view
 from dashboard.whatif import what_if_panel
 from dashboard.widgets import scheme_picker
 
@@ -54,5 +55,7 @@ except Exception as exc:  # a scheme missing its inputs explains how to get them
     st.warning(md_escape(exc))
     credit, limit = {}, 1.0
 
-panel.step_list(panel.prm_filtered_steps(steps, group_steps), credit, scheme=scheme, limit=limit, current=current)
+tokens = token_view(path, run, traj_id, steps, credit, scheme)
+shown = panel.prm_filtered_steps(steps, group_steps)
+panel.step_list(shown, credit, scheme=scheme, limit=limit, current=current, tokens=tokens)
 what_if_panel(path, run, traj_id, steps, group_steps)

@@ -155,7 +155,7 @@ def heatmap_figure(
     scale = (
         f"constant: every cell is {finite[0]:.4g}"
         if constant
-        else f"colours at ±{half:.3g} ({'p99 of |value|' if auto else 'set by hand'}; ◇ beyond)"
+        else f"colours at ±{half:.3g} ({'p99 of |value|' if auto else 'set by hand'}; ◆ beyond)"
     )
     font = max(8, min(12, px - 2))
     fig.update_layout(

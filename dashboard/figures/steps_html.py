@@ -16,6 +16,7 @@ import pandas as pd
 from plotly.colors import sample_colorscale
 
 from dashboard.figures.heatmap import DIVERGING
+from dashboard.figures.tokens_html import TOKEN_STYLE
 
 STEP_ID = "cs-step-{}"
 """Element id of a step's row, the target of jump-to-step scrolling."""
@@ -82,6 +83,7 @@ def step_list_html(
     current: int | None = None,
     expand: str = "current",
     action_html: Mapping[int, str] | None = None,
+    summary_html: Mapping[int, str] | None = None,
 ) -> str:
     """The compact list of a trajectory's steps.
 
@@ -95,13 +97,14 @@ def step_list_html(
         expand: ``"all"``, ``"none"`` or ``"current"`` (only the highlighted step open).
         action_html: Markup to show instead of a step's plain action (the token view), by step index.
             Its builder must escape the log text itself.
+        summary_html: Likewise for the action's first line in the step's one-line summary.
 
     Returns:
         One HTML string: a style block, a header row and a ``<details>`` element per step whose id is
         :data:`STEP_ID` formatted with the step index.
     """
     head = ["#", "action (first line)", "reward", "label", "valid", "prm", html.escape(scheme[:12])]
-    parts = [STYLE, '<div class="cs-steps">', '<div class="cs-row cs-head">']
+    parts = [STYLE, TOKEN_STYLE if action_html else "", '<div class="cs-steps">', '<div class="cs-row cs-head">']
     parts += [f'<span class="{"cs-num" if i > 1 else ""}">{h}</span>' for i, h in enumerate(head)]
     parts.append("</div>")
     for step in steps.itertuples():
@@ -115,7 +118,10 @@ def step_list_html(
         parts.append(f'<details id="{STEP_ID.format(idx)}" class="{classes}"{" open" if is_open else ""}>')
         parts.append('<summary class="cs-row">')
         parts.append(f'<span class="cs-idx">{idx}</span>')
-        parts.append(f'<span class="cs-act">{html.escape(first_line(step.action))}</span>')
+        summary = (summary_html or {}).get(idx)
+        parts.append(
+            f'<span class="cs-act">{summary if summary is not None else html.escape(first_line(step.action))}</span>'
+        )
         parts.append(f'<span class="cs-num">{_number(step.reward, ".3g")}</span>')
         parts.append(f'<span class="cs-num{" cs-bad" if label_bad else ""}">{_number(step.label, "g")}</span>')
         parts.append(f'<span class="cs-num{" cs-bad" if valid_bad else ""}">{_valid(step.valid)}</span>')

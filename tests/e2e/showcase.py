@@ -2,7 +2,9 @@
 
 The big group is built from the arithmetic environment's own pieces (``core.synth.arithmetic``): one
 40-operation problem, each rollout branching off an earlier one at a random step as in the tree
-environment, with logged node ids, step labels and validity.
+environment, with logged node ids, step labels and validity, and per-token log-probs and entropies (each
+rollout sampled at its own confidence: the result token of a line carries the decision, the rest is near
+certain).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.synth import arithmetic
+from core.synth.runs import split_tokens
 
 SHOWCASE_RUN, SHOWCASE_GROUP = "showcase", "g64"
 HOSTILE_RUN = "hostile **bold** <b>b</b> $x^2$"
@@ -35,16 +38,26 @@ def showcase_records(rollouts: int = 64, operations: int = 40, error_rate: float
         paths.append((lines, nodes))
         checks = arithmetic.step_checks(problem, lines)
         result = arithmetic.outcome(problem, lines)
+        slip = float(rng.uniform(0.02, 0.4))  # this rollout's chance of a wrong result
         steps = [
             {"state": "\n".join([problem.text, *lines[:t]]), "action": line, "node": node,
              "parent": nodes[t - 1] if t else None, "label": 1.0 if good else 0.0, "valid": parsed,
-             "reward": result if t == len(lines) - 1 else 0.0}
+             "reward": result if t == len(lines) - 1 else 0.0, **_token_arrays(line, good, slip, rng)}
             for t, (line, node, (good, parsed)) in enumerate(zip(lines, nodes, checks, strict=True))
         ]  # fmt: skip
         traj = f"{SHOWCASE_GROUP}-r{r}"
         records.append({"run": SHOWCASE_RUN, "iteration": 0, "group": SHOWCASE_GROUP, "trajectory": traj,
                         "prompt": problem.text, "outcome": result, "steps": steps})  # fmt: skip
     return records
+
+
+def _token_arrays(line: str, good: bool, slip: float, rng: np.random.Generator) -> dict[str, list]:
+    tokens = split_tokens(line)
+    fixed = [round(-float(rng.exponential(0.02)), 5) for _ in tokens[:-1]]
+    result = np.log(1 - slip) if good else np.log(slip / 6)
+    entropy = -(1 - slip) * np.log(1 - slip) - slip * np.log(slip / 6)
+    return {"tokens": tokens, "token_logprobs": [*fixed, round(float(result), 5)],
+            "token_entropies": [round(-f, 5) for f in fixed] + [round(float(entropy), 5)]}  # fmt: skip
 
 
 def hostile_texts(port: int) -> list[str]:
