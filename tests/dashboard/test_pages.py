@@ -73,6 +73,7 @@ def _html(at) -> str:
 def test_trajectory_page_shows_steps_as_text_and_walks_the_group(open_page) -> None:
     at = open_page("app_pages/trajectory.py", run="arithmetic", traj="it0-p0-r3")
     steps = res.trajectory(str(res.db_path()), "arithmetic", "it0-p0-r3")[1]
+    at.selectbox(key="traj_token_mode").set_value("off").run()  # plain text (the token view has its own tests)
     body = _html(at)
     for action in steps["action"]:
         assert f"<pre>{html.escape(action)}</pre>" in body  # each step's full action, escaped, in monospace
