@@ -5,6 +5,7 @@ Fixtures: tests/fixtures/inspect_ai/current, written by make_fixtures.py there t
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -191,3 +192,27 @@ def test_a_zip_bomb_is_refused_in_little_memory(tmp_path, lie):
     else:
         assert "1.7 GB, over the per-file limit of 1024 MiB (raise it with --max-archive-mb)" in stderr
     assert peak_mb < 300, peak_mb
+
+
+def test_logged_token_logprobs_become_token_columns(tmp_path):
+    """Inspect logs logprobs when a task asks for them: ``logprobs.content[{token, logprob, top_logprobs}]``."""
+    document = json.loads((CURRENT / "react_agent-json.json").read_text())
+    sample = document["samples"][0]
+    model_events = [event for event in sample["events"] if event["event"] == "model"]
+    first = model_events[0]["output"]["choices"][0]
+    first["logprobs"] = {
+        "content": [
+            {"token": "Let", "logprob": -0.1, "top_logprobs": [{"token": "I", "logprob": -2.5}]},
+            {"token": " me", "logprob": -0.2, "top_logprobs": []},
+        ]
+    }
+    path = tmp_path / "with_logprobs.json"
+    path.write_text(json.dumps(document))
+    steps = inspect.read(path, AdapterOptions()).steps
+    step = steps[steps["traj_id"] == "with_logprobs/a0/epoch1"].iloc[0]
+    assert step["tokens"] == ["Let", " me"] and step["token_logprobs"] == [-0.1, -0.2]
+    assert json.loads(step["extra"])["logprobs"] == {"top_logprobs": [[{"token": "I", "logprob": -2.5}], []]}
+    first["logprobs"]["content"][1]["logprob"] = None
+    path.write_text(json.dumps(document))
+    with pytest.raises(IngestError, match="token_logprobs\\[1\\]"):
+        inspect.read(path, AdapterOptions())

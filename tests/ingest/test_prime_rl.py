@@ -42,7 +42,10 @@ def test_branches_share_their_prefix_node_and_carry_tokens():
     assert branch_a["state"].tolist() == ["user: What is 5+5?", "user: Continue."]
     assert branch_b["action"].iloc[1] == "Answer B (compacted branch)."
     extra = json.loads(branch_a["extra"].iloc[0])
-    assert extra["logprobs"] == [-0.5, -0.25] and extra["advantages"] == [-0.5, -0.5]
+    # per-token arrays are columns of their own (ids stay in extra: they are not text)
+    assert branch_a["token_logprobs"].iloc[0] == [-0.5, -0.25]
+    assert branch_a["token_advantages"].iloc[0] == [-0.5, -0.5]
+    assert "logprobs" not in extra and "advantages" not in extra and extra["token_ids"]
 
 
 def test_tool_turn_outcome_and_components():
@@ -94,3 +97,33 @@ def test_eval_split_from_run_type(tmp_path):
     path.write_text(json.dumps(record))
     rollouts = prime_rl.read(path, AdapterOptions())
     assert rollouts.trajectories["split"].tolist() == ["val"] and rollouts.trajectories["iteration"].tolist() == [7]
+
+
+def test_token_arrays_of_unequal_length_name_the_node(tmp_path):
+    record = json.loads(FIXTURE.read_text().splitlines()[0])
+    node = next(n for n in record["traces"][0]["nodes"] if n.get("sampled"))
+    node["advantages"] = [0.5]
+    node["reference_logprobs"] = [-0.4, -0.2]
+    source = tmp_path / "rollouts" / "step_3" / "train" / "all" / "traces.jsonl"
+    source.parent.mkdir(parents=True)
+    source.write_text(json.dumps(record) + "\n")
+    with pytest.raises(IngestError, match="traces\\[0\\].nodes\\[1\\]") as caught:
+        prime_rl.read(source, AdapterOptions())
+    assert caught.value.record == 1
+    node["advantages"] = [0.5, 0.5]
+    source.write_text(json.dumps(record) + "\n")
+    steps = prime_rl.read(source, AdapterOptions()).steps
+    assert steps["token_ref_logprobs"].iloc[0] == [-0.4, -0.2]
+
+
+def test_token_arrays_land_in_the_store(store):
+    from core.ingest.runner import ingest
+    from core.store import queries
+
+    ingest(store, [str(FIXTURE)])
+    coverage = queries.token_coverage(store).iloc[0]
+    sampled = len(prime_rl.read(FIXTURE, AdapterOptions()).steps)
+    assert coverage["token_logprobs"] == coverage["token_advantages"] == sampled and coverage["tokens"] == 0
+    run = coverage["run_id"]
+    tokens = queries.step_tokens(store, run, "g-1-e2/t0/b0")
+    assert tokens["token_logprobs"].tolist()[0] == [-0.5, -0.25]

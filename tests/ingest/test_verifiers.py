@@ -109,7 +109,15 @@ def test_prime_rl_legacy_rollout_with_trajectory_tokens(tmp_path):
     assert rollouts.trajectories["split"].tolist() == ["train"]
     assert rollouts.trajectories["group_id"].tolist() == ["train:7"]
     extras = [json.loads(text) for text in rollouts.steps["extra"]]
-    assert [e["trajectory"]["tokens"]["completion_logprobs"] for e in extras] == [[-0.1], [-0.2]]
+    # completion log-probs are the token_logprobs column; the scalar per-call advantage stays in extra
+    assert rollouts.steps["token_logprobs"].tolist() == [[-0.1], [-0.2]]
+    assert [e["trajectory"]["advantage"] for e in extras] == [0.5, 0.5]
+    assert all("completion_logprobs" not in e["trajectory"]["tokens"] for e in extras)
+    record["trajectory"][1]["tokens"]["completion_logprobs"] = [float("nan")]
+    path.write_text(json.dumps(record) + "\n")
+    with pytest.raises(IngestError, match="finite") as caught:
+        verifiers.read(path, AdapterOptions())
+    assert caught.value.field == "trajectory[1].tokens.token_logprobs[0]"
     meta = json.loads(rollouts.trajectories["meta"].iloc[0])
     assert meta["reward_components"] == {"correct": 1.0} and meta["is_truncated"] is False
 

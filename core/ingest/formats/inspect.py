@@ -36,7 +36,7 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._frames import FrameBuilder, StepRow, check_type
+from core.ingest.formats._frames import FrameBuilder, StepRow, check_type, step_token_arrays
 from core.ingest.formats._inspect_container import ZIP_MAGIC, InspectLog, read_inspect_log, resolve_attachments
 from core.ingest.formats._inspect_events import final_submit, read_events, restore_dropped_calls
 from core.ingest.formats._inspect_scores import choose_outcome_scorer, score_components
@@ -125,12 +125,41 @@ def _sample_steps(sample: dict[str, Any], path: Path, locator: str) -> list[Step
             extra["content_parts"] = message["content"]
         message_id = message.get("id") or ""
         extra.update(details.outputs.get(message_id, {}))
+        arrays = _token_arrays(extra, path, locator, f"events(model {message_id}).logprobs")
         if message_id in restored:
             extra["restored_tool_calls"] = restored[message_id]
         if submit := final_submit(message_id, details, restored):
             extra["final_submit"] = submit
-        steps.append(StepRow(action=step["action"], state=step["state"], extra=extra))
+        steps.append(StepRow(action=step["action"], state=step["state"], extra=extra, **arrays))
     return steps
+
+
+def _token_arrays(extra: dict[str, Any], path: Path, locator: str, field: str) -> dict[str, list[Any]]:
+    """``tokens``/``token_logprobs`` from a model call's ``logprobs.content[{token, logprob, top_logprobs}]``.
+
+    The texts and log-probs move to their columns; ``top_logprobs`` (alternatives, not the sampled token)
+    stay in ``extra["logprobs"]``. Anything not in that shape is left in ``extra`` untouched.
+    """
+    logprobs = extra.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list) or not content:
+        return {}
+    if not all(isinstance(entry, dict) and isinstance(entry.get("token"), str) for entry in content):
+        return {}  # not Inspect's Logprob shape (a token text per entry): kept as logged
+    source = {
+        "tokens": [entry.get("token") for entry in content],
+        "token_logprobs": [entry.get("logprob") for entry in content],
+    }
+    arrays = step_token_arrays(source, path, locator, field)
+    rest = {key: value for key, value in logprobs.items() if key != "content"}
+    top = [entry.get("top_logprobs") for entry in content]
+    if any(alternatives for alternatives in top):
+        rest["top_logprobs"] = top
+    if rest:
+        extra["logprobs"] = rest
+    else:
+        extra.pop("logprobs")
+    return arrays
 
 
 def _attachments(sample: dict[str, Any]) -> dict[str, str]:

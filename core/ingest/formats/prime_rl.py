@@ -33,7 +33,7 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._frames import FrameBuilder, StepRow, check_type, finite_number, require
+from core.ingest.formats._frames import FrameBuilder, StepRow, check_type, finite_number, require, step_token_arrays
 from core.ingest.formats._rollout_records import head_record, read_jsonl
 from core.ingest.formats._trees import leaf_chains
 from core.ingest.messages import MessageFormatError, render_action, render_message
@@ -44,6 +44,12 @@ CHECKED_AGAINST = "PrimeIntellect-ai/prime-rl 559b4477 + verifiers a60a606e (v1 
 
 _STEP_FOLDER = re.compile(r"^step_(\d+)$")
 _NODE_TEXT_KEYS = frozenset({"parent", "message", "sampled"})
+_TOKEN_KEYS = {
+    "token_logprobs": "logprobs",
+    "token_ref_logprobs": "reference_logprobs",
+    "token_advantages": "advantages",
+}
+"""Per-token arrays of a sampled node (canonical name -> node key); ``token_ids`` stay in ``extra`` (ids, not text)."""
 _EPISODE_MAPPED = frozenset({"id", "group", "traces"})
 _TRACE_MAPPED = frozenset({"id", "nodes", "rewards"})
 
@@ -112,7 +118,10 @@ def _path_steps(
                 pending.append(render_message(message, f"{field}[{index}].message"))
                 continue
             node_id = f"{prefix}/n{index}"
-            extra = {key: value for key, value in node.items() if key not in _NODE_TEXT_KEYS}
+            token_source = {name: node[key] for name, key in _TOKEN_KEYS.items() if node.get(key) is not None}
+            arrays = step_token_arrays(token_source, path, line, f"{field}[{index}]")
+            mapped = {_TOKEN_KEYS[name] for name in arrays}
+            extra = {key: value for key, value in node.items() if key not in _NODE_TEXT_KEYS | mapped}
             extra["message"] = {k: v for k, v in message.items() if k not in ("role", "content")}
             steps.append(
                 StepRow(
@@ -121,6 +130,7 @@ def _path_steps(
                     node_id=node_id,
                     parent_id=previous,
                     extra=extra,
+                    **arrays,
                 )
             )
             pending, previous = [], node_id

@@ -36,7 +36,7 @@ from typing import Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._frames import FrameBuilder, StepRow, finite_number, require, text_key
+from core.ingest.formats._frames import FrameBuilder, StepRow, finite_number, require, step_token_arrays, text_key
 from core.ingest.formats._rollout_records import head_record, read_jsonl
 from core.ingest.formats._steps import chat_steps, prompt_key
 from core.ingest.split import validate_splitter
@@ -102,16 +102,27 @@ def _numeric_columns(record: dict[str, Any], path: Path, line: int) -> tuple[dic
     return components, metrics
 
 
-def _attach_trajectory(steps: list[StepRow], meta: dict[str, Any], trajectory: Any) -> None:
-    """Put legacy per-call data (tokens, logprobs, advantages) on the matching steps, or keep it in meta."""
+def _attach_trajectory(steps: list[StepRow], meta: dict[str, Any], trajectory: Any, path: Path, line: int) -> None:
+    """Put legacy per-call data (tokens, logprobs, advantages) on the matching steps, or keep it in meta.
+
+    A call's ``tokens.completion_logprobs`` become the step's ``token_logprobs`` column (token ids and the
+    per-call scalar ``advantage`` stay in ``extra``: ids are not text, and a scalar is not per token).
+    """
     if not isinstance(trajectory, list) or not trajectory:
         return
     if len(trajectory) != len(steps) or not all(isinstance(entry, dict) for entry in trajectory):
         meta["trajectory"] = trajectory
         return
-    for step, entry in zip(steps, trajectory, strict=True):
+    for position, (step, entry) in enumerate(zip(steps, trajectory, strict=True)):
         # prompt/completion repeat the conversation already in state/action; everything else is new
-        step.extra["trajectory"] = {k: v for k, v in entry.items() if k not in _TRAJECTORY_TEXT_KEYS}
+        kept = {k: v for k, v in entry.items() if k not in _TRAJECTORY_TEXT_KEYS}
+        tokens = kept.get("tokens")
+        if isinstance(tokens, dict) and tokens.get("completion_logprobs") is not None:
+            source = {"token_logprobs": tokens["completion_logprobs"]}
+            arrays = step_token_arrays(source, path, line, f"trajectory[{position}].tokens")
+            step.token_logprobs = arrays["token_logprobs"]
+            kept["tokens"] = {k: v for k, v in tokens.items() if k != "completion_logprobs"}
+        step.extra["trajectory"] = kept
 
 
 def _group_key(record: dict[str, Any]) -> str:
@@ -147,7 +158,7 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         for key in ("example_id", "id"):
             if key in record:
                 meta[key] = record[key]
-        _attach_trajectory(steps, meta, record.get("trajectory"))
+        _attach_trajectory(steps, meta, record.get("trajectory"), path, line)
         builder.add(
             traj_id=f"{path.stem}/{line}",
             iteration=iteration,
