@@ -1,6 +1,11 @@
-"""Benchmark: build a 64 x 40 group's rollout tree, lay it out and draw it (target: under 1 s).
+"""Benchmark: build a 64 x 40 group's rollout tree, lay it out and draw it (target: under 1 s); merge similar states.
 
-Run from the repo root:  .venv/bin/python bench/trees.py [--write FILE.md]
+Run from the repo root:  .venv/bin/python bench/trees.py [--write FILE.md] [--baseline-wide]
+
+State merging (``cluster_states(similarity=0.9)``, target: 256 x 40 under 2 s) is timed on observation
+texts (:func:`observation_group`) against the same greedy rule applied one pair at a time (same
+clusters, checked), and the difflib loop it replaced is timed too (at 64 x 40 only unless
+``--baseline-wide``: minutes), with how many clusters its heuristic ratio makes.
 
 The group is synthetic: each trajectory copies the first k actions of a random earlier one
 (k uniform in [0, 40)) and then continues with fresh arithmetic-looking lines, so prefixes are
@@ -10,6 +15,7 @@ shared the way branching rollouts share them. Timings are best and median of 5 r
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import platform
 import statistics
@@ -20,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rapidfuzz.distance import LCSseq
 
 from core.schema import STEP_COLUMN_NAMES
-from core.trees import cap_nodes, collapse_chains, prefix_tree, state_graph, tree_layout
+from core.trees import cap_nodes, cluster_states, collapse_chains, prefix_tree, state_graph, tree_layout
 from dashboard.figures.trees import state_graph_figure, tree_figure
 
 N_TRAJS, N_STEPS, REPEATS, BUDGET_S = 64, 40, 5, 1.0
@@ -54,6 +61,83 @@ def branching_group(
     return pd.DataFrame(rows, columns=list(STEP_COLUMN_NAMES))
 
 
+def observation_group(n_trajs: int, n_steps: int, seed: int = 0) -> list[str]:
+    """State texts of one group, in row order: a task line and the last lines of the transcript so far.
+
+    Trajectories branch off earlier ones (shared prefixes, so identical states recur), and a state is
+    the kind of observation agent logs carry: 100-400 characters, most of it shared with its
+    neighbours, so near-identical states are common and every pair is worth comparing.
+    """
+    rng = np.random.default_rng(seed)
+    task = "You are in the middle of a room. Looking quickly around you, you see a cabinet, a drawer and a shelf."
+    paths: list[list[str]] = []
+    states = []
+    for _ in range(n_trajs):
+        shared = paths[rng.integers(len(paths))][: rng.integers(0, n_steps)] if paths else []
+        fresh = [
+            f"> go to {rng.choice(['cabinet', 'drawer', 'shelf', 'desk'])} {rng.integers(1, 6)}: you see "
+            f"a {rng.choice(['mug', 'pen', 'key', 'book', 'lamp'])} {rng.integers(1, 4)}"
+            for _ in range(len(shared), n_steps)
+        ]
+        path = shared + fresh
+        paths.append(path)
+        states += [task + "\n" + "\n".join(path[max(0, t - 4) : t]) for t in range(n_steps)]
+    return states
+
+
+def pairwise_clusters(texts: list[str], similarity: float) -> list[int]:
+    """The same greedy rule, one representative at a time (rapidfuzz per pair): the same clusters, no batching."""
+    reps: list[str] = []
+    seen: dict[str, int] = {}
+    labels = []
+    for text in texts:
+        hit = seen.get(text)
+        if hit is None:
+            hit = next((i for i, rep in enumerate(reps) if _ratio(text, rep) >= similarity), None)
+            if hit is None:
+                hit = len(reps)
+                reps.append(text)
+            seen[text] = hit
+        labels.append(hit)
+    return labels
+
+
+def _ratio(a: str, b: str) -> float:
+    total = len(a) + len(b)
+    return 2.0 * LCSseq.similarity(a, b) / total if total else 1.0
+
+
+def difflib_clusters(texts: list[str], similarity: float) -> int:
+    """Clusters the difflib loop this replaced would make (its ratio drops popular characters of long texts)."""
+    reps: list[str] = []
+    for text in dict.fromkeys(texts):
+        if not any(difflib.SequenceMatcher(None, text, rep).ratio() >= similarity for rep in reps):
+            reps.append(text)
+    return len(reps)
+
+
+def merge_bench(baseline_wide: bool) -> list[str]:
+    """State merging at similarity 0.9: batched rapidfuzz vs the same rule pair by pair, and the old difflib loop."""
+    lines = []
+    for n_trajs in (N_TRAJS, 4 * N_TRAJS):
+        texts = observation_group(n_trajs, N_STEPS)
+        best, median = time_it(lambda texts=texts: cluster_states(texts, similarity=0.9))
+        labels, reps = cluster_states(texts, similarity=0.9)
+        name = f"merge similar states, {n_trajs} x {N_STEPS} ({len(set(texts))} distinct -> {len(reps)} clusters)"
+        line = f"{name:70s} best {best * 1000:8.1f} ms   median {median * 1000:8.1f} ms"
+        started = time.perf_counter()
+        same = pairwise_clusters(texts, 0.9) == labels.tolist()
+        pairwise = time.perf_counter() - started
+        line += f" | pair by pair {pairwise:6.2f} s ({pairwise / best:.0f}x), same clusters: {same}"
+        if n_trajs == N_TRAJS or baseline_wide:
+            started = time.perf_counter()
+            n_difflib = difflib_clusters(texts, 0.9)
+            line += f" | old difflib loop {time.perf_counter() - started:7.2f} s, {n_difflib} clusters"
+        print(line)
+        lines.append(line)
+    return lines
+
+
 def time_it(work: Callable[[], object]) -> tuple[float, float]:
     """Return (best, median) wall seconds of ``REPEATS`` runs of ``work``."""
     seconds = []
@@ -67,6 +151,7 @@ def time_it(work: Callable[[], object]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="also write the results as Markdown to this file")
+    parser.add_argument("--baseline-wide", action="store_true", help="also time pairwise difflib on 256 x 40 (minutes)")
     args = parser.parse_args()
 
     derived = branching_group()
@@ -131,6 +216,7 @@ def main() -> None:
         f"(budget {BUDGET_S * 1000:.0f} ms)"
     )
     print(verdict)
+    merges = merge_bench(args.baseline_wide)
     if args.write:
         python = sys.version.split()[0]
         machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, Python {python}"
@@ -145,6 +231,8 @@ def main() -> None:
                 *lines,
                 "",
                 verdict,
+                "",
+                *merges,
                 "",
             ]
         )

@@ -8,12 +8,13 @@ the grouping GiGPO uses for its step-level advantages (anchor-state groups).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 import networkx as nx
 import numpy as np
 import pandas as pd
+from rapidfuzz import process
+from rapidfuzz.distance import LCSseq
 
 from core.errors import MissingInput
 from core.trees.common import (
@@ -29,7 +30,10 @@ from core.trees.common import (
     trajectory_outcomes,
 )
 
-SIMILARITY_METHOD = "difflib.SequenceMatcher(None, a, b).ratio() against each cluster's first member (as GiGPO)"
+SIMILARITY_METHOD = (
+    "rapidfuzz Indel similarity 2·LCS / (len(a) + len(b)) against each cluster's first member "
+    "(GiGPO's rule with difflib's ratio computed exactly, without its heuristics)"
+)
 """How near-identical states are merged; shown in the dashboard next to the threshold."""
 
 
@@ -37,10 +41,13 @@ def cluster_states(states: Sequence[str], similarity: float | None = None) -> tu
     """Group state texts into anchor clusters, greedily in the given order.
 
     Identical texts always share a cluster. With ``similarity`` a text joins the *first* cluster
-    whose representative (first member) has a difflib ratio of at least ``similarity`` with it,
-    which is GiGPO's ``are_similar`` rule (order-dependent, like the original). The quick upper
-    bounds ``real_quick_ratio``/``quick_ratio`` are tried first; they never change the result
-    but skip most full comparisons.
+    whose representative (first member) is at least ``similarity`` similar to it, GiGPO's
+    ``are_similar`` rule (order-dependent, like the original). Similarity is ``2·LCS / (len(a) +
+    len(b))`` with LCS the longest common subsequence: the ratio difflib's ``SequenceMatcher``
+    approximates (it counts greedily found matching blocks, and above 200 characters it ignores every
+    character that occurs in more than 1 % of the text, so long observations almost never merge). On
+    short texts the two agree; rapidfuzz computes it exactly, bit-parallel in C++, against every
+    representative at once, so a 256 x 40 group merges in well under a second instead of minutes.
 
     Args:
         states: State texts in row order.
@@ -56,27 +63,45 @@ def cluster_states(states: Sequence[str], similarity: float | None = None) -> tu
         raise ValueError(f"similarity must be in (0, 1], got {similarity}")
     labels = np.empty(len(states), dtype=np.int64)
     representatives: list[str] = []
+    lengths: list[int] = []
     cluster_of_text: dict[str, int] = {}
     for index, text in enumerate(states):
         # A repeated text would repeat the same comparisons in the same order, so caching it is exact.
         cluster = cluster_of_text.get(text)
         if cluster is None:
-            if similarity is not None:
-                cluster = next((c for c, rep in enumerate(representatives) if _similar(text, rep, similarity)), None)
+            if similarity is not None and representatives:
+                cluster = _first_similar(text, representatives, lengths, similarity)
             if cluster is None:
                 cluster = len(representatives)
                 representatives.append(text)
+                lengths.append(len(text))
             cluster_of_text[text] = cluster
         labels[index] = cluster
     return labels, representatives
 
 
-def _similar(a: str, b: str, threshold: float) -> bool:
-    """Return whether difflib's ratio of ``a`` and ``b`` reaches ``threshold``, using cheap bounds first."""
-    matcher = difflib.SequenceMatcher(None, a, b)
-    return (
-        matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold and matcher.ratio() >= threshold
-    )
+SIMILARITY_BLOCK = 128
+"""Representatives compared per rapidfuzz call: the first match usually comes early, so blocks stop sooner."""
+
+
+def _first_similar(text: str, representatives: list[str], lengths: list[int], threshold: float) -> int | None:
+    """Index of the first representative at least ``threshold`` similar to ``text``, or None."""
+    for start in range(0, len(representatives), SIMILARITY_BLOCK):
+        size = np.asarray(lengths[start : start + SIMILARITY_BLOCK], dtype=np.int64)
+        total = len(text) + size
+        # The LCS is at most the shorter text: lengths alone rule most pairs out at high thresholds.
+        reachable = np.flatnonzero(2.0 * np.minimum(size, len(text)) >= threshold * total - 1e-9 * total)
+        if not len(reachable):
+            continue
+        block = [representatives[start + k] for k in reachable]
+        # Integer LCS lengths, compared exactly (rapidfuzz's own score_cutoff can round a tie away).
+        lcs = process.cdist([text], block, scorer=LCSseq.similarity, dtype=np.int64, workers=1)[0]
+        pair_total = total[reachable]
+        ratio = np.divide(2.0 * lcs, pair_total, out=np.ones(len(pair_total)), where=pair_total > 0)  # "" vs "": 1
+        hits = np.flatnonzero(ratio >= threshold)
+        if len(hits):
+            return start + int(reachable[hits[0]])
+    return None
 
 
 def state_graph(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from tree_frames import AGENT_PATHS, build_steps
@@ -74,7 +75,7 @@ def test_similarity_merges_near_identical_states() -> None:
     assert len(merged) == 3
     hall = next(n for n, d in merged.nodes(data=True) if d["n_variants"] == 2)
     assert merged.nodes[hall]["state"] == base and merged.nodes[hall]["visits"] == 2
-    assert merged.graph["similarity"] == 0.9 and "difflib" in merged.graph["similarity_method"]
+    assert merged.graph["similarity"] == 0.9 and "LCS" in merged.graph["similarity_method"]
 
 
 def test_cluster_states_is_greedy_against_first_members() -> None:
@@ -115,3 +116,53 @@ def test_shuffled_rows_give_the_same_graph(agent_steps: pd.DataFrame) -> None:
     assert set(first.edges) == set(second.edges)
     assert {n: d["visits"] for n, d in first.nodes(data=True)} == {n: d["visits"] for n, d in second.nodes(data=True)}
     assert {n: d["leaves"] for n, d in first.nodes(data=True)} == {n: d["leaves"] for n, d in second.nodes(data=True)}
+
+
+def _lcs(a: str, b: str) -> int:
+    row = [0] * (len(b) + 1)
+    for x in a:
+        diagonal = 0
+        for j, y in enumerate(b, start=1):
+            diagonal, row[j] = row[j], diagonal + 1 if x == y else max(row[j], row[j - 1])
+    return row[-1]
+
+
+def _reference_clusters(texts: list[str], similarity: float) -> list[int]:
+    """GiGPO's greedy rule written out: first cluster whose first member is >= similarity (2 LCS / total length)."""
+    reps: list[str] = []
+    labels = []
+    for text in texts:
+        total = [len(text) + len(rep) for rep in reps]
+        hit = next(
+            (i for i, rep in enumerate(reps) if (2 * _lcs(text, rep) / total[i] if total[i] else 1.0) >= similarity),
+            None,
+        )
+        if hit is None:
+            hit = len(reps)
+            reps.append(text)
+        labels.append(hit)
+    return labels
+
+
+@pytest.mark.parametrize("similarity", [0.5, 0.8, 0.9, 0.95, 1.0])
+def test_cluster_states_follows_the_greedy_rule_exactly(similarity: float) -> None:
+    rng = np.random.default_rng(int(similarity * 100))
+    alphabet = list("abcdefghij klmnop,.")
+    bases = ["".join(rng.choice(alphabet, size=int(rng.integers(5, 60)))) for _ in range(8)]
+    texts = []
+    for _ in range(120):
+        chars = list(bases[int(rng.integers(0, len(bases)))])
+        for _ in range(int(rng.integers(0, 8))):  # a few random edits: some texts land exactly on the threshold
+            pos = int(rng.integers(0, len(chars) + 1))
+            op = rng.integers(0, 3)
+            if op == 0:
+                chars.insert(pos, str(rng.choice(alphabet)))
+            elif chars and pos < len(chars):
+                if op == 1:
+                    del chars[pos]
+                else:
+                    chars[pos] = str(rng.choice(alphabet))
+        texts.append("".join(chars))
+    texts += ["", "", "aaaa", "aaab"]  # empty texts (similarity 1 with each other) and an exact 0.75 tie
+    labels, _ = cluster_states(texts, similarity=similarity)
+    assert labels.tolist() == _reference_clusters(texts, similarity)
