@@ -80,3 +80,49 @@ def test_bad_records_name_line_and_field(tmp_path, line, field, problem):
     with pytest.raises(IngestError, match=problem) as caught:
         rl_logging_board.read(path, AdapterOptions())
     assert (caught.value.record, caught.value.field) == (2, field)
+
+
+def test_per_token_arrays_are_cut_into_the_split_steps(tmp_path):
+    response = "First add.\n\nThen answer 4."
+    tokens = ["First", " add", ".", "\n\n", "Then", " answer", " 4", "."]
+    record = {
+        "prompt": "2+2?",
+        "response": response,
+        "reward": 1.0,
+        "step": 3,
+        "response_tokens": tokens,
+        "logprobs": [-0.1, -0.2, -0.3, -0.4, -0.5, -0.6, -0.7, -0.8],
+        "ref_logprobs": [-1.0] * 8,
+        "values": [0.5] * 8,
+    }
+    folder = tmp_path / "rollout_samples" / "task"
+    folder.mkdir(parents=True)
+    path = folder / "data.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    rollouts = rl_logging_board.read(path, AdapterOptions())
+    steps = rollouts.steps
+    assert steps["action"].tolist() == ["First add.", "Then answer 4."]
+    # the blank line between the steps belongs to the step before it
+    assert steps["tokens"].tolist() == [["First", " add", ".", "\n\n"], ["Then", " answer", " 4", "."]]
+    assert steps["token_logprobs"].tolist() == [[-0.1, -0.2, -0.3, -0.4], [-0.5, -0.6, -0.7, -0.8]]
+    assert steps["token_ref_logprobs"].tolist() == [[-1.0] * 4, [-1.0] * 4]
+    meta = json.loads(rollouts.trajectories["meta"].iloc[0])
+    assert "response_tokens" not in meta and meta["values"] == [0.5] * 8  # no column for critic values
+
+
+def test_token_texts_that_do_not_spell_the_response_are_not_aligned(tmp_path):
+    record = {
+        "prompt": "q",
+        "response": "a b",
+        "reward": 0.0,
+        "step": 0,
+        "response_tokens": ["<s>", "a", "Ġb"],
+        "logprobs": [0.0, -0.1, -0.2],
+    }
+    folder = tmp_path / "rollout_samples" / "task"
+    folder.mkdir(parents=True)
+    path = folder / "data.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    rollouts = rl_logging_board.read(path, AdapterOptions())
+    assert "tokens" not in rollouts.steps.columns
+    assert json.loads(rollouts.trajectories["meta"].iloc[0])["response_tokens"] == ["<s>", "a", "Ġb"]

@@ -164,6 +164,43 @@ def steps_by_rule(prompt: str, output: str, rule: str, path: Path, record: int |
     ]
 
 
+def tokens_per_step(response: str, step_texts: Sequence[str], tokens: Sequence[str]) -> list[range] | None:
+    """Which of a response's tokens belong to each step split from it, by character offsets.
+
+    Each step's text is found in the response in order; a token belongs to the step its first character
+    falls in, and a token inside a separator (the blank line between two steps) to the step before it.
+
+    Args:
+        response: The whole response text.
+        step_texts: The steps split from it (:func:`split_response`), stripped.
+        tokens: The response's tokens as text, in order.
+
+    Returns:
+        One range of token indices per step; None when the tokens do not spell the response exactly (special
+        tokens, byte-level pieces) or a step is not found, so no alignment is guessed.
+    """
+    if "".join(tokens) != response:
+        return None
+    starts: list[int] = []
+    cursor = 0
+    for text in step_texts:
+        found = response.find(text, cursor)
+        if found < 0:
+            return None
+        starts.append(found)
+        cursor = found + len(text)
+    owner: list[int] = []
+    offset, step = 0, 0
+    for token in tokens:
+        while step + 1 < len(starts) and offset >= starts[step + 1]:
+            step += 1
+        owner.append(step)
+        offset += len(token)
+    return [
+        range(owner.index(k), len(owner) - owner[::-1].index(k)) if k in owner else range(0) for k in range(len(starts))
+    ]
+
+
 def render_prompt(prompt: Any) -> str:
     """The prompt as text: a string as is, a message list rendered one ``role: text`` block per message."""
     if isinstance(prompt, list):

@@ -11,9 +11,13 @@ Mapping:
   (``eval_poem_task``, ``validation``, ...), else ``train``.
 - outcome: ``reward`` (single-turn, outcome-level); steps are ``response`` split with
   ``options.splitter``; step k's state is the prompt plus the earlier steps.
-- meta: everything else, including the reference model's ``ref_response``/``ref_reward`` and any
-  token-level arrays the board carries (``response_tokens``, ``logprobs``, ``ref_logprobs``, ``values``,
-  ``token_rewards``), plus ``step_split`` (the concrete splitter used).
+- per-token arrays: when a record carries ``response_tokens`` (token texts) that spell ``response`` exactly,
+  they and the board's ``logprobs``/``ref_logprobs`` are cut at the steps' character offsets
+  (:func:`._steps.tokens_per_step`) into each step's ``tokens``/``token_logprobs``/``token_ref_logprobs``;
+  otherwise (no token texts, special tokens, byte-level pieces) nothing is guessed and they stay in meta.
+- meta: everything else, including the reference model's ``ref_response``/``ref_reward``, the board's
+  ``values`` and ``token_rewards`` (per token, no canonical column), token arrays that could not be aligned,
+  plus ``step_split`` (the concrete splitter used).
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from pathlib import Path
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
-from core.ingest.formats._frames import FrameBuilder, finite_number, require, text_key
+from core.ingest.formats._frames import FrameBuilder, StepRow, finite_number, require, step_token_arrays, text_key
 from core.ingest.formats._rollout_records import head_record, read_jsonl
-from core.ingest.formats._steps import split_response
+from core.ingest.formats._steps import split_response, tokens_per_step
 from core.ingest.split import validate_splitter
 
 NAME = "rl_logging_board"
@@ -55,6 +59,26 @@ def _infer_split(path: Path, options: AdapterOptions) -> str:
     return "val" if any(_EVAL_NAME.search(name) for name in names) else "train"
 
 
+_TOKEN_KEYS = {"tokens": "response_tokens", "token_logprobs": "logprobs", "token_ref_logprobs": "ref_logprobs"}
+"""The board's per-token keys that have a canonical column (canonical name -> record key)."""
+
+
+def _attach_tokens(steps: list[StepRow], record: dict, response: str, path: Path, line: int) -> frozenset[str]:
+    """Cut the record's per-token arrays into the steps; return the record keys consumed (none if not aligned)."""
+    present = {name: record[key] for name, key in _TOKEN_KEYS.items() if record.get(key) is not None}
+    tokens = present.get("tokens")
+    if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
+        return frozenset()
+    arrays = step_token_arrays(present, path, line, "")
+    spans = tokens_per_step(response, [step.action for step in steps], tokens)
+    if spans is None:
+        return frozenset()
+    for step, span in zip(steps, spans, strict=True):
+        for name, values in arrays.items():
+            setattr(step, name, values[span.start : span.stop])
+    return frozenset(_TOKEN_KEYS[name] for name in arrays)
+
+
 def read(path: Path, options: AdapterOptions) -> Rollouts:
     """Read one RL Logging Board ``data.jsonl``; see the module docstring for the mapping.
 
@@ -74,7 +98,8 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
             raise IngestError(str(path), "expected an integer, got bool", line, "step")
         outcome = finite_number(require(record, "reward", path, line), path, line, "reward")
         steps, how = split_response(prompt, response, options.splitter, path, line, "response")
-        meta = {key: value for key, value in record.items() if key not in _MAPPED_KEYS}
+        aligned = _attach_tokens(steps, record, response, path, line)
+        meta = {key: value for key, value in record.items() if key not in _MAPPED_KEYS | aligned}
         meta["step_split"] = how
         builder.add(
             traj_id=f"{path.stem}/{line}",
