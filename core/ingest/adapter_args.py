@@ -9,6 +9,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from core.errors import CreditscopeError
+
+FIELD_FORMATS: tuple[str, ...] = ("openai_messages",)
+"""Formats that honour the record-field overrides; with any other, they would be ignored silently."""
+
+
+class FieldOptionError(CreditscopeError, ValueError):
+    """A record-field override was given for a format that does not read it."""
+
+
 FIELD_OPTIONS: dict[str, str] = {
     "reward_field": "dotted path of the reward in each record of a messages-style file (e.g. reward_info.reward)",
     "group_field": "dotted path of the group id in each record of a messages-style file",
@@ -46,6 +56,19 @@ def add_adapter_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def adapter_extra(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``AdapterOptions.extra`` entries the user set on the command line."""
+    """The ``AdapterOptions.extra`` entries the user set on the command line.
+
+    Raises:
+        FieldOptionError: ``--reward-field``/``--group-field``/``--id-field`` without ``--format`` naming a
+            format that reads them (auto-detection could pick another format, which would ignore them).
+    """
     names = (*FIELD_OPTIONS, "max_member_mb", "max_archive_mb")
-    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    extra = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    given = ["--" + name.replace("_", "-") for name in FIELD_OPTIONS if name in extra]
+    fmt = str(getattr(args, "format", "auto")).replace("-", "_")
+    if given and fmt not in FIELD_FORMATS:
+        raise FieldOptionError(
+            f"{', '.join(given)} name record fields of messages-style files: add --format "
+            f"{' or '.join(FIELD_FORMATS)} (with --format {fmt} they would be ignored)"
+        )
+    return extra

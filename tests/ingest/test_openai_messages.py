@@ -151,3 +151,13 @@ def test_the_cli_passes_the_field_options(tmp_path):
         assert store.query_df("SELECT outcome FROM trajectories")["outcome"].tolist() == [0.5]
     finally:
         store.close()
+
+
+def test_field_options_need_a_format_that_reads_them(tmp_path, capsys):
+    from core.cli import main
+
+    path = _nested_rows(tmp_path, [{"messages": _chat("4"), "reward": 1.0}])
+    status = main(["ingest", str(path), "--db", str(tmp_path / "x.duckdb"), "--reward-field", "a.b", "-q"])
+    assert status == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "--reward-field" in error and "--format openai_messages" in error
