@@ -23,6 +23,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from core.store.database import Store
 from core.synth import ENVS, records
 
 DEFAULT_DIR = Path(os.environ.get("CREDITSCOPE_BENCH_DIR", Path(tempfile.gettempdir()) / "creditscope-bench"))
@@ -67,6 +68,7 @@ def build(steps: int, root: Path = DEFAULT_DIR, seed: int = 0, quiet: bool = Fal
     folder = root / f"mixed-{label(steps)}"
     db = root / f"mixed-{label(steps)}.duckdb"
     if db.exists():
+        Store.open(db).close()  # a database from an older creditscope is migrated (summaries built) once
         return db
     folder.mkdir(parents=True, exist_ok=True)
     share = steps / len(ENVS)

@@ -257,7 +257,10 @@ def evaluation_panel(path: str, run: str, has_labels: bool) -> None:
     result = run_evaluation(path, run)
     total = int(res.runs_summary(path).set_index("run_id").loc[run, "trajectories"])
     if total > EVALUATION_TRAJECTORIES:
-        st.caption(f"Judged on a fixed sample of {EVALUATION_TRAJECTORIES:,} of the run's {total:,} trajectories.")
+        st.caption(
+            f"Judged on a fixed sample: the {result.n_trajectories:,} labelled trajectories of iterations spread over "
+            f"the run (at most {EVALUATION_TRAJECTORIES:,} of its {total:,} trajectories)."
+        )
     if result.n_steps == 0:
         st.info("No labelled step has a PRM score yet: rescore the run (or choose a scorer) first.")
         return

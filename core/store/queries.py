@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from core.schema import OPTIONAL_STEP_INPUTS, STEP_COLUMN_NAMES, TOKEN_COLUMN_NAMES, TOKEN_STAT_INPUTS
@@ -235,18 +236,33 @@ def prm_below_counts(
 def labelled_steps_sample(store: Store, run_id: str, max_trajectories: int) -> tuple[pd.DataFrame, int]:
     """Labelled steps (``run_id, traj_id, step_idx, label, prm``) of at most ``max_trajectories`` trajectories.
 
-    The trajectories are a fixed pseudo-random sample (ordered by a hash of their id), the same on every
-    call; the second value is how many trajectories the run has in all.
+    The sample is the trajectories of whole iterations spread evenly over the run (so it spans training
+    from start to end, and reading it skips the other iterations' rows), cut to ``max_trajectories`` by a
+    hash of their ids when one iteration alone has more; the same on every call. The second value is
+    how many trajectories the run has in all.
     """
-    total = store.query_df("SELECT coalesce(sum(n), 0)::BIGINT AS n FROM group_stats WHERE run_id = ?", [run_id])
-    frame = store.query_df(
-        """WITH pick AS (SELECT traj_id FROM trajectories WHERE run_id = $run ORDER BY hash(traj_id), traj_id
-                         LIMIT $n)
-           SELECT run_id, traj_id, step_idx, label, prm FROM steps SEMI JOIN pick USING (traj_id)
-           WHERE run_id = $run AND label IS NOT NULL ORDER BY traj_id, step_idx""",
-        {"run": run_id, "n": max_trajectories},
+    sizes = store.query_df(
+        "SELECT iteration, sum(n)::BIGINT AS n FROM group_stats WHERE run_id = ? GROUP BY iteration ORDER BY 1",
+        [run_id],
     )
-    return frame, int(total["n"].iloc[0])
+    total = int(sizes["n"].sum())
+    if total > max_trajectories:
+        wanted = max(1, int(max_trajectories // max(sizes["n"].mean(), 1)))
+        picks = sorted({round(i) for i in np.linspace(0, len(sizes) - 1, wanted)})
+        chosen = sizes["iteration"].iloc[picks].tolist()
+    else:
+        chosen = sizes["iteration"].tolist()
+    frame = store.query_df(
+        """WITH pick AS (SELECT traj_id FROM trajectories WHERE run_id = $run AND list_contains($its, iteration)
+                         ORDER BY hash(traj_id), traj_id LIMIT $n)
+           SELECT run_id, traj_id, step_idx, label, prm FROM steps SEMI JOIN pick USING (traj_id)
+           WHERE run_id = $run AND iteration BETWEEN $first AND $last AND list_contains($its, iteration)
+             AND label IS NOT NULL
+           ORDER BY traj_id, step_idx""",
+        {"run": run_id, "its": chosen, "n": max_trajectories, "first": min(chosen, default=0),
+         "last": max(chosen, default=-1)},
+    )  # fmt: skip
+    return frame, total
 
 
 def trajectories(
