@@ -19,7 +19,8 @@ from core.errors import CreditscopeError
 from core.prm.batching import DEFAULT_BATCH_TOKENS, GPU_BATCH_TOKENS
 from core.prm.compiling import COMPILE_MODES, CompileMode
 from core.prm.evaluate import PrmEvaluation, evaluate_prm
-from core.prm.rescore import SCOPE_KINDS, RescoreReport, Scope, rescore
+from core.prm.ray_engine import DEFAULT_CPU_WORKERS, DEFAULT_CPUS_PER_WORKER, RayOptions
+from core.prm.rescore import ENGINES, SCOPE_KINDS, RescoreReport, Scope, rescore
 from core.prm.scorer import Scorer
 from core.prm.types import FAMILIES
 from core.store import prm_cache, queries
@@ -84,11 +85,48 @@ def run_evaluation(path: str, run_id: str) -> PrmEvaluation:
 
 
 def progress_text(done: int, total: int, elapsed: float) -> str:
-    """``"3 / 10 trajectories · 2 s elapsed · about 5 s left"`` (no estimate before the first batch)."""
-    text = f"{done} / {total} trajectories · {elapsed:.0f} s elapsed"
+    """``"30 / 100 steps · 15 steps/s · 2 s elapsed · about 5 s left"`` (no rate or estimate before the first batch).
+
+    The counts are steps over every worker, so on Ray the rate is the pool's, not one actor's.
+    """
+    text = f"{done:,} / {total:,} steps"
+    if done > 0 and elapsed > 0:
+        text += f" · {done / elapsed:,.0f} steps/s"
+    text += f" · {elapsed:.0f} s elapsed"
     if 0 < done < total:
         text += f" · about {elapsed / done * (total - done):.0f} s left"
     return text
+
+
+def engine_picker() -> tuple[str, RayOptions | None]:
+    """Local or Ray, and for Ray where and with how many actors (the CLI's --engine, --address, --workers...)."""
+    engine = st.radio(
+        "Engine",
+        ENGINES,
+        horizontal=True,
+        key="prm_engine",
+        help="ray: an actor pool on a Ray cluster scores (same scores and cache); needs `pip install -e .[ray]`.",
+    )
+    if engine != "ray":
+        return engine, None
+    cols = st.columns([3, 1, 1, 1])
+    address = cols[0].text_input(
+        "Ray address", value="", placeholder="empty: a local Ray instance; auto or HOST:PORT joins", key="prm_address"
+    )
+    workers = cols[1].number_input("Workers", min_value=1, value=DEFAULT_CPU_WORKERS, step=1, key="prm_workers")
+    gpus = cols[2].number_input("GPUs / worker", min_value=0.0, value=0.0, step=1.0, key="prm_gpus")
+    cpus = cols[3].number_input(
+        "CPUs / worker",
+        min_value=0.1,
+        value=DEFAULT_CPUS_PER_WORKER,
+        step=0.5,
+        key="prm_cpus",
+        help="Fractional by default: whole CPUs for every actor starve Ray Data's own tasks on a small node.",
+    )
+    options = RayOptions(
+        address=address.strip() or None, workers=int(workers), gpus_per_worker=float(gpus), cpus_per_worker=float(cpus)
+    )
+    return engine, options
 
 
 def scope_picker(path: str, run: str) -> Scope:
@@ -115,6 +153,7 @@ def rescore_form(path: str, run: str) -> None:
     family = top[1].selectbox("Family", FAMILIES, index=FAMILIES.index(DEMO_FAMILY), key="prm_family")
     device = top[2].selectbox("Device", DEVICES, key="prm_device")
     scope = scope_picker(path, run)
+    engine, ray_options = engine_picker()
     low = st.columns([2, 2, 2, 2])
     batch_tokens = low[0].number_input(
         "Batch tokens",
@@ -135,7 +174,7 @@ def rescore_form(path: str, run: str) -> None:
     )
     if low[3].button("Rescore", type="primary", key="prm_rescore"):
         settings = RescoreSettings(
-            model.strip(), family, device, trust, compile_model, batch_tokens and int(batch_tokens)
+            model.strip(), family, device, trust, compile_model, batch_tokens and int(batch_tokens), engine, ray_options
         )
         outcome = run_rescore(path, run, settings, scope)
         if outcome is not None:
@@ -155,6 +194,8 @@ class RescoreSettings:
     trust_remote_code: bool
     compile: CompileMode
     batch_tokens: int | None
+    engine: str = "local"
+    ray_options: RayOptions | None = None
 
 
 def run_rescore(path: str, run: str, settings: RescoreSettings, scope: Scope) -> tuple[RescoreReport, float] | None:
@@ -184,8 +225,11 @@ def run_rescore(path: str, run: str, settings: RescoreSettings, scope: Scope) ->
                 trust_remote_code=trust,
                 scope=scope,
                 batch_tokens=settings.batch_tokens,
-                load=lambda: scorer_for(settings),
+                # The Ray engine loads the model on its workers; the page's shared copy is for the local one.
+                load=None if settings.engine == "ray" else lambda: scorer_for(settings),
                 progress=on_progress,
+                engine=settings.engine,
+                ray_options=settings.ray_options,
             )
             load_seconds = report.load_seconds
         except CreditscopeError as error:  # a mistyped folder, an empty scope: the message says it all

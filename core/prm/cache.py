@@ -37,6 +37,7 @@ class CachedScores:
         hashes: Content hash of every step, per trajectory.
         n_from_cache: Steps answered by the cache.
         n_scored: Steps whose content was new (their trajectories went through the model).
+        n_trajectories_scored: Trajectories sent to the model (those with at least one new step).
         scorer: The scorer that ran, or None when the cache answered everything (no model was loaded).
     """
 
@@ -45,6 +46,7 @@ class CachedScores:
     n_from_cache: int
     n_scored: int
     scorer: Scorer | None
+    n_trajectories_scored: int = 0
 
 
 def score_with_cache(
@@ -111,4 +113,4 @@ def score_with_cache(
         with store.writer() as cur:
             prm_cache.register_scorer(cur, scorer_id, spec.to_json())
             prm_cache.insert_cached(cur, scorer_id, frame)
-    return CachedScores(results, hashes, n_from_cache, n_scored, scorer)
+    return CachedScores(results, hashes, n_from_cache, n_scored, scorer, len(missing))

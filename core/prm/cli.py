@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from core.errors import CreditscopeError
 from core.prm.types import FAMILIES
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as ``creditscope ingest``."""
 
 DEFAULT_DEMO_OUT = "sample_data/models/demo-prm"
 
@@ -54,6 +58,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--trust-remote-code", action="store_true", help="allow the checkpoint's own Python code (Qwen2.5-Math-PRM)"
     )
     p.add_argument("--no-activate", action="store_true", help="store the scores without making them steps.prm")
+    ray = p.add_argument_group("scoring on a Ray cluster (pip install -e .[ray])")
+    ray.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local (default): this process; ray: a Ray actor pool",
+    )
+    ray.add_argument("--address", help="join this Ray cluster (auto or HOST:PORT); default: start a local Ray instance")
+    ray.add_argument("--workers", type=int, help="scorer actors (default: one per GPU with --gpus-per-worker, else 2)")
+    ray.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per actor (default 0: score on CPU)")
+    ray.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        help="CPUs per actor (default 0.5: whole CPUs for every actor starve Ray Data's own tasks on small nodes; "
+        "torch uses max(1, floor(C)) threads per actor)",
+    )
+    ray.add_argument(
+        "--batch-trajectories",
+        type=int,
+        help="trajectories per actor call and per cache transaction (default 64; also the most a stopped job loses)",
+    )
     p.add_argument(
         "--allow-random-init",
         action="store_true",
@@ -110,6 +135,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
             settings = replace(settings, **{flag: text})
     check_settings(settings)
     check_positive("--batch-tokens", args.batch_tokens)
+    ray_options = _ray_options(args)
     scope = parse_scope(args.scope)
     if args.db != ":memory:" and not Path(args.db).exists():
         # Store.open would create an empty database for a mistyped path and then find nothing to score.
@@ -117,9 +143,11 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     store = Store.open(args.db)
     bars: list[tqdm] = []  # made on the first report, so a refusal before any scoring prints one line only
 
+    where = f"rescoring on Ray ({args.workers or 'auto'} workers)" if args.engine == "ray" else "rescoring"
+
     def progress(done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, unit="traj", desc="rescoring", dynamic_ncols=True))
+        if not bars:  # steps/s and the ETA come from tqdm; on Ray they count every worker's steps
+            bars.append(tqdm(total=total, unit="step", desc=where, dynamic_ncols=True))
         bar = bars[0]
         bar.total = total
         bar.update(done - bar.n)
@@ -142,7 +170,18 @@ def cmd_rescore(args: argparse.Namespace) -> int:
             compile=args.compile,
             ref_revision=args.ref_revision,
             allow_random_init=args.allow_random_init,
+            engine=args.engine,
+            ray_options=ray_options,
         )
+    except KeyboardInterrupt:
+        # Every completed trajectory was cached in its own transaction; the one in flight rolled back.
+        for bar in bars:
+            bar.close()
+        bars.clear()
+        print(
+            "creditscope: interrupted; trajectories scored so far are cached, rerun to score the rest", file=sys.stderr
+        )
+        return INTERRUPTED
     finally:
         for bar in bars:
             bar.close()
@@ -153,6 +192,29 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         more = "" if len(report.truncated_trajectories) <= 10 else f" (+{len(report.truncated_trajectories) - 10})"
         print(f"truncated at the model's max length: {shown}{more}")
     return 0
+
+
+def _ray_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The Ray settings, refusing them without ``--engine ray`` rather than ignoring them."""
+    from core.prm.checks import PrmRefused
+
+    names = ("address", "workers", "cpus_per_worker", "batch_trajectories")
+    given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is not None]
+    given += ["--gpus-per-worker"] if args.gpus_per_worker else []
+    if args.engine != "ray":
+        if given:
+            raise PrmRefused(f"{', '.join(given)} only apply with --engine ray")
+        return None
+    from core.prm.ray_engine import BATCH_TRAJECTORIES, DEFAULT_CPUS_PER_WORKER, RayOptions
+
+    cpus = DEFAULT_CPUS_PER_WORKER if args.cpus_per_worker is None else args.cpus_per_worker
+    return RayOptions(
+        address=args.address,
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        cpus_per_worker=cpus,
+        batch_trajectories=args.batch_trajectories or BATCH_TRAJECTORIES,
+    )
 
 
 def cmd_train_demo_prm(args: argparse.Namespace) -> int:

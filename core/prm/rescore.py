@@ -18,11 +18,14 @@ from core.prm.cache import score_with_cache
 from core.prm.checks import PrmRefused, check_device, check_positive
 from core.prm.compiling import CompileMode
 from core.prm.loading import build_spec, spec_is_prefix_causal
+from core.prm.ray_engine import RayOptions
 from core.prm.scorer import Scorer
 from core.prm.types import FormatSettings, ProgressCallback, Trajectory
 from core.store import prm_cache
 
 SCOPE_KINDS: tuple[str, ...] = ("run", "iteration", "group", "trajectory")
+ENGINES: tuple[str, ...] = ("local", "ray")
+"""``local``: this process scores; ``ray``: an actor pool on a Ray cluster does (see ``core.prm.ray_engine``)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ class RescoreReport:
         tokens: Real tokens fed to the model in this call.
         forward_passes: Batches run in this call.
         compile_error: Why ``torch.compile`` was abandoned for eager scoring, if it was.
+        engine: ``"local"`` or ``"ray"``.
+        workers: Ray actors that returned scores (``host:pid``); empty for the local engine.
+        n_trajectories_sent: Trajectories that went to the model (those with an uncached step).
     """
 
     run_id: str
@@ -104,12 +110,16 @@ class RescoreReport:
     tokens: int = 0
     forward_passes: int = 0
     compile_error: str | None = None
+    engine: str = "local"
+    workers: list[str] = field(default_factory=list)
+    n_trajectories_sent: int = 0
 
     def summary(self) -> str:
         """One paragraph for the CLI and the dashboard."""
         rate = self.tokens / self.score_seconds if self.score_seconds > 0 else 0.0
+        where = f" on Ray ({len(self.workers)} workers returned scores)" if self.engine == "ray" else ""
         text = (
-            f"{self.run_id}: {self.n_steps} steps in {self.n_trajectories} trajectories with {self.scorer_id}; "
+            f"{self.run_id}: {self.n_steps} steps in {self.n_trajectories} trajectories with {self.scorer_id}{where}; "
             f"{self.n_scored} scored by the model, {self.n_from_cache} from cache; "
             f"{self.n_truncated_steps} truncated steps in {len(self.truncated_trajectories)} trajectories; "
             f"load {self.load_seconds:.1f}s, scoring {self.score_seconds:.1f}s ({rate:,.0f} tokens/s), "
@@ -120,8 +130,16 @@ class RescoreReport:
         return text
 
 
-def load_trajectories(store: Any, run_id: str, scope: Scope) -> tuple[pd.DataFrame, list[str], list[Trajectory]]:
-    """Read the steps of ``scope`` and turn them into PRM inputs.
+def load_trajectories(
+    store: Any, run_id: str, scope: Scope, *, traj_ids: list[str] | None = None
+) -> tuple[pd.DataFrame, list[str], list[Trajectory]]:
+    """Read the steps of ``scope`` (or of the listed trajectories) and turn them into PRM inputs.
+
+    Args:
+        store: The store.
+        run_id: The run.
+        scope: Part of the run.
+        traj_ids: Read only these trajectories instead (a page of the scope, see ``core.prm.ray_engine``).
 
     Returns:
         ``(steps, traj_ids, trajectories)``: the scoped step rows sorted by trajectory and step, and
@@ -129,9 +147,10 @@ def load_trajectories(store: Any, run_id: str, scope: Scope) -> tuple[pd.DataFra
     """
     from core.store import queries
 
-    steps = queries.steps(store, run_id=run_id, **scope.step_filters())
+    filters = scope.step_filters() if traj_ids is None else {"traj_ids": traj_ids}
+    steps = queries.steps(store, run_id=run_id, **filters)
     steps = steps.sort_values(["traj_id", "step_idx"], kind="stable")
-    scoped = queries.trajectories(store, run_id=run_id, **scope.step_filters())  # only the prompts in scope
+    scoped = queries.trajectories(store, run_id=run_id, **filters)  # only the prompts in scope
     prompts = scoped.set_index("traj_id")["prompt"].to_dict()
     traj_ids: list[str] = []
     trajectories: list[Trajectory] = []
@@ -166,6 +185,8 @@ def rescore(
     compile: CompileMode | bool = "auto",
     ref_revision: str | None = None,
     allow_random_init: bool = False,
+    engine: str = "local",
+    ray_options: RayOptions | None = None,
 ) -> RescoreReport:
     """Score the steps of a run (or part of it) with a PRM and store the scores.
 
@@ -194,6 +215,8 @@ def rescore(
             large enough to repay the compilation (see :class:`Scorer`).
         ref_revision: Hub revision of the reference model.
         allow_random_init: Accept a checkpoint whose weights do not cover the family's network (benchmarks).
+        engine: ``"local"`` scores in this process; ``"ray"`` on a Ray actor pool (same scorer, same cache rows).
+        ray_options: Cluster and pool settings of the ``ray`` engine (defaults: a local Ray instance).
 
     Returns:
         A :class:`RescoreReport`.
@@ -204,8 +227,12 @@ def rescore(
     started = time.perf_counter()
     scope = scope or Scope()
     check_positive("--batch-tokens", batch_tokens)
-    if scorer is None and load is None:
-        check_device(device)  # before reading anything, not after the steps are hashed
+    if engine not in ENGINES:
+        raise PrmRefused(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "ray" and scorer is not None:
+        raise PrmRefused("the ray engine loads the model on its workers: give model and family, not a loaded scorer")
+    if scorer is None and load is None and engine == "local":
+        check_device(device)  # before reading anything, not after the steps are hashed (Ray workers check their own)
     if scorer is not None:
         spec = scorer.spec
     elif model is None or family is None:
@@ -246,6 +273,33 @@ def rescore(
         report.load_seconds = time.perf_counter() - load_started
         return loaded["scorer"]
 
+    prefix_only = spec_is_prefix_causal(spec, revision)
+    fill = None
+    if engine == "ray":
+        from core.prm.ray_engine import RayOptions as _Options
+        from core.prm.ray_engine import fill_cache
+
+        load_options = {
+            "trust_remote_code": trust_remote_code,
+            "revision": revision,
+            "compile": compile,
+            "ref_revision": ref_revision,
+            "allow_random_init": allow_random_init,
+        }
+        fill = fill_cache(
+            store,
+            spec,
+            run_id,
+            scope,
+            prefix_only=prefix_only,
+            options=ray_options or _Options(),
+            device=device,
+            load_options=load_options,
+            batch_tokens=batch_tokens,
+            progress=progress,
+        )
+        # Every step is cached now: the pass below only places the scores on the steps, as for a cache hit.
+        get_scorer = _nothing_left_to_load
     before = _stats_snapshot(scorer)
     score_started = time.perf_counter()
     outcome = score_with_cache(
@@ -253,16 +307,23 @@ def rescore(
         spec,
         trajectories,
         get_scorer=get_scorer,
-        prefix_only=spec_is_prefix_causal(spec, revision),
+        prefix_only=prefix_only,
         batch_tokens=batch_tokens,
         progress=progress,
     )
     report.score_seconds = time.perf_counter() - score_started - report.load_seconds
     report.n_from_cache, report.n_scored = outcome.n_from_cache, outcome.n_scored
+    report.n_trajectories_sent = outcome.n_trajectories_scored
     if outcome.scorer is not None:
         after = _stats_snapshot(outcome.scorer)
         report.tokens, report.forward_passes = after[0] - before[0], after[1] - before[1]
         report.compile_error = outcome.scorer.compile_error
+    if fill is not None:
+        report.engine, report.workers = "ray", sorted(fill.workers)
+        report.n_scored, report.n_from_cache = fill.n_new_steps, report.n_steps - fill.n_new_steps
+        report.n_trajectories_sent, report.tokens = fill.n_trajectories_sent, fill.tokens
+        report.model_loaded, report.load_seconds = fill.n_trajectories_sent > 0, fill.startup_seconds
+        report.score_seconds = fill.seconds
 
     rows = []
     for traj_id, scores in zip(traj_ids, outcome.results, strict=True):
@@ -283,6 +344,10 @@ def rescore(
             prm_cache.set_active(cur, run_id, spec.scorer_id)
     report.total_seconds = time.perf_counter() - started
     return report
+
+
+def _nothing_left_to_load() -> Scorer:
+    raise RuntimeError("the Ray job returned without caching every step in scope")
 
 
 def _stats_snapshot(scorer: Scorer | None) -> tuple[int, int]:

@@ -217,7 +217,8 @@ class Scorer:
         Args:
             trajectories: Prompts and step texts.
             batch_tokens: Padded-token budget per forward pass; None = :attr:`batch_tokens`.
-            progress: Called as ``progress(done, total)`` in trajectories after each batch.
+            progress: Called as ``progress(done, total)`` in steps after each batch (a step past the
+                model's limit counts as done from the start: it will get no score).
 
         Returns:
             One :class:`TrajectoryScores` per trajectory, in order; steps past the cut are NaN and flagged.
@@ -232,8 +233,8 @@ class Scorer:
         check_positive("batch_tokens", batch_tokens)
         batches = token_budget_batches(prepared, batch_tokens or self.batch_tokens)
         job_tokens = sum(len(s.input_ids) for batch in batches for s in batch)
-        remaining_reads = _reads_per_trajectory(prepared)
-        done = sum(1 for n in remaining_reads.values() if n == 0)
+        total = sum(len(t.steps) for t in trajectories)
+        done = sum(len(seq.truncated_steps) for seq in prepared)
         with self._lock:
             if self._should_auto_compile(job_tokens):
                 self._compile()
@@ -241,10 +242,9 @@ class Scorer:
                 for seq, values in zip(batch, self._forward(batch), strict=True):
                     for read, value in zip(seq.reads, values, strict=True):
                         results[seq.traj_index].scores[read.step] = value
-                    remaining_reads[seq.traj_index] -= len(seq.reads)
-                    done += remaining_reads[seq.traj_index] == 0
+                    done += len(seq.reads)
                 if progress is not None:
-                    progress(done, len(trajectories))
+                    progress(done, total)
         self.stats.seconds += time.perf_counter() - started
         return results
 
@@ -362,13 +362,6 @@ def _padding_mask_needed(family: str, model: Any) -> bool:
         return True
     config = getattr(model, "config", None)
     return config is None or not is_causal(config.to_dict())
-
-
-def _reads_per_trajectory(prepared: list[PreparedSequence]) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for seq in prepared:
-        counts[seq.traj_index] = counts.get(seq.traj_index, 0) + len(seq.reads)
-    return counts
 
 
 def _model_max_length(model: Any, tokenizer: Any) -> int:

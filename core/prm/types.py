@@ -17,7 +17,8 @@ FAMILIES: tuple[str, ...] = ("qwen", "token-cls", "shepherd", "rlhflow", "seqcls
 """PRM families a scorer can be built for (see ``core/prm/formats.py`` for each input recipe)."""
 
 ProgressCallback = Callable[[int, int], None]
-"""``progress(done, total)``: called after each batch with the number of trajectories scored so far."""
+"""``progress(done, total)``: called after each batch with the number of steps scored so far (summed over
+workers when several score in parallel), so callers can show steps/s and an ETA."""
 
 
 @dataclass(frozen=True)

@@ -131,10 +131,11 @@ def test_what_if_edit_changes_scores_from_the_edited_step_only(arith_db: Path) -
     assert np.array_equal(_sorted_steps(store)["prm"].to_numpy(), steps["prm"].to_numpy())
 
 
-def test_progress_text_estimates_the_time_left_from_the_rate_so_far() -> None:
-    assert progress_text(0, 10, 0.0) == "0 / 10 trajectories · 0 s elapsed"
-    assert progress_text(2, 10, 4.0) == "2 / 10 trajectories · 4 s elapsed · about 16 s left"
-    assert progress_text(10, 10, 20.0) == "10 / 10 trajectories · 20 s elapsed"
+def test_progress_text_shows_steps_per_second_and_the_time_left_from_the_rate_so_far() -> None:
+    assert progress_text(0, 10, 0.0) == "0 / 10 steps · 0 s elapsed"
+    assert progress_text(2, 10, 4.0) == "2 / 10 steps · 0 steps/s · 4 s elapsed · about 16 s left"
+    assert progress_text(3000, 12000, 2.0) == "3,000 / 12,000 steps · 1,500 steps/s · 2 s elapsed · about 6 s left"
+    assert progress_text(10, 10, 20.0) == "10 / 10 steps · 0 steps/s · 20 s elapsed"
 
 
 def test_long_trajectories_edit_one_picked_step(arith_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -104,11 +104,12 @@ def test_batching_by_token_budget_gives_the_same_scores_as_one_by_one(save_check
     assert scorer.stats.padded_tokens >= scorer.stats.tokens
 
 
-def test_progress_reports_every_trajectory_once_done(save_checkpoint):
+def test_progress_counts_steps_and_ends_at_every_step(save_checkpoint):
     scorer = Scorer.load(str(save_checkpoint("llama-tokcls")), "token-cls", device="cpu")
     calls: list[tuple[int, int]] = []
     scorer.score(TRAJS, batch_tokens=64, progress=lambda done, total: calls.append((done, total)))
-    assert len(calls) > 1 and calls[-1] == (len(TRAJS), len(TRAJS))
+    n_steps = sum(len(t.steps) for t in TRAJS)
+    assert len(calls) > 1 and calls[-1] == (n_steps, n_steps)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
 
