@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/credit.py
 	$(BIN)/python bench/trees.py
 	$(BIN)/python bench/prm.py
+	$(BIN)/python bench/prm_ray.py
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

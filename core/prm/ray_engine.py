@@ -369,6 +369,8 @@ class _RaySession:
         except PrmRefused:
             raise
         except Exception as exc:  # an actor's refusal or crash arrives wrapped in Ray's own errors
+            if _caused_by(exc, KeyboardInterrupt):
+                raise KeyboardInterrupt from exc  # Ctrl-C that Ray Data's threads wrapped is still Ctrl-C
             raise _unwrap(exc) from exc
 
     def close(self) -> None:
@@ -376,16 +378,26 @@ class _RaySession:
             self.ray.shutdown()
 
 
-def _unwrap(exc: BaseException) -> PrmRefused:
-    """The refusal an actor raised (Ray wraps it, sometimes twice), else the Ray error in one line."""
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it: Ray's ``cause`` attribute, then ``__cause__``/``__context__``."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, PrmRefused):
-            return PrmRefused(str(current))
+        yield current
         cause = getattr(current, "cause", None)
         current = cause if isinstance(cause, BaseException) else (current.__cause__ or current.__context__)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    return any(isinstance(link, kind) for link in _chain(exc))
+
+
+def _unwrap(exc: BaseException) -> PrmRefused:
+    """The refusal an actor raised (Ray wraps it, sometimes twice), else the Ray error in one line."""
+    for link in _chain(exc):
+        if isinstance(link, PrmRefused):
+            return PrmRefused(str(link))
     for line in str(exc).splitlines():  # the text of a remote PrmRefused survives even when its type does not
         if "PrmRefused: " in line:
             return PrmRefused(line.split("PrmRefused: ", 1)[1].strip())

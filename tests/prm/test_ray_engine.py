@@ -30,6 +30,7 @@ from core.synth import write_jsonl
 DEMO = str(Path(__file__).resolve().parents[2] / "sample_data" / "models" / "demo-prm")
 RUN = "arith"
 SMALL_BLOCKS = RayOptions(workers=2, batch_trajectories=4)
+ONE_WORKER = RayOptions(workers=1, batch_trajectories=4)  # each actor start imports torch: keep the tests' count low
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +183,7 @@ def test_a_stopped_job_leaves_whole_trajectories_and_a_rerun_scores_only_the_res
         return  # finishing the rest is the same as after a killed driver, checked once
     cached_before = set(_cache(store, scorer_id)["content_hash"])
     hashes = _hashes(store)
-    rerun = rescore(store, run_id=RUN, model=DEMO, family="token-cls", engine="ray", ray_options=SMALL_BLOCKS)
+    rerun = rescore(store, run_id=RUN, model=DEMO, family="token-cls", engine="ray", ray_options=ONE_WORKER)
     assert rerun.n_trajectories_sent == len(incomplete)  # incremental: nothing complete is sent again
     assert rerun.n_scored == sum(1 for t in incomplete for h in hashes[t] if h not in cached_before)
     assert _complete_only(store, scorer_id)[1] == set()
@@ -192,7 +193,7 @@ def test_a_stopped_job_leaves_whole_trajectories_and_a_rerun_scores_only_the_res
 def test_a_refusal_on_the_workers_reaches_the_driver_in_one_line_and_nothing_is_written(ray_address, tmp_path):
     store = Store.open(_db(tmp_path))
     with pytest.raises(PrmRefused, match=r"lm_head\.weight") as refused:
-        rescore(store, run_id=RUN, model=DEMO, family="shepherd", engine="ray", ray_options=SMALL_BLOCKS)
+        rescore(store, run_id=RUN, model=DEMO, family="shepherd", engine="ray", ray_options=ONE_WORKER)
     assert "\n" not in str(refused.value)
     assert store.query_df("SELECT count(*) AS n FROM prm_cache")["n"].iloc[0] == 0
     assert store.query_df("SELECT count(*) AS n FROM prm_active")["n"].iloc[0] == 0
@@ -249,7 +250,7 @@ def test_the_rescore_page_scores_on_ray_with_the_same_results(ray_address, tmp_p
     at.switch_page("app_pages/rescore.py").run()
     at.radio(key="prm_engine").set_value("ray").run()
     assert at.number_input(key="prm_cpus").value == ray_engine.DEFAULT_CPUS_PER_WORKER
-    at.number_input(key="prm_workers").set_value(2)
+    at.number_input(key="prm_workers").set_value(1)
     at.selectbox(key="prm_device").set_value("cpu")
     at.button(key="prm_rescore").click().run()
     assert not at.exception, [e.value for e in at.exception]
