@@ -48,6 +48,18 @@ STEP_COLUMNS: tuple[Column, ...] = (
 
 STEP_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in STEP_COLUMNS)
 
+LOGGED_PRM = "logged"
+"""``prm_source`` of a step whose ``prm`` is the score its source log carried."""
+PRM_SOURCE = Column(
+    "prm_source",
+    "VARCHAR",
+    True,
+    "where the step's prm comes from: the id of the run's active PRM scorer, 'logged' (the source's own score, "
+    "also shown where the active scorer did not score the step), or NULL when it has none",
+)
+"""Provenance of ``prm``, in the ``steps`` view after the contract columns (schema version 6): a partial rescore
+shows the scorer's scores and the logged ones side by side, and this column says which is which."""
+
 OPTIONAL_STEP_INPUTS: tuple[str, ...] = ("logp_policy", "logp_ref", "n_tokens")
 """Per-step numbers some credit schemes use (implicit PRM, token-level whitening) when a log carries
 them: kept in ``steps.extra`` under these keys, and exposed as columns by ``core.store.queries.steps``."""

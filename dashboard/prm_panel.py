@@ -18,14 +18,16 @@ import streamlit as st
 from core.errors import CreditscopeError
 from core.prm.batching import DEFAULT_BATCH_TOKENS, GPU_BATCH_TOKENS
 from core.prm.compiling import COMPILE_MODES, CompileMode
-from core.prm.evaluate import PrmEvaluation, evaluate_prm
+from core.prm.evaluate import PrmEvaluation, SourceCoverage, coverage_from_counts, evaluate_prm, steps_of_source
 from core.prm.ray_engine import DEFAULT_CPU_WORKERS, DEFAULT_CPUS_PER_WORKER, RayOptions
 from core.prm.rescore import ENGINES, SCOPE_KINDS, RescoreReport, Scope, rescore
 from core.prm.scorer import Scorer
 from core.prm.types import FAMILIES
+from core.schema import LOGGED_PRM
 from core.store import prm_cache, queries
 from dashboard import resources as res
 from dashboard.figures.prm import reliability_figure
+from dashboard.prm_notes import coverage_note, partial_scope_note
 
 DEMO_PRM = str(Path(__file__).resolve().parents[1] / "sample_data" / "models" / "demo-prm")
 DEMO_FAMILY = "token-cls"
@@ -78,10 +80,30 @@ EVALUATION_TRAJECTORIES = 20_000
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def run_evaluation(path: str, run_id: str) -> PrmEvaluation:
-    """``steps.prm`` of the run (or of a fixed sample of its trajectories) judged against its labels."""
+def run_evaluation(path: str, run_id: str, source: str) -> tuple[PrmEvaluation | None, SourceCoverage]:
+    """The steps whose ``prm`` comes from ``source`` judged against their labels, and how much of the run it covers.
+
+    The steps are the run's, or a fixed sample of its trajectories; the evaluation is None when none is labelled.
+    """
     frame, _ = queries.labelled_steps_sample(res.get_store(path), run_id, EVALUATION_TRAJECTORIES)
-    return evaluate_prm(frame)
+    scored, _ = steps_of_source(frame, source)
+    with res.get_store(path).reader() as cur:
+        coverage = coverage_from_counts(prm_cache.source_counts(cur, run_id), source)
+    return (evaluate_prm(scored) if len(scored) else None), coverage
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def scope_sizes(path: str, run_id: str, scope: Scope) -> tuple[int, int, int]:
+    """Trajectories in ``scope``, in the run, and logged PRM scores on the run's steps outside the scope.
+
+    Read from the scope's own rows and the run's summaries, never from all of the run's steps.
+    """
+    store = res.get_store(path)
+    in_scope = queries.steps(store, run_id=run_id, **scope.step_filters())
+    with store.reader() as cur:
+        n_run, logged = prm_cache.run_trajectories_and_logged(cur, run_id)
+    n_logged_inside = int(in_scope["prm_source"].eq(LOGGED_PRM).sum()) if scope.kind != "run" else logged
+    return int(in_scope["traj_id"].nunique()), n_run, max(0, logged - n_logged_inside)
 
 
 def progress_text(done: int, total: int, elapsed: float) -> str:
@@ -153,6 +175,9 @@ def rescore_form(path: str, run: str) -> None:
     family = top[1].selectbox("Family", FAMILIES, index=FAMILIES.index(DEMO_FAMILY), key="prm_family")
     device = top[2].selectbox("Device", DEVICES, key="prm_device")
     scope = scope_picker(path, run)
+    note = partial_scope_note(scope.kind, *scope_sizes(path, run, scope))
+    if note:
+        st.info(note)
     engine, ray_options = engine_picker()
     low = st.columns([2, 2, 2, 2])
     batch_tokens = low[0].number_input(
@@ -298,14 +323,21 @@ def evaluation_panel(path: str, run: str, has_labels: bool) -> None:
     if not has_labels:
         st.info("This run has no step labels, so its PRM scores cannot be judged against ground truth.")
         return
-    result = run_evaluation(path, run)
-    total = int(res.runs_summary(path).set_index("run_id").loc[run, "trajectories"])
-    if total > EVALUATION_TRAJECTORIES:
+    scorers = run_scorers(path, run)
+    active = scorers.loc[scorers["active"], "scorer_id"].tolist()
+    source = active[0] if active else LOGGED_PRM
+    result, coverage = run_evaluation(path, run, source)
+    name = "the logged scores" if source == LOGGED_PRM else _scorer_name(scorers, source)
+    note = coverage_note(coverage, name)
+    if note:
+        st.info(note)
+    total = coverage.n_run_trajectories
+    if total > EVALUATION_TRAJECTORIES and result is not None:
         st.caption(
             f"Judged on a fixed sample: the {result.n_trajectories:,} labelled trajectories of iterations spread over "
             f"the run (at most {EVALUATION_TRAJECTORIES:,} of its {total:,} trajectories)."
         )
-    if result.n_steps == 0:
+    if result is None or result.n_steps == 0:
         st.info("No labelled step has a PRM score yet: rescore the run (or choose a scorer) first.")
         return
     cols = st.columns(4)

@@ -197,3 +197,70 @@ def evaluate_prm(
         calibration=table,
         calibration_error=calibration_error(table),
     )
+
+
+@dataclass(frozen=True)
+class SourceCoverage:
+    """Which steps of a run one PRM source (a scorer id, or ``"logged"``) accounts for in ``steps.prm``.
+
+    Attributes:
+        source: The scorer id, or :data:`core.schema.LOGGED_PRM`.
+        n_steps: Steps whose ``prm`` comes from this source (a step it could not score counts: NULL).
+        n_trajectories: Trajectories with at least one such step (None where not counted: logged scores).
+        n_run_steps: Steps of the run.
+        n_run_trajectories: Trajectories of the run.
+        other_sources: Steps per other source shown in the column (e.g. logged scores outside a partial
+            rescore), ``None`` for steps with no score at all.
+    """
+
+    source: str
+    n_steps: int
+    n_trajectories: int | None
+    n_run_steps: int
+    n_run_trajectories: int
+    other_sources: dict[str | None, int]
+
+    @property
+    def partial(self) -> bool:
+        """Whether other sources fill part of the column."""
+        return any(source is not None for source in self.other_sources)
+
+
+def steps_of_source(steps: pd.DataFrame, source: str) -> tuple[pd.DataFrame, SourceCoverage]:
+    """The steps whose ``prm`` comes from ``source`` (by their ``prm_source``), and how much of the run that is.
+
+    A PRM is judged on the steps it scored only: after a partial rescore the rest of the run shows the
+    logged scores, which say nothing about the new scorer.
+
+    Args:
+        steps: Step frame with ``traj_id`` and ``prm_source`` (``core.store.queries.steps``).
+        source: Scorer id, or ``"logged"``.
+    """
+    origin = steps["prm_source"].astype(object).where(steps["prm_source"].notna(), None)
+    mine = (origin == source).to_numpy()
+    others = origin[~mine].value_counts(dropna=False)
+    coverage = SourceCoverage(
+        source=source,
+        n_steps=int(mine.sum()),
+        n_trajectories=int(steps.loc[mine, "traj_id"].nunique()),
+        n_run_steps=len(steps),
+        n_run_trajectories=int(steps["traj_id"].nunique()),
+        other_sources={(None if pd.isna(k) else str(k)): int(v) for k, v in others.items()},
+    )
+    return steps[mine], coverage
+
+
+def coverage_from_counts(counts: dict, source: str) -> SourceCoverage:
+    """:class:`SourceCoverage` of ``source`` from ``core.store.prm_cache.source_counts`` (no step scan)."""
+    by_source: dict[str | None, int] = {"logged": counts["logged_steps"], None: counts["no_score"]}
+    if counts["active"] is not None:
+        by_source[counts["active"]] = counts["scored_steps"]
+    mine = by_source.pop(source, 0)
+    return SourceCoverage(
+        source=source,
+        n_steps=mine,
+        n_trajectories=counts["scored_trajectories"] if source == counts["active"] else None,
+        n_run_steps=counts["run_steps"],
+        n_run_trajectories=counts["run_trajectories"],
+        other_sources={k: v for k, v in by_source.items() if v > 0},
+    )

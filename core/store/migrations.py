@@ -149,6 +149,23 @@ ALTER TABLE step_rows ADD COLUMN token_advantages DOUBLE[];
     # 5: group statistics, per-source column coverage and the search token index, kept by every load, so
     # pages read summaries instead of aggregating every trajectory and scanning every step's text.
     _summaries,
+    # 6: where the active scorer has no row for a step (outside a partial rescore's scope), steps.prm falls
+    # back to the logged score again, and the new prm_source column says which scorer each value is from
+    # ('logged' for the log's own), so the column never mixes scorers without saying so.
+    """
+CREATE OR REPLACE VIEW steps AS
+SELECT
+    s.run_id, s.iteration, s.group_id, s.traj_id, s.step_idx, s.state, s.action, s.reward, s.outcome,
+    s.node_id, s.parent_id, s.label, s.valid,
+    CASE WHEN p.scorer_id IS NOT NULL THEN p.score ELSE s.prm_logged END AS prm,
+    s.value,
+    CASE WHEN p.scorer_id IS NOT NULL THEN p.scorer_id WHEN s.prm_logged IS NOT NULL THEN 'logged' END AS prm_source,
+    s.extra
+FROM step_rows s
+LEFT JOIN prm_active act ON act.run_id = s.run_id
+LEFT JOIN prm_step_scores p
+  ON p.run_id = s.run_id AND p.traj_id = s.traj_id AND p.step_idx = s.step_idx AND p.scorer_id = act.scorer_id;
+""",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -178,3 +178,54 @@ def logged_score_count(cur: duckdb.DuckDBPyConnection, run_id: str) -> int:
     """How many steps of ``run_id`` carry a PRM score from the source log (what ``set_active(None)`` shows)."""
     rows = cur.execute("SELECT count(prm_logged) FROM step_rows WHERE run_id = ?", [run_id]).fetchall()
     return int(rows[0][0]) if rows else 0
+
+
+def source_counts(cur: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """What ``steps.prm`` of ``run_id`` shows, by source, from the PRM tables and the run's summaries.
+
+    Only the active scorer's rows are joined with the steps (never the whole run), so this stays cheap on
+    runs of millions of steps where a partial rescore covered a few groups.
+
+    Returns:
+        ``active`` (scorer id or None), ``scored_steps`` and ``scored_trajectories`` (rows of the active
+        scorer, truncated ones included), ``logged_steps`` (steps showing their logged score), ``no_score``
+        (steps with neither), ``run_steps`` and ``run_trajectories``.
+    """
+    active = get_active(cur, run_id)
+    run_trajectories, run_steps = cur.execute(
+        "SELECT coalesce(sum(n), 0)::BIGINT, coalesce(sum(sum_steps), 0)::BIGINT FROM group_stats WHERE run_id = ?",
+        [run_id],
+    ).fetchone()
+    logged_total = cur.execute(
+        "SELECT coalesce(sum(prm_logged), 0)::BIGINT FROM source_coverage WHERE run_id = ?", [run_id]
+    ).fetchone()[0]
+    scored_steps = scored_trajectories = replaced = 0
+    if active is not None:
+        scored_steps, scored_trajectories, replaced = cur.execute(
+            """SELECT count(*), count(DISTINCT p.traj_id), count(s.prm_logged)
+               FROM prm_step_scores p
+               JOIN step_rows s ON s.run_id = p.run_id AND s.traj_id = p.traj_id AND s.step_idx = p.step_idx
+               WHERE p.run_id = ? AND p.scorer_id = ?""",
+            [run_id, active],
+        ).fetchone()
+    logged_steps = int(logged_total) - int(replaced)
+    return {
+        "active": active,
+        "scored_steps": int(scored_steps),
+        "scored_trajectories": int(scored_trajectories),
+        "logged_steps": logged_steps,
+        "no_score": int(run_steps) - int(scored_steps) - logged_steps,
+        "run_steps": int(run_steps),
+        "run_trajectories": int(run_trajectories),
+    }
+
+
+def run_trajectories_and_logged(cur: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int]:
+    """Trajectories of ``run_id`` and its steps that carry a logged PRM score (from the run's summaries)."""
+    trajectories = cur.execute(
+        "SELECT coalesce(sum(n), 0)::BIGINT FROM group_stats WHERE run_id = ?", [run_id]
+    ).fetchone()[0]
+    logged_total = cur.execute(
+        "SELECT coalesce(sum(prm_logged), 0)::BIGINT FROM source_coverage WHERE run_id = ?", [run_id]
+    ).fetchone()[0]
+    return int(trajectories), int(logged_total)

@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from core.schema import OPTIONAL_STEP_INPUTS, STEP_COLUMN_NAMES, TOKEN_COLUMN_NAMES, TOKEN_STAT_INPUTS
+from core.schema import OPTIONAL_STEP_INPUTS, PRM_SOURCE, STEP_COLUMN_NAMES, TOKEN_COLUMN_NAMES, TOKEN_STAT_INPUTS
 from core.store import search as search_index
 from core.store.database import Store
 
@@ -188,10 +188,18 @@ def steps(
     chunks). The optional credit inputs (:data:`core.schema.OPTIONAL_STEP_INPUTS`) come along as columns,
     read from ``extra`` (NULL where a log does not carry them). ``with_token_stats`` adds
     :data:`core.schema.TOKEN_STAT_INPUTS` (NULL where a step has no per-token log-probs), aggregated in DuckDB
-    from the per-token arrays, which stay out of the view.
+    from the per-token arrays, which stay out of the view. ``prm_source`` says which scorer each ``prm``
+    value is from (:data:`core.schema.PRM_SOURCE`).
     """
     optional = [f"TRY_CAST(v.extra->>'{k}' AS DOUBLE) AS {k}" for k in OPTIONAL_STEP_INPUTS]
-    cols = ", ".join([*(f"v.{c}" for c in STEP_COLUMN_NAMES), *optional, *(["v.extra"] if with_extra else [])])
+    cols = ", ".join(
+        [
+            *(f"v.{c}" for c in STEP_COLUMN_NAMES),
+            *optional,
+            f"v.{PRM_SOURCE.name}",
+            *(["v.extra"] if with_extra else []),
+        ]
+    )
     join = ""
     if with_token_stats:
         mean_prob, mean_logprob = TOKEN_STAT_INPUTS
@@ -234,7 +242,7 @@ def prm_below_counts(
 
 
 def labelled_steps_sample(store: Store, run_id: str, max_trajectories: int) -> tuple[pd.DataFrame, int]:
-    """Labelled steps (``run_id, traj_id, step_idx, label, prm``) of at most ``max_trajectories`` trajectories.
+    """Labelled steps (``run_id, traj_id, step_idx, label, prm, prm_source``) of at most ``max_trajectories``.
 
     The sample is the trajectories of whole iterations spread evenly over the run (so it spans training
     from start to end, and reading it skips the other iterations' rows), cut to ``max_trajectories`` by a
@@ -255,7 +263,7 @@ def labelled_steps_sample(store: Store, run_id: str, max_trajectories: int) -> t
     frame = store.query_df(
         """WITH pick AS (SELECT traj_id FROM trajectories WHERE run_id = $run AND list_contains($its, iteration)
                          ORDER BY hash(traj_id), traj_id LIMIT $n)
-           SELECT run_id, traj_id, step_idx, label, prm FROM steps SEMI JOIN pick USING (traj_id)
+           SELECT run_id, traj_id, step_idx, label, prm, prm_source FROM steps SEMI JOIN pick USING (traj_id)
            WHERE run_id = $run AND iteration BETWEEN $first AND $last AND list_contains($its, iteration)
              AND label IS NOT NULL
            ORDER BY traj_id, step_idx""",
@@ -289,7 +297,7 @@ def trajectory(store: Store, run_id: str, traj_id: str) -> tuple[pd.Series | Non
         "SELECT * EXCLUDE (source_id) FROM trajectories WHERE run_id = ? AND traj_id = ?", [run_id, traj_id]
     )
     if trajs.empty:
-        return None, pd.DataFrame(columns=[*STEP_COLUMN_NAMES, "extra"])
+        return None, pd.DataFrame(columns=[*STEP_COLUMN_NAMES, PRM_SOURCE.name, "extra"])
     return trajs.iloc[0], steps(store, run_id=run_id, traj_ids=[traj_id], with_extra=True)
 
 
@@ -322,16 +330,20 @@ def column_coverage(store: Store) -> pd.DataFrame:
     """Per run, how many steps carry each nullable canonical column (what schemes can run on it).
 
     From the per-source coverage summaries; ``prm`` counts what ``steps.prm`` shows: the active
-    scorer's scores when the run has one, else the logged scores.
+    scorer's scores on the steps it scored, the logged scores on the others (schema version 6). Only
+    the active scorer's rows are joined with the steps, never the whole run.
     """
     nullable = ["state", "reward", "node_id", "parent_id", "label", "valid", "value"]
     sums = ", ".join(f"sum(c.{c})::BIGINT AS {c}" for c in nullable)
     return store.query_df(
         f"""SELECT c.run_id, sum(c.steps)::BIGINT AS steps, {sums},
-                   coalesce(any_value(scored.n), sum(c.prm_logged))::BIGINT AS prm
+                   (sum(c.prm_logged) - coalesce(any_value(scored.logged_replaced), 0)
+                    + coalesce(any_value(scored.n), 0))::BIGINT AS prm
             FROM source_coverage c
-            LEFT JOIN (SELECT a.run_id, count(p.score) AS n FROM prm_active a
+            LEFT JOIN (SELECT a.run_id, count(p.score) AS n, count(s.prm_logged) AS logged_replaced
+                       FROM prm_active a
                        JOIN prm_step_scores p ON p.run_id = a.run_id AND p.scorer_id = a.scorer_id
+                       JOIN step_rows s ON s.run_id = p.run_id AND s.traj_id = p.traj_id AND s.step_idx = p.step_idx
                        GROUP BY a.run_id) scored USING (run_id)
             GROUP BY c.run_id ORDER BY c.run_id"""
     )[["run_id", "steps", "state", "reward", "node_id", "parent_id", "label", "valid", "prm", "value"]]

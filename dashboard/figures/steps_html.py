@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import pandas as pd
 from plotly.colors import sample_colorscale
 
+from core.schema import LOGGED_PRM
 from dashboard.figures.heatmap import DIVERGING
 from dashboard.figures.tokens_html import TOKEN_STYLE
 
@@ -125,7 +126,7 @@ def step_list_html(
         parts.append(f'<span class="cs-num">{_number(step.reward, ".3g")}</span>')
         parts.append(f'<span class="cs-num{" cs-bad" if label_bad else ""}">{_number(step.label, "g")}</span>')
         parts.append(f'<span class="cs-num{" cs-bad" if valid_bad else ""}">{_valid(step.valid)}</span>')
-        parts.append(f'<span class="cs-num">{_number(step.prm, ".3f")}</span>')
+        parts.append(_prm_cell(step.prm, getattr(step, "prm_source", None)))
         shown = _number(value, "+.3f")
         style = f"background:{background};color:{colour}"
         parts.append(f'<span class="cs-num"><span class="cs-credit" style="{style}">{shown}</span></span>')
@@ -140,6 +141,14 @@ def step_list_html(
         parts.append("</div></details>")
     parts.append("</div>")
     return "".join(parts)
+
+
+def _prm_cell(prm: object, source: object) -> str:
+    """The prm cell; its tooltip says where the score comes from (the log, or which scorer)."""
+    if source is None or pd.isna(source):
+        return f'<span class="cs-num">{_number(prm, ".3f")}</span>'
+    title = html.escape(f"prm from {'the log' if source == LOGGED_PRM else source}", quote=True)
+    return f'<span class="cs-num" title="{title}">{_number(prm, ".3f")}</span>'
 
 
 def scroll_script(step: int) -> str:

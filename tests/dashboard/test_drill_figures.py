@@ -165,3 +165,13 @@ def test_default_scheme_follows_the_data() -> None:
     assert default_scheme(anchors) == "gigpo"
     assert default_scheme(anchors.assign(node_id=["n0", "n1", "n0", "n2"])) == "treerl"
     assert html.escape("<") == "&lt;"
+
+
+def test_the_prm_cell_says_where_the_score_comes_from() -> None:
+    steps = steps_frame([{"traj_id": "t", "step_idx": 0, "action": "a", "outcome": 1.0, "prm": 0.5,
+                          "prm_source": "logged"},
+                         {"traj_id": "t", "step_idx": 1, "action": "b", "outcome": 1.0, "prm": 0.25,
+                          "prm_source": "token-cls:abc"}])  # fmt: skip
+    markup = step_list_html(steps, {}, scheme="grpo", limit=1.0)
+    assert 'title="prm from the log">0.500<' in markup
+    assert 'title="prm from token-cls:abc">0.250<' in markup

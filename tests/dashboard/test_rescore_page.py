@@ -175,3 +175,44 @@ def test_a_checkpoint_that_does_not_fit_is_refused_on_the_page_and_nothing_chang
         assert cur.execute("SELECT count(*) FROM prm_step_scores").fetchone()[0] == 0
         assert cur.execute("SELECT count(*) FROM prm_active").fetchone()[0] == 0
     assert np.array_equal(_sorted_steps(store)["prm"].to_numpy(), before, equal_nan=True)
+
+
+def test_a_partial_rescore_keeps_the_logged_scores_elsewhere_and_evaluates_only_what_it_scored(
+    arith_db: Path,
+) -> None:
+    from core.credit import compute
+
+    at = _open("app_pages/rescore.py", run=RUN)
+    store = res.get_store(str(arith_db))
+    before = _sorted_steps(store)
+    at.radio(key="prm_scope").set_value("group").run()
+    at.selectbox(key="prm_scope_iteration").set_value(1).run()
+    group = at.selectbox(key="prm_scope_group").value
+    n_run = before["traj_id"].nunique()
+    in_group = before[(before["group_id"] == group) & (before["iteration"] == 1)]
+    n_group = in_group["traj_id"].nunique()
+    # Said before scoring: how much of the run this is, and what the rest will show.
+    note = next(i.value for i in at.info if "After scoring" in i.value)
+    assert f"This group is {n_group:,} of the run's {n_run:,} trajectories" in note
+    assert f"the other {n_run - n_group:,} keep their logged scores ({len(before) - len(in_group):,} steps" in note
+
+    at.selectbox(key="prm_device").set_value("cpu")
+    at.button(key="prm_rescore").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    after = _sorted_steps(store)
+    scored = after["traj_id"].isin(set(in_group["traj_id"]))
+    scorer_id = after.loc[scored, "prm_source"].iloc[0]
+    assert scorer_id.startswith("token-cls:") and (after.loc[scored, "prm_source"] == scorer_id).all()
+    assert (after.loc[~scored, "prm_source"] == "logged").all()
+    assert after.loc[~scored, "prm"].to_numpy() == pytest.approx(before.loc[~scored, "prm"].to_numpy())
+    # Every other group still has a prm column the prm scheme can use (it said "rescore first" before).
+    other = after[~scored & (after["group_id"] != group)]
+    one_group = other[other["group_id"] == other["group_id"].iloc[0]]
+    assert np.isfinite(compute(one_group, "prm")).all()
+    # The evaluation judges the scorer on its own steps only, and says so.
+    coverage = next(i.value for i in at.info if i.value.startswith("Judged on"))
+    assert f"Judged on the {int(scored.sum()):,} steps of {n_group:,} of {n_run:,} trajectories" in coverage
+    assert f"{int((~scored).sum()):,} logged" in coverage
+    labelled = after.loc[scored, "label"].notna() & after.loc[scored, "prm"].notna()
+    caption = next(c.value for c in at.caption if "labelled steps in" in c.value)
+    assert caption.startswith(f"{int(labelled.sum())} labelled steps in {n_group} trajectories")

@@ -118,3 +118,23 @@ def test_calibration_of_unbounded_scores_uses_their_range() -> None:
     table = calibration_table(np.array([-2.0, 0.0, 2.0]), np.array([0.0, 1.0, 1.0]), n_bins=2)
     assert table["bin_low"].tolist() == [-2.0, 0.0]
     assert table["count"].tolist() == [1, 2]
+
+
+def test_steps_of_source_keeps_one_scorer_and_counts_the_rest() -> None:
+    from core.prm.evaluate import steps_of_source
+    from dashboard.prm_notes import coverage_note
+
+    steps = pd.DataFrame(
+        {
+            "traj_id": ["a", "a", "b", "b", "c"],
+            "prm_source": ["s1", "s1", "logged", "logged", None],
+            "prm": [0.2, 0.9, 0.5, 0.5, None],
+        }
+    )
+    mine, coverage = steps_of_source(steps, "s1")
+    assert mine["traj_id"].tolist() == ["a", "a"]
+    assert (coverage.n_steps, coverage.n_trajectories, coverage.n_run_trajectories) == (2, 1, 3)
+    assert coverage.other_sources == {"logged": 2, None: 1} and coverage.partial
+    assert "(2 logged, 1 with no score)" in coverage_note(coverage, "s1")
+    whole, alone = steps_of_source(steps.iloc[:2], "s1")
+    assert len(whole) == 2 and not alone.partial and coverage_note(alone, "s1") is None

@@ -14,7 +14,7 @@ def test_steps_view_has_exactly_the_contract_columns_first(store: Store) -> None
     with store.reader() as cur:
         cols = [r[0] for r in cur.execute("DESCRIBE steps").fetchall()]
     assert tuple(cols[: len(STEP_COLUMN_NAMES)]) == STEP_COLUMN_NAMES
-    assert cols[len(STEP_COLUMN_NAMES) :] == ["extra"]
+    assert cols[len(STEP_COLUMN_NAMES) :] == ["prm_source", "extra"]  # provenance of prm (schema version 6)
 
 
 def test_trajectories_and_runs_tables_exist(store: Store) -> None:
@@ -99,25 +99,37 @@ def test_same_file_opened_twice_in_one_process(tmp_path) -> None:
     first.close()
 
 
-def test_prm_column_shows_the_active_scorer_only(store: Store, tmp_path) -> None:
+def test_prm_column_keeps_the_logged_scores_outside_a_partial_rescore_and_says_which_is_which(
+    store: Store, tmp_path
+) -> None:
     from core.ingest.runner import ingest
     from core.synth import write_jsonl
 
     path = tmp_path / "a.jsonl"
-    write_jsonl(path, "arithmetic", prompts=1, iterations=1, group_size=2)
+    write_jsonl(path, "arithmetic", prompts=1, iterations=1, group_size=3)
     ingest(store, [str(path)])
     with store.writer() as cur:
         cur.execute(
             "INSERT INTO prm_step_scores SELECT run_id, traj_id, step_idx, 'demo', 0.25, FALSE FROM step_rows "
             "WHERE traj_id LIKE '%r0'"
         )
+        # A step the scorer could not score (past its max length): its row says so with a NULL score.
+        cur.execute(
+            "INSERT INTO prm_step_scores SELECT run_id, traj_id, step_idx, 'demo', NULL, TRUE FROM step_rows "
+            "WHERE traj_id LIKE '%r2' AND step_idx = 0"
+        )
     with store.reader() as cur:
-        logged = cur.execute("SELECT count(*) FROM steps WHERE prm IS NOT NULL AND prm <> 0.25").fetchone()[0]
-        assert logged > 0  # no active scorer: the logged scores
+        logged = dict(cur.execute("SELECT traj_id || ':' || step_idx, prm FROM steps").fetchall())
+        sources = {r[0] for r in cur.execute("SELECT DISTINCT prm_source FROM steps").fetchall()}
+        assert sources == {"logged"}  # no active scorer: every score is the logged one
         cur.execute("INSERT INTO prm_active VALUES ('arithmetic', 'demo')")
-        rows = cur.execute("SELECT traj_id, prm FROM steps").fetchall()
-    assert {p for t, p in rows if t.endswith("r0")} == {0.25}
-    assert {p for t, p in rows if t.endswith("r1")} == {None}  # not scored by the active scorer: no mixing
+        rows = cur.execute("SELECT traj_id, step_idx, prm, prm_source FROM steps").fetchall()
+    scored = [(p, src) for t, _, p, src in rows if t.endswith("r0")]
+    assert scored and set(scored) == {(0.25, "demo")}
+    rest = [(f"{t}:{k}", p, src) for t, k, p, src in rows if t.endswith("r1")]
+    assert rest and all(p == logged[key] and src == "logged" for key, p, src in rest)  # kept, and marked
+    truncated = [(p, src) for t, k, p, src in rows if t.endswith("r2") and k == 0]
+    assert truncated == [(None, "demo")]  # the active scorer's own verdict, not silently the logged score
 
 
 def test_a_run_that_disappears_takes_its_prm_choice_along(store: Store, tmp_path) -> None:

@@ -135,6 +135,11 @@ def test_prm_coverage_follows_the_active_scorer(tmp_path: Path) -> None:
         )
         cur.execute("INSERT INTO prm_active VALUES ('r', 's1')")
     assert_consistent(store)
+    # The steps s1 did not score keep their logged score (schema version 6), so nothing is lost...
+    assert int(queries.column_coverage(store)["prm"].iloc[0]) == logged
+    with store.writer() as cur:  # ...and a step s1 scored as truncated shows s1's NULL, not the logged score
+        cur.execute("UPDATE prm_step_scores SET score = NULL, truncated = true")
+    assert_consistent(store)
     assert int(queries.column_coverage(store)["prm"].iloc[0]) < logged
 
 
