@@ -1,6 +1,6 @@
 """PRM rescoring on Ray vs the local engine: steps/s of whole `creditscope rescore` processes, side by side.
 
-Run: ``.venv/bin/python bench/prm_ray.py [--iterations 12] [--large-iterations 3] [--json out.json]``
+Run: ``.venv/bin/python bench/prm_ray.py [--iterations 60] [--large-iterations 3] [--json out.json]``
 
 Each measurement is one cold `creditscope rescore` process (imports, model loading, Ray start-up and all) on a
 fresh copy of the same database, so every engine does the whole job and produces the same cache rows; the
@@ -133,7 +133,7 @@ def compare(name: str, db: Path, model: Path, work: Path) -> list[dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=12, help="training iterations of the demo-PRM run")
+    parser.add_argument("--iterations", type=int, default=60, help="training iterations of the demo-PRM run")
     parser.add_argument("--large-iterations", type=int, default=3, help="iterations of the larger model's run")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()

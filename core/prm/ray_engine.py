@@ -15,8 +15,6 @@ Ray is imported only here and only when ``--engine ray`` is chosen (``pip instal
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 import warnings
 from collections.abc import Iterator
@@ -26,7 +24,8 @@ from typing import Any
 import pandas as pd
 
 from core.prm.checks import PrmRefused, one_line
-from core.prm.types import ProgressCallback, ScorerSpec, Trajectory, step_content_hashes
+from core.prm.ray_actor import ScoringActor
+from core.prm.types import ProgressCallback, ScorerSpec, step_content_hashes
 from core.store import prm_cache
 
 DEFAULT_CPUS_PER_WORKER = 0.5
@@ -111,51 +110,6 @@ def import_ray() -> Any:
             f"(or pip install 'ray[data]'); {one_line(exc)}"
         ) from exc
     return ray
-
-
-class ScoringActor:
-    """One Ray Data actor: loads the scorer once, then scores the batches of trajectories it is given."""
-
-    def __init__(self, spec: ScorerSpec, device: str, load_options: dict[str, Any], batch_tokens: int | None) -> None:
-        import torch
-
-        from core.prm.loading import fingerprint
-        from core.prm.scorer import Scorer
-
-        torch.set_num_threads(int(load_options.pop("threads")))
-        host = socket.gethostname()
-        # The driver fingerprinted the model; another node may hold another checkpoint under the same path.
-        try:
-            here = fingerprint(spec.model, load_options.get("revision"))
-        except PrmRefused as exc:
-            raise PrmRefused(f"on node {host}: {exc}") from exc
-        if here != spec.fingerprint:
-            raise PrmRefused(
-                f"on node {host}: {spec.model} is not the checkpoint the driver fingerprinted (its content differs); "
-                "every node must see the same model (a shared path or a hub id)"
-            )
-        self.scorer = Scorer.load(
-            spec.model, spec.family, device=device, spec=spec, ref_model=spec.ref_model, **load_options
-        )
-        self.batch_tokens = batch_tokens
-        self.worker = f"{host}:{os.getpid()}"
-
-    def __call__(self, batch: Any) -> Any:
-        import pyarrow as pa
-
-        prompts, steps = batch["prompt"].to_pylist(), batch["steps"].to_pylist()
-        trajectories = [Trajectory(p, tuple(s)) for p, s in zip(prompts, steps, strict=True)]
-        results = self.scorer.score(trajectories, batch_tokens=self.batch_tokens)
-        return pa.table(
-            {
-                "traj_id": batch["traj_id"],
-                "hashes": batch["hashes"],
-                "scores": pa.array([r.scores for r in results], type=pa.list_(pa.float64())),
-                "truncated": pa.array([r.truncated for r in results], type=pa.list_(pa.bool_())),
-                "n_tokens": pa.array([r.n_tokens for r in results], type=pa.int64()),
-                "worker": pa.array([self.worker] * len(results), type=pa.string()),
-            }
-        )
 
 
 def fill_cache(
@@ -293,8 +247,6 @@ class _RaySession:
         ray = import_ray()
         started = time.perf_counter()
         if not ray.is_initialized():
-            # Ray's C++ core logs warnings about its own internals to stderr; they would bury the progress bar.
-            os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
             kwargs: dict[str, Any] = {
                 "include_dashboard": False,
                 "log_to_driver": False,
