@@ -36,10 +36,17 @@ lint: install
 test: install browser lint
 	$(BIN)/python -m pytest -q
 
-bench: install
+# Scale benchmarks run on databases built from `creditscope synth` (cached in BENCH_DIR, GBs at 10M steps):
+# `make bench` measures at 1M steps; `make bench BENCH_STEPS=1e7` gives the 10M-step figures (minutes).
+BENCH_STEPS ?= 1e6
+BENCH_DIR ?= /tmp/creditscope-bench
+
+bench: install browser
 	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/credit.py
+	$(BIN)/python bench/credit.py --dir $(BENCH_DIR)
 	$(BIN)/python bench/trees.py
+	$(BIN)/python bench/queries.py --dir $(BENCH_DIR) --steps 1e6 --steps $(BENCH_STEPS)
+	$(BIN)/python bench/pages.py --dir $(BENCH_DIR) --steps 5e5 --steps $(BENCH_STEPS)
 	$(BIN)/python bench/prm.py
 	$(BIN)/python bench/prm_ray.py
 

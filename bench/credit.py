@@ -1,109 +1,125 @@
-"""Benchmark of the credit engine on ~1M steps, against straightforward per-group Python loops.
+"""Benchmark of the credit engine on ~1M realistic steps, against plain per-group Python loops over dicts.
 
-Run: ``.venv/bin/python bench/credit.py [--steps 1000000] [--loop-rows 100000]``
+Run: ``.venv/bin/python bench/credit.py [--steps 1e6] [--loop-rows N] [--dir DIR]``
 
-The frame is built from ``core.synth.generate_steps`` (arithmetic, tree and agent environments) and
-replicated under new run ids until it reaches ``--steps`` rows; columns the sample environments do
-not log (prm/value for the agent env, per-step log-probs, token counts) are filled synthetically so
-every scheme can run. The loop baselines of grpo, gigpo and treeps run on whole groups covering the
-first ``--loop-rows`` rows, are checked against the vectorised result on the same rows, and their
-time is extrapolated linearly to the full frame (said so in the output).
+The frame is a whole run read back from the database :mod:`scale_data` builds (``creditscope synth``
+arithmetic, tree and agent environments over 200 iterations, every prompt and transcript generated
+afresh: no replicated frames, so costs that grow with text diversity show). Columns the sample
+environments do not log (prm/value/log-probs for the agent env, token counts) are filled
+synthetically so every scheme can run. The baselines are what one would write without the engine: one
+pass putting each row's dict into its group, then per group plain Python over those dicts (no pandas
+in the loop); they run on the first ``--loop-rows`` rows' whole groups (default: the whole frame), are
+checked against the engine on the same rows, and the engine's side counts ``prepare`` (sorting and
+encoding) as well as the scheme.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scale_data import DEFAULT_DIR, build  # bench/ is the script's folder
 
 from core.credit import SCHEMES, compute, prepare
-from core.synth import generate_steps
+from core.store import queries
+from core.store.database import Store
 
 GROUP_KEY = ["run_id", "iteration", "group_id"]
+EPS = 1e-6
 
 
-def build_frame(n_steps: int, seed: int = 0) -> pd.DataFrame:
-    """About ``n_steps`` canonical rows mixing the three sample environments."""
-    parts = [
-        generate_steps(env, prompts=30, iterations=30, group_size=8, seed=seed)
-        for env in ("arithmetic", "tree", "agent")
-    ]
-    base = pd.concat(parts, ignore_index=True)
-    copies = int(np.ceil(n_steps / len(base)))
-    frames = [base.assign(run_id=base["run_id"] + f"#{k}") for k in range(copies)]
-    df = pd.concat(frames, ignore_index=True).iloc[:n_steps]
-    # Cut at a group boundary so no group is truncated.
-    last_group = df[GROUP_KEY].iloc[-1].tolist()
-    df = df[~(df[GROUP_KEY] == last_group).all(axis=1)].reset_index(drop=True)
+def build_frame(n_steps: int, root: Path, seed: int = 0) -> pd.DataFrame:
+    """The ~``n_steps`` run of :func:`scale_data.build`, with every optional column filled."""
+    store = Store.open(build(n_steps, root, quiet=True), read_only=True)
+    try:
+        df = queries.steps(store, run_id="mixed")
+    finally:
+        store.close()
     rng = np.random.default_rng(seed)
     label = df["label"].fillna(0.5).to_numpy()
     df["prm"] = df["prm"].fillna(pd.Series(np.clip(0.6 * label + rng.normal(0.2, 0.15, len(df)), 0, 1)))
     df["value"] = df["value"].fillna(pd.Series(rng.random(len(df))))
-    df["logp_policy"] = rng.normal(-5, 1, len(df))
-    df["logp_ref"] = df["logp_policy"] + rng.normal(0, 0.3, len(df))
+    df["logp_policy"] = df["logp_policy"].fillna(pd.Series(rng.normal(-5, 1, len(df))))
+    df["logp_ref"] = df["logp_ref"].fillna(df["logp_policy"] + rng.normal(0, 0.3, len(df)))
     df["n_tokens"] = df["action"].str.len().clip(lower=1) // 4 + 1
     return df
 
 
-def grpo_loop(df: pd.DataFrame) -> np.ndarray:
-    """GRPO by iterating over groups and trajectories in Python."""
-    out = np.zeros(len(df))
-    for _, group in df.groupby(GROUP_KEY, sort=False):
-        outcomes = group.groupby("traj_id", sort=False)["outcome"].first()
-        values = outcomes.to_numpy()
-        mean, std = (values.mean(), values.std(ddof=1)) if len(values) > 1 else (0.0, 1.0)
-        adv = {t: (r - mean) / (std + 1e-6) for t, r in outcomes.items()}
-        for position, traj in zip(group.index, group["traj_id"], strict=True):
-            out[position] = adv[traj]
+def by_group(records: list[dict]) -> dict[tuple, dict[str, list[tuple[int, dict]]]]:
+    """Group -> trajectory -> [(row position, row)] in step order: the one pass every loop starts with."""
+    groups: dict[tuple, dict[str, list[tuple[int, dict]]]] = defaultdict(lambda: defaultdict(list))
+    for position, row in enumerate(records):
+        groups[(row["run_id"], row["iteration"], row["group_id"])][row["traj_id"]].append((position, row))
+    for trajs in groups.values():
+        for steps in trajs.values():
+            steps.sort(key=lambda item: item[1]["step_idx"])
+    return groups
+
+
+def grpo_loop(records: list[dict]) -> np.ndarray:
+    """GRPO: (R - mean) / (std + eps) over each group's trajectories (singleton: mean 0, std 1)."""
+    out = np.zeros(len(records))
+    for trajs in by_group(records).values():
+        outcomes = [steps[0][1]["outcome"] for steps in trajs.values()]
+        n = len(outcomes)
+        mean = sum(outcomes) / n if n > 1 else 0.0
+        std = math.sqrt(sum((r - mean) ** 2 for r in outcomes) / (n - 1)) if n > 1 else 1.0
+        for steps, r in zip(trajs.values(), outcomes, strict=True):
+            adv = (r - mean) / (std + EPS)
+            for position, _ in steps:
+                out[position] = adv
     return out
 
 
-def gigpo_loop(df: pd.DataFrame, gamma: float = 0.95, omega: float = 1.0, penalty: float = 0.1) -> np.ndarray:
-    """GiGPO (mean_norm, row-level episode stats, invalid penalty) with per-row Python loops."""
-    out = np.zeros(len(df))
-    for _, group in df.groupby(GROUP_KEY, sort=False):
+def gigpo_loop(records: list[dict], gamma: float = 0.95, omega: float = 1.0, penalty: float = 0.1) -> np.ndarray:
+    """GiGPO (mean_norm, row-level episode stats, invalid penalty): episode term plus anchor-state step term."""
+    out = np.zeros(len(records))
+    for trajs in by_group(records).values():
         rows = []  # (position, outcome score, step return, state)
-        for _, traj in group.sort_values("step_idx").groupby("traj_id", sort=False):
+        for steps in trajs.values():
             running, returns = 0.0, []
-            for reward in reversed(traj["reward"].fillna(0.0).tolist()):
-                running = reward + gamma * running
+            for _, row in reversed(steps):
+                reward = row["reward"]
+                running = (0.0 if reward is None or reward != reward else reward) + gamma * running
                 returns.append(running)
-            for (position, row), ret in zip(traj.iterrows(), reversed(returns), strict=True):
-                pen = penalty * (0.0 if pd.isna(row["valid"]) or row["valid"] else 1.0)
+            for (position, row), ret in zip(steps, reversed(returns), strict=True):
+                valid = row["valid"]
+                pen = penalty * (0.0 if valid is None or valid is pd.NA or valid else 1.0)
                 rows.append((position, row["outcome"] - pen, ret - pen, row["state"]))
-        scores = np.array([r[1] for r in rows])
-        mean = scores.mean() if len(rows) > 1 else 0.0
-        clusters = defaultdict(list)
+        mean = sum(r[1] for r in rows) / len(rows) if len(rows) > 1 else 0.0
+        clusters: dict[object, list[float]] = defaultdict(list)
         for r in rows:
             clusters[r[3]].append(r[2])
-        cluster_mean = {state: np.mean(v) for state, v in clusters.items()}
+        cluster_mean = {state: sum(v) / len(v) for state, v in clusters.items()}
         for position, score, ret, state in rows:
             out[position] = (score - mean) + omega * (ret - cluster_mean[state])
     return out
 
 
-def treeps_loop(df: pd.DataFrame) -> np.ndarray:
-    """TreePS V(node) - V(parent) with nodes from node_id, or from action prefixes, in Python."""
-    out = np.zeros(len(df))
-    for _, group in df.groupby(GROUP_KEY, sort=False):
-        explicit = group["node_id"].notna().all()
+def treeps_loop(records: list[dict]) -> np.ndarray:
+    """TreePS V(node) - V(parent) with nodes from node_id, or from action prefixes."""
+    out = np.zeros(len(records))
+    for trajs in by_group(records).values():
+        explicit = all(row["node_id"] is not None for steps in trajs.values() for _, row in steps)
         path_of: dict[str, list] = {}
         outcome_of: dict[str, float] = {}
-        for traj_id, traj in group.sort_values("step_idx").groupby("traj_id", sort=False):
+        for traj_id, steps in trajs.items():
             keys, prefix = [], ()
-            for position, row in traj.iterrows():
+            for position, row in steps:
                 prefix = prefix + (row["action"],)
                 keys.append((position, row["node_id"] if explicit else prefix))
-            path_of[traj_id], outcome_of[traj_id] = keys, row["outcome"]
+            path_of[traj_id], outcome_of[traj_id] = keys, steps[0][1]["outcome"]
         visitors: dict = defaultdict(set)
         for traj_id, keys in path_of.items():
             for _, key in keys:
                 visitors[key].add(traj_id)
-        value = {key: np.mean([outcome_of[t] for t in trajs]) for key, trajs in visitors.items()}
-        root = np.mean(list(outcome_of.values()))
+        value = {key: sum(outcome_of[t] for t in ts) / len(ts) for key, ts in visitors.items()}
+        root = sum(outcome_of.values()) / len(outcome_of)
         for keys in path_of.values():
             parent_value = root
             for position, key in keys:
@@ -124,12 +140,13 @@ def first_groups(df: pd.DataFrame, n_rows: int) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1_000_000)
-    parser.add_argument("--loop-rows", type=int, default=100_000)
+    parser.add_argument("--steps", type=float, default=1e6)
+    parser.add_argument("--loop-rows", type=int, default=0, help="loop baselines on this many rows (0: all)")
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args()
 
     started = time.perf_counter()
-    df = build_frame(args.steps)
+    df = build_frame(int(args.steps), args.dir)
     print(
         f"frame: {len(df):,} steps, {df.groupby(GROUP_KEY).ngroups:,} groups, "
         f"{df.groupby(['run_id', 'traj_id']).ngroups:,} trajectories "
@@ -147,18 +164,19 @@ def main() -> None:
         timings[name] = time.perf_counter() - started
     total = sum(timings.values())
 
-    print("\n| scheme | seconds (1M steps, shared prepare) |\n|---|---:|")
+    print(f"\n| scheme | seconds ({len(df):,} steps, shared prepare) |\n|---|---:|")
     print(f"| prepare (sort + encode, once) | {prepare_s:.3f} |")
     for name, seconds in timings.items():
         print(f"| {name} | {seconds:.3f} |")
     print(f"| **all {len(timings)} schemes** | **{total:.3f}** |")
     print(f"| **all schemes + prepare** | **{total + prepare_s:.3f}** |")
 
-    subset = first_groups(df, args.loop_rows)
+    subset = first_groups(df, args.loop_rows) if args.loop_rows else df
     scale = len(df) / len(subset)
+    records = subset.astype(object).where(subset.notna(), None).to_dict("records")
     print(
-        f"\nloop baselines on the first {len(subset):,} rows (whole groups), "
-        f"extrapolated x{scale:.1f} to the full frame"
+        f"\nloop baselines (plain Python over row dicts, grouped in one pass) on {len(subset):,} rows"
+        + (f" (whole groups), extrapolated x{scale:.1f} to the full frame" if scale > 1 else " (the whole frame)")
     )
     print(
         "| scheme | loop s (subset) | loop s (extrapolated) | vectorised s (full, scheme only) | "
@@ -167,7 +185,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, loop in LOOPS.items():
         started = time.perf_counter()
-        looped = loop(subset)
+        looped = loop(records)
         loop_s = time.perf_counter() - started
         diff = float(np.max(np.abs(looped - compute(subset, name))))
         assert diff < 1e-9, f"{name}: loop and vectorised results disagree by {diff}"

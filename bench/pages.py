@@ -1,11 +1,15 @@
 """Time every dashboard page to readiness in a real browser (Playwright + Debian chromium).
 
 Run: ``.venv/bin/python bench/pages.py --db SMALL.duckdb [--db LARGE.duckdb ...] [--repeats 3]``
+or   ``.venv/bin/python bench/pages.py --steps 5e5 --steps 1e7 [--dir DIR]`` (databases from scale_data.py)
 
 For each database, ``creditscope serve`` is started afresh for every repeat (so Streamlit's query
-caches start cold, as for a user opening the database), and each page is opened by URL in a new
+caches start cold, as for a user opening the database; databases alternate from repeat to repeat, so
+machine noise hits each alike), and each page is opened by URL in a new
 browser tab: Runs, Groups (all iterations), Groups with a search, Group, Trajectory, Compare, Rescore
-and Ingest. A page is *ready* when its title is shown, the script has stopped running and no
+and Ingest. With ``--whole-run`` the Compare page is also switched to
+"whole run" once per database (every scheme streamed over every step) and the server's memory read
+after it. A page is *ready* when its title is shown, the script has stopped running and no
 placeholder skeleton or spinner is left; the time runs from the navigation to that point. After the
 last page the server's resident memory (VmRSS) and its peak (VmHWM) are read from /proc.
 
@@ -131,6 +135,27 @@ def wait_ready(page, heading: str) -> None:  # noqa: ANN001 - playwright's Page
     expect(page.get_by_test_id("stSpinner")).to_have_count(0, timeout=READY_TIMEOUT_MS)
 
 
+def whole_run_compare(browser, url: str, target: Target) -> float:  # noqa: ANN001 - playwright's Browser
+    """Compare, then "whole run" chosen in its Scope box: seconds until ranking and agreement are shown."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(url + "/compare?" + urllib.parse.urlencode({"run": target.run}))
+    wait_ready(page, "Compare schemes")
+    started = time.perf_counter()
+    page.locator(".st-key-cmp_scope").get_by_role("combobox").click()
+    page.get_by_role("option", name="whole run").click()
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_selector("[data-testid='stApp'][data-test-script-state='running']", timeout=5000)
+    expect(page.get_by_text("Ranking and agreement cover all")).to_be_visible(timeout=READY_TIMEOUT_MS)
+    wait_ready(page, "Compare schemes")
+    seconds = time.perf_counter() - started
+    context.close()
+    return seconds
+
+
 def visit_all(browser, url: str, target: Target) -> dict[str, float]:  # noqa: ANN001 - playwright's Browser
     """Open every page once in a fresh tab; seconds to readiness per page."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -160,32 +185,42 @@ def visit_all(browser, url: str, target: Target) -> dict[str, float]:  # noqa: A
     return times
 
 
-def bench_db(db: Path, repeats: int, search: str, browser) -> dict:  # noqa: ANN001
-    target = pick_target(db, search)
-    print(f"{db}: run {target.run!r}, iteration {target.iteration}, group {target.group!r}, traj {target.traj!r}")
-    runs: list[dict[str, float]] = []
-    memory: list[dict[str, int]] = []
-    for i in range(repeats):
-        proc, url = serve(db, db.with_suffix(f".serve{i}.log"))
-        try:
-            runs.append(visit_all(browser, url, target))
-            memory.append(memory_kib(proc.pid))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-        line = "  ".join(f"{k} {v:.2f}s" for k, v in runs[-1].items())
-        print(f"  repeat {i + 1}: {line}  | server RSS {memory[-1]['VmRSS'] / 1024:.0f} MiB")
-    return {"db": str(db), "target": vars(target), "runs": runs, "memory_kib": memory}
+def one_repeat(db: Path, target: Target, i: int, browser, result: dict, whole_run: bool) -> None:  # noqa: ANN001
+    """Start a server on ``db``, visit every page, read its memory (and time the whole-run Compare once)."""
+    proc, url = serve(db, db.with_suffix(f".serve{i}.log"))
+    try:
+        result["runs"].append(visit_all(browser, url, target))
+        result["memory_kib"].append(memory_kib(proc.pid))
+        if whole_run and i == 0:  # once: minutes on a large run; the server's peak memory is the point
+            seconds = whole_run_compare(browser, url, target)
+            extra = memory_kib(proc.pid)
+            print(f"  {db.name} Compare (whole run): {seconds:.1f}s, server RSS {extra['VmRSS'] / 1024:.0f} MiB, "
+                  f"peak {extra['VmHWM'] / 1024:.0f} MiB")  # fmt: skip
+            result["whole_run"] = {"seconds": seconds, **extra}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    line = "  ".join(f"{k} {v:.2f}s" for k, v in result["runs"][-1].items())
+    print(f"  {db.name} repeat {i + 1}: {line}  | server RSS {result['memory_kib'][-1]['VmRSS'] / 1024:.0f} MiB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, action="append", required=True, help="database(s); the first is the base")
+    parser.add_argument("--db", type=Path, action="append", default=[], help="database(s); the first is the base")
+    parser.add_argument("--steps", type=float, action="append", default=[], help="or: scale_data.py databases")
+    parser.add_argument("--dir", type=Path, default=None, help="where scale_data.py caches its databases")
     parser.add_argument("--repeats", type=int, default=3, help="server starts per database (cold caches each time)")
     parser.add_argument("--search", default="garden", help="text typed into the Groups search")
     parser.add_argument("--json", type=Path, help="write raw timings here")
+    parser.add_argument("--whole-run", action="store_true", help="also time Compare over the whole run (once per db)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
+    from scale_data import DEFAULT_DIR, build  # bench/ is the script's folder
+
+    for steps in dict.fromkeys(int(s) for s in args.steps):
+        args.db.append(build(steps, args.dir or DEFAULT_DIR, quiet=True))
+    if not args.db:
+        parser.error("give --db or --steps")
 
     results = []
     with sync_playwright() as pw:
@@ -193,8 +228,15 @@ def main() -> None:
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
         )
+        targets = {}
         for db in args.db:
-            results.append(bench_db(db, args.repeats, args.search, browser))
+            targets[db] = pick_target(db, args.search)
+            t = targets[db]
+            print(f"{db}: run {t.run!r}, iteration {t.iteration}, group {t.group!r}, traj {t.traj!r}")
+            results.append({"db": str(db), "target": vars(t), "runs": [], "memory_kib": [], "whole_run": {}})
+        for i in range(args.repeats):  # databases alternate, so machine noise hits each alike
+            for db, result in zip(args.db, results, strict=True):
+                one_repeat(db, targets[db], i, browser, result, args.whole_run)
         browser.close()
 
     names = [name for name, *_ in pages(Target("", 0, "", "", ""))]

@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args()
-    sizes = [int(s) for s in (args.steps or [1e6, 1e7])]
+    sizes = list(dict.fromkeys(int(s) for s in (args.steps or [1e6, 1e7])))
     results = {}
     for steps in sizes:
         db = build(steps, args.dir)
