@@ -126,3 +126,26 @@ def test_token_texts_that_do_not_spell_the_response_are_not_aligned(tmp_path):
     rollouts = rl_logging_board.read(path, AdapterOptions())
     assert "tokens" not in rollouts.steps.columns
     assert json.loads(rollouts.trajectories["meta"].iloc[0])["response_tokens"] == ["<s>", "a", "Ġb"]
+
+
+def test_arrays_of_another_length_than_the_tokens_stay_in_meta(tmp_path):
+    record = {
+        "prompt": "q",
+        "response": "a b",
+        "reward": 0.0,
+        "step": 0,
+        "response_tokens": ["a", " b"],
+        "logprobs": [-0.1, -0.2, 0.0, 0.0],  # padded to the batch's longest response
+        "old_log_probs2_entropy": [0.3, 0.4],
+    }
+    folder = tmp_path / "rollout_samples" / "task"
+    folder.mkdir(parents=True)
+    path = folder / "data.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    rollouts = rl_logging_board.read(path, AdapterOptions())
+    assert "token_logprobs" not in rollouts.steps.columns
+    assert json.loads(rollouts.trajectories["meta"].iloc[0])["logprobs"] == [-0.1, -0.2, 0.0, 0.0]
+    record["logprobs"] = [-0.1, -0.2]
+    path.write_text(json.dumps(record) + "\n")
+    steps = rl_logging_board.read(path, AdapterOptions()).steps
+    assert steps["token_entropies"].tolist() == [[0.3, 0.4]] and steps["tokens"].tolist() == [["a", " b"]]

@@ -12,7 +12,8 @@ Mapping:
 - outcome: ``reward`` (single-turn, outcome-level); steps are ``response`` split with
   ``options.splitter``; step k's state is the prompt plus the earlier steps.
 - per-token arrays: when a record carries ``response_tokens`` (token texts) that spell ``response`` exactly,
-  they and the board's ``logprobs``/``ref_logprobs`` are cut at the steps' character offsets
+  they and the board's ``logprobs``/``ref_logprobs`` (and ROLL's ``old_log_probs2_entropy``), when of the
+  same length, are cut at the steps' character offsets
   (:func:`._steps.tokens_per_step`) into each step's ``tokens``/``token_logprobs``/``token_ref_logprobs``;
   otherwise (no token texts, special tokens, byte-level pieces) nothing is guessed and they stay in meta.
 - meta: everything else, including the reference model's ``ref_response``/``ref_reward``, the board's
@@ -59,7 +60,12 @@ def _infer_split(path: Path, options: AdapterOptions) -> str:
     return "val" if any(_EVAL_NAME.search(name) for name in names) else "train"
 
 
-_TOKEN_KEYS = {"tokens": "response_tokens", "token_logprobs": "logprobs", "token_ref_logprobs": "ref_logprobs"}
+_TOKEN_KEYS = {
+    "tokens": "response_tokens",
+    "token_logprobs": "logprobs",
+    "token_ref_logprobs": "ref_logprobs",
+    "token_entropies": "old_log_probs2_entropy",  # ROLL's board files (log-formats.md B.8)
+}
 """The board's per-token keys that have a canonical column (canonical name -> record key)."""
 
 
@@ -69,6 +75,8 @@ def _attach_tokens(steps: list[StepRow], record: dict, response: str, path: Path
     tokens = present.get("tokens")
     if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
         return frozenset()
+    if any(not isinstance(values, list) or len(values) != len(tokens) for values in present.values()):
+        return frozenset()  # padded to a batch length, or per sequence: which entries are whose is not guessed
     arrays = step_token_arrays(present, path, line, "")
     spans = tokens_per_step(response, [step.action for step in steps], tokens)
     if spans is None:
