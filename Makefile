@@ -49,6 +49,7 @@ bench: install browser
 	$(BIN)/python bench/pages.py --dir $(BENCH_DIR) --steps 5e5 --steps $(BENCH_STEPS)
 	$(BIN)/python bench/prm.py
 	$(BIN)/python bench/prm_ray.py
+	$(BIN)/python bench/diff.py --dir $(BENCH_DIR)
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import pandas as pd
 import streamlit as st
 
-from core.diff import Side, format_range, parse_range, prompt_keys, sides
+from core.diff import Side, check_side, format_range, parse_range, prompt_keys, sides
 from core.errors import CreditscopeError
 from core.store import diff_queries as dq
 from dashboard import resources as res
@@ -78,6 +78,13 @@ def side_pickers(summary: pd.DataFrame) -> tuple[Side, Side]:
             set_diff_state(**{x: run, f"{x}_it": format_range(lo, hi) or None})
             chosen.append(Side(run, lo, hi))
     return chosen[0], chosen[1]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def check_sides(path: str, a: SideKey, b: SideKey) -> None:
+    """Raise a one-line error for an unknown run or a range with no iterations (cached: it does not change)."""
+    for side in (a, b):
+        check_side(res.get_store(path), Side(*side))
 
 
 def _sides(path: str, a: SideKey, b: SideKey, scheme: str | None, params: Params) -> dq.Sides:
@@ -169,6 +176,9 @@ def histograms(path: str, a: SideKey, b: SideKey, scheme: str | None, params: Pa
     titles = {"outcome": ("Outcome", "outcome"), "steps": ("Steps per trajectory", "steps"),
               "advantage": (f"Advantage under {scheme} (per step)", "advantage")}  # fmt: skip
     for column, what in zip(st.columns(3), dq.HISTOGRAMS, strict=True):
+        if what == "advantage" and scheme is None:
+            column.caption("No advantage histogram: the credit scheme could not be computed (see above).")
+            continue
         bins = histogram(path, a, b, scheme, params, what, scope)
         column.plotly_chart(histogram_figure(bins, *titles[what]), key=f"diff_hist_{what}")
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from core.credit import compute, get_scheme
-from core.diff.prompts import normalise_prompt, prompt_key
+from core.diff.prompts import key_and_text
 from core.errors import CreditscopeError
 from core.store import diff_queries as dq
 from core.store.database import Store
@@ -96,6 +96,8 @@ class _Cache:
 
     def __init__(self) -> None:
         self.keys: dict[int, tuple[str, str] | None] = {}
+        self.keyed: dict[str, tuple] = {}
+        """Runs whose every prompt has a key, with the run version that was true then."""
         self.frame = _key_frame({})
         self.tables: OrderedDict[tuple, pa.Table] = OrderedDict()
         self.cuts: OrderedDict[tuple, tuple[pa.Table, tuple[pa.Table, int]]] = OrderedDict()
@@ -132,14 +134,18 @@ def prompt_keys(store: Store, *runs: str) -> pd.DataFrame:
     with cache.lock:
         grew = False
         for run in runs:
+            version = dq.run_version(store, run)
+            if cache.keyed.get(run) == version:
+                continue  # nothing was loaded into the run since its prompts were keyed
             hashes = dq.prompt_hashes(store, run)
             missing = [h for h in hashes.tolist() if h not in cache.keys]
             if missing:
                 texts = dq.prompts_for_hashes(store, run, missing)
                 for ph, text in zip(texts["ph"].tolist(), texts["prompt"].tolist(), strict=True):
-                    key = prompt_key(text)
-                    cache.keys[int(ph)] = None if key is None else (key, normalise_prompt(text)[:PREVIEW_CHARS])
+                    key, normalised = key_and_text(text)
+                    cache.keys[int(ph)] = None if key is None else (key, normalised[:PREVIEW_CHARS])
                 grew = True
+            cache.keyed[run] = version
         if grew:
             cache.frame = _key_frame(cache.keys)
         return cache.frame

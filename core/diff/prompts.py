@@ -85,10 +85,16 @@ def _rendered_turns(text: str) -> list[tuple[str, str]] | None:
     return [(m.group(1), text[m.end() : end]) for m, end in zip(markers, ends, strict=True)]
 
 
+_MARKUP = re.compile(r"[<\[{｜]|^(?:system|developer|user|assistant|tool)\b")
+"""What any wrapping starts with; a prompt without it is plain text (most are: the fast path)."""
+
+
 def normalise_prompt(prompt: str | None) -> str:
     """The text that identifies a prompt's task (see the module docstring); "" when there is none."""
     if prompt is None or not isinstance(prompt, str):
         return ""
+    if _MARKUP.search(prompt) is None:
+        return " ".join(prompt.split())
     turns = _json_turns(prompt) or _template_turns(prompt) or _rendered_turns(prompt)
     if turns is not None:
         texts = [_SEQUENCE_TOKENS.sub(" ", body) for _, body in turns]
@@ -101,5 +107,10 @@ def normalise_prompt(prompt: str | None) -> str:
 
 def prompt_key(prompt: str | None) -> str | None:
     """16 hex digits of SHA-1 over :func:`normalise_prompt`; None for a missing or empty prompt."""
+    return key_and_text(prompt)[0]
+
+
+def key_and_text(prompt: str | None) -> tuple[str | None, str]:
+    """:func:`prompt_key` and :func:`normalise_prompt` of one prompt, normalising it once."""
     text = normalise_prompt(prompt)
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16] if text else None
+    return (hashlib.sha1(text.encode("utf-8")).hexdigest()[:16] if text else None), text

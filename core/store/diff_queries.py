@@ -69,10 +69,6 @@ def _outcome_advantage(credit: Credit) -> tuple[str, str]:
     return weighted, f"CASE WHEN {count} < 2 THEN outcome{alone} ELSE (outcome - {mean}){scale} END"
 
 
-_HIST = "list_transform(map_entries(histogram(round({x}, 9))), lambda e: {{'v': e.key::DOUBLE, 'w': e.value::DOUBLE}})"
-"""A group's values as ``[{v, w}]``: each distinct value (to 9 decimals) once, with how many carry it."""
-
-
 def group_table(
     store: Store,
     run: str,
@@ -85,57 +81,60 @@ def group_table(
 
     Columns: ``iteration``, ``group_id``, ``prompt_key`` (NULL: no prompt), ``n``, ``s_out``, ``n_succ``
     (outcome > 0), ``s_steps``, ``zv`` (all outcomes equal); the group's distributions as ``[{v, w}]``
-    lists, ``outcome_h`` and ``length_h`` over trajectories and ``adv_h`` over steps; and the credit
-    sums over steps ``c_abs``, ``c_zero``, ``c_pos``, ``c_s``, ``c_s2`` (NULL without credit).
+    lists (a value may appear more than once; its weights add up), ``outcome_h`` and ``length_h`` over
+    trajectories and ``adv_h`` over steps; and the credit sums over steps ``c_abs``, ``c_zero``,
+    ``c_pos``, ``c_s``, ``c_s2`` (NULL without credit).
+
+    Trajectories of a group that share outcome, length and advantage are counted once first (``c``), so
+    the lists stay a few entries per group and the second aggregation runs on far fewer rows.
     """
     params: dict[str, object] = {"run": run, "lo": lo, "hi": hi}
-    base = f"SELECT * FROM trajectories WHERE run_id = $run AND {_RANGE}"
-    c_sums = ("c_abs", "c_zero", "c_pos", "c_s", "c_s2")
-    if credit is not None and credit.scheme is None:  # the engine's per-step values
+    # Only the columns used: carrying prompts and meta through the window sort makes it slower.
+    base = f"""SELECT iteration, group_id, traj_id, hash(prompt) AS ph, outcome, n_steps FROM trajectories
+               WHERE run_id = $run AND {_RANGE}"""
+    c_names = ("c_abs", "c_zero", "c_pos", "c_s", "c_s2")
+    step_terms = ("abs(adv)", f"(abs(adv) <= {ZERO})::INT", f"(adv > {ZERO})::INT", "adv", "adv * adv")
+    if credit is not None and credit.scheme is None:  # the engine's per-step values, summed per trajectory
         rows = f"""ct AS (
-                SELECT traj_id, sum(abs(adv)) AS c_abs, sum((abs(adv) <= {ZERO})::INT) AS c_zero,
-                       sum((adv > {ZERO})::INT) AS c_pos, sum(adv) AS c_s, sum(adv * adv) AS c_s2
+                SELECT traj_id, {", ".join(f"sum({t}) AS {c}" for t, c in zip(step_terms, c_names, strict=True))},
+                       list({{'v': round(adv, 9), 'w': 1.0}}) AS adv_h
                 FROM cs_credit GROUP BY traj_id),
-            rows AS (SELECT t.*, ct.* EXCLUDE (traj_id) FROM ({base}) t LEFT JOIN ct USING (traj_id)),
-            adv_v AS (
-                SELECT t.iteration, t.group_id, c.adv, 1.0 AS w FROM cs_credit c JOIN ({base}) t USING (traj_id))"""
-        sums = tuple(f"sum({c})" for c in c_sums)
+            counted AS (SELECT t.* EXCLUDE (traj_id), ct.* EXCLUDE (traj_id), 1 AS c
+                        FROM ({base}) t LEFT JOIN ct USING (traj_id))"""
+        sums = [f"sum({c})" for c in c_names]
+        adv_h = "flatten(list(adv_h))"
     elif credit is not None:  # an outcome-level scheme: one advantage per trajectory, standing for its steps
         weighted, adv = _outcome_advantage(credit)
-        rows = f"""w AS (
-                SELECT *, count(*) OVER g AS n, avg(outcome) OVER g AS m, stddev_samp(outcome) OVER g AS sd,
-                       sum(n_steps) OVER g AS ns, sum(outcome * n_steps) OVER g / sum(n_steps) OVER g AS mw
-                FROM ({base}) WINDOW g AS (PARTITION BY iteration, group_id)),
-            rows AS (
-                SELECT *, {adv} AS adv
-                FROM (SELECT *{weighted} FROM w WINDOW g AS (PARTITION BY iteration, group_id))),
-            adv_v AS (SELECT iteration, group_id, adv, n_steps::DOUBLE AS w FROM rows)"""
-        sums = tuple(
-            f"sum(n_steps * {e})"
-            for e in ("abs(adv)", f"(abs(adv) <= {ZERO})::INT", f"(adv > {ZERO})::INT", "adv", "adv * adv")
+        over_steps = (
+            ", sum(n_steps) OVER g AS ns, sum(outcome * n_steps) OVER g / sum(n_steps) OVER g AS mw" if weighted else ""
         )
+        rows = f"""w AS (
+                SELECT *, count(*) OVER g AS n, avg(outcome) OVER g AS m, stddev_samp(outcome) OVER g AS sd{over_steps}
+                FROM ({base}) WINDOW g AS (PARTITION BY iteration, group_id)),
+            counted AS (
+                SELECT iteration, group_id, ph, outcome, n_steps, adv, count(*) AS c
+                FROM (SELECT *, {adv} AS adv
+                      FROM (SELECT *{weighted} FROM w WINDOW g AS (PARTITION BY iteration, group_id)))
+                GROUP BY ALL)"""
+        sums = [f"sum(c * n_steps * {t})" for t in step_terms]
+        adv_h = "list({'v': round(adv, 9), 'w': (c * n_steps)::DOUBLE})"
         if credit.scheme == "grpo" and bool(credit.params.get("std", True)):
             params["eps"] = float(credit.params.get("eps", 1e-6))  # type: ignore[arg-type]
     else:
-        rows, sums = f"rows AS ({base})", ("NULL",) * 5
-    adv_h = (
-        """, adv_h AS (
-            SELECT iteration, group_id, list({'v': a, 'w': w}) AS adv_h
-            FROM (SELECT iteration, group_id, round(adv, 9) AS a, sum(w) AS w FROM adv_v GROUP BY ALL) GROUP BY ALL)"""
-        if credit is not None
-        else ", adv_h AS (SELECT NULL::BIGINT AS iteration, NULL::VARCHAR AS group_id, NULL AS adv_h WHERE false)"
-    )
-    sql = f"""WITH {rows}{adv_h},
-        grouped AS (
-            SELECT r.iteration, r.group_id, any_value(k.prompt_key) AS prompt_key, count(*) AS n,
-                   sum(r.outcome) AS s_out, sum((r.outcome > 0)::INT) AS n_succ, sum(r.n_steps)::BIGINT AS s_steps,
-                   max(r.outcome) = min(r.outcome) AS zv, {_HIST.format(x="r.outcome")} AS outcome_h,
-                   {_HIST.format(x="r.n_steps")} AS length_h,
-                   {", ".join(f"{e}::DOUBLE AS {c}" for e, c in zip(sums, c_sums, strict=True))}
-            FROM rows r LEFT JOIN (SELECT DISTINCT ph, prompt_key FROM cs_prompt_keys) k ON k.ph = hash(r.prompt)
-            GROUP BY r.iteration, r.group_id)
-        SELECT g.*, h.adv_h::STRUCT(v DOUBLE, w DOUBLE)[] AS adv_h
-        FROM grouped g LEFT JOIN adv_h h USING (iteration, group_id)"""
+        rows = (
+            f"counted AS (SELECT iteration, group_id, ph, outcome, n_steps, count(*) AS c FROM ({base}) GROUP BY ALL)"
+        )
+        sums, adv_h = ["NULL"] * 5, "NULL"
+    sql = f"""WITH {rows}
+        SELECT r.iteration, r.group_id, any_value(k.prompt_key) AS prompt_key, sum(r.c)::BIGINT AS n,
+               sum(r.c * r.outcome) AS s_out, sum(r.c * (r.outcome > 0)::INT)::BIGINT AS n_succ,
+               sum(r.c * r.n_steps)::BIGINT AS s_steps, max(r.outcome) = min(r.outcome) AS zv,
+               list({{'v': round(r.outcome, 9), 'w': r.c::DOUBLE}}) AS outcome_h,
+               list({{'v': r.n_steps::DOUBLE, 'w': r.c::DOUBLE}}) AS length_h,
+               {adv_h}::STRUCT(v DOUBLE, w DOUBLE)[] AS adv_h,
+               {", ".join(f"{e}::DOUBLE AS {c}" for e, c in zip(sums, c_names, strict=True))}
+        FROM counted r LEFT JOIN (SELECT DISTINCT ph, prompt_key FROM cs_prompt_keys) k ON k.ph = r.ph
+        GROUP BY r.iteration, r.group_id"""
     with store.reader() as cur:
         cur.register("cs_prompt_keys", keys)
         if credit is not None and credit.steps is not None:

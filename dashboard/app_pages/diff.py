@@ -24,12 +24,18 @@ with left:
 panel.set_diff_state(scheme=scheme)
 scopes = {"in both": "prompts in both", "all": "all prompts of each side"}
 scope = right.radio("Statistics over", list(scopes), format_func=scopes.get, horizontal=True, key="diff_scope")
+try:
+    panel.check_sides(path, tuple(a), tuple(b))
+except CreditscopeError as exc:  # an unknown run, an empty range
+    st.error(str(exc))
+    st.stop()
 key = (path, tuple(a), tuple(b), scheme, tuple(sorted(params.items())))
 try:
     counts, stats = panel.summary(*key, scope)
-except CreditscopeError as exc:  # an unknown run, an empty range, a scheme the sides are too big for
-    st.error(str(exc))
-    st.stop()
+except CreditscopeError as exc:  # a scheme the sides are too big for, or whose inputs they lack
+    st.warning(f"{exc}. The diff is shown without credit statistics.")
+    key = (path, tuple(a), tuple(b), None, ())
+    counts, stats = panel.summary(*key, scope)
 panel.show_summary(counts, stats, scope)
 
 table, scatter, distributions = st.tabs(["Prompts", "Outcome A vs B", "Distributions"])

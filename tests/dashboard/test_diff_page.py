@@ -150,3 +150,22 @@ def test_ema_matches_tensorboard_smoothing() -> None:
     assert values[0] == 2.0 and np.isnan(values[1]) and values[2] == 4.0
     with pytest.raises(ValueError):
         ema([1.0], 1.0)
+
+
+def test_an_unknown_run_in_the_url_says_what_is_shown_instead(open_page) -> None:
+    at = open_page("app_pages/diff.py", a="no-such-run", b="agent")
+    assert any("No run 'no-such-run'" in w.value and "instead" in w.value for w in at.warning)
+    assert at.selectbox(key="diff_run_a").value == "agent" and not at.error
+
+
+def test_a_scheme_too_big_for_the_engine_leaves_credit_out_and_says_so(open_page, monkeypatch) -> None:
+    from core.diff import pairing
+
+    monkeypatch.setattr(pairing, "ENGINE_MAX_STEPS", 10)
+    at = open_page("app_pages/diff.py", **EARLY_LATE)
+    at.selectbox(key="diff_scheme").set_value("gigpo").run()
+    assert not at.exception and any("gigpo runs in the credit engine" in w.value for w in at.warning)
+    assert {m.label: m.value for m in at.metric}["Prompts in both"] == "4"
+    summary = _frame_with(at, "metric").set_index("metric")
+    assert summary.loc["credit: mean |advantage| per step"].isna().all()
+    assert any("No advantage histogram" in c.value for c in at.caption)

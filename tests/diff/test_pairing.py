@@ -186,3 +186,13 @@ def test_step_level_schemes_run_in_the_engine_within_a_limit(store: Store, tmp_p
     with pytest.raises(CreditscopeError, match="mc_return runs in the credit engine.*a \\[0\\] has 7"):
         sides(store, Side("a", 0, 0), Side("a", 1, 1), "mc_return")
     sides(store, Side("a", 0, 0), Side("a", 1, 1), "grpo")  # outcome-level schemes have no limit
+
+
+def test_rows_loaded_later_are_paired_on_the_next_look(store: Store, tmp_path: Path) -> None:
+    _load(store, tmp_path, "a1", _group("a", 0, "g", "first task", [1, 0]))
+    _load(store, tmp_path, "b", [*_group("b", 0, "g", "first task", [1]), *_group("b", 0, "h", "second task", [0])])
+    assert dq.summary(store, sides(store, Side("a"), Side("b")))[0]["in_both"] == 1
+    _load(store, tmp_path, "a2", _group("a", 1, "h", "second task", [1, 1]))  # the run grows: new prompt, new groups
+    counts, stats = dq.summary(store, sides(store, Side("a"), Side("b")))
+    assert counts["in_both"] == 2 and counts["gained"] == 0 and counts["lost"] == 1
+    assert stats.loc["A", "trajectories"] == 4
