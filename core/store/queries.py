@@ -298,7 +298,9 @@ def trajectory(store: Store, run_id: str, traj_id: str) -> tuple[pd.Series | Non
     )
     if trajs.empty:
         return None, pd.DataFrame(columns=[*STEP_COLUMN_NAMES, PRM_SOURCE.name, "extra"])
-    return trajs.iloc[0], steps(store, run_id=run_id, traj_ids=[traj_id], with_extra=True)
+    row = trajs.iloc[0]
+    # The iteration lets DuckDB skip every row group of other iterations (zone maps), on a 10M-step run too.
+    return row, steps(store, run_id=run_id, iteration=int(row["iteration"]), traj_ids=[traj_id], with_extra=True)
 
 
 def step_tokens(store: Store, run_id: str, traj_id: str) -> pd.DataFrame:
