@@ -50,7 +50,8 @@ def write_run(folder: Path, iterations: int, seed: int) -> Path:
                 fh.write(json.dumps(rec) + "\n")
     db = folder / "runs.duckdb"
     cli = [sys.executable, "-m", "core.cli"]
-    subprocess.run([*cli, "ingest", str(folder), "--db", str(db), "--run", RUN, "--quiet"], check=True, cwd=ROOT)
+    files = [str(folder / f"{env}.jsonl") for env in ENVS]
+    subprocess.run([*cli, "ingest", *files, "--db", str(db), "--run", RUN, "--quiet"], check=True, cwd=ROOT)
     return db
 
 
