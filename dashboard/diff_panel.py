@@ -16,7 +16,7 @@ from core.errors import CreditscopeError
 from core.store import diff_queries as dq
 from dashboard import resources as res
 from dashboard.figures.diff import TABLE_COLUMNS, histogram_figure, outcome_scatter, summary_frame
-from dashboard.formatting import default_plot_runs
+from dashboard.formatting import default_plot_runs, md_escape
 
 DIFF_KEYS = ("a", "a_it", "b", "b_it", "scheme", "prompt", "ga", "gb")
 """What the URL of a Diff or Diff pair page holds, so a link reopens the same diff."""
@@ -64,7 +64,9 @@ def side_pickers(summary: pd.DataFrame) -> tuple[Side, Side]:
     for column, x, half in zip(st.columns(2), "ab", halves, strict=True):
         with column:
             if state.get(x) and state[x] not in runs:
-                st.warning(f"No run {state[x]!r} in this database; showing {default!r} as {x.upper()} instead.")
+                st.warning(
+                    md_escape(f"No run {state[x]!r} in this database; showing {default!r} as {x.upper()} instead.")
+                )
             run = state.get(x) if state.get(x) in runs else default
             text = state.get(f"{x}_it", half if x not in state else "")
             run = st.selectbox(f"Run {x.upper()}", runs, index=runs.index(run), key=f"diff_run_{x}")
@@ -73,7 +75,7 @@ def side_pickers(summary: pd.DataFrame) -> tuple[Side, Side]:
             try:
                 lo, hi = parse_range(text)
             except CreditscopeError as exc:
-                st.error(str(exc))
+                st.error(md_escape(exc))
                 st.stop()
             set_diff_state(**{x: run, f"{x}_it": format_range(lo, hi) or None})
             chosen.append(Side(run, lo, hi))
@@ -188,7 +190,7 @@ def state_sides(state: dict[str, str]) -> tuple[Side, Side]:
     try:
         return Side(state["a"], *parse_range(state.get("a_it"))), Side(state["b"], *parse_range(state.get("b_it")))
     except CreditscopeError as exc:
-        st.error(str(exc))
+        st.error(md_escape(exc))
         st.stop()
         raise  # unreachable: st.stop ends the run
 
@@ -230,7 +232,7 @@ def side_by_side(path: str, runs: tuple[str, str], groups: list[tuple[int, str] 
         try:
             credit = res.group_credit(path, run, iteration, group, scheme, params).to_numpy()
         except CreditscopeError as exc:  # a scheme missing its inputs says how to get them
-            st.warning(f"{x.upper()}: {exc}")
+            st.warning(md_escape(f"{x.upper()}: {exc}"))
             credit = None
         data[x] = (run, iteration, group, steps, credit, res.group_trajectories(path, run, iteration, group))
     limit = colour_limit_input("pair_heat_limit") or robust_limit(*(d[4] for d in data.values() if d[4] is not None))

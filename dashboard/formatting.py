@@ -107,6 +107,11 @@ def md_escape(text: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", "" if text is None else str(text))
 
 
+def md_unescape(markdown: str) -> str:
+    """The text a Markdown element shows for :func:`md_escape`'s output (tests read messages back with it)."""
+    return re.sub(r"\\(.)", r"\1", markdown, flags=re.S)
+
+
 def default_scheme(steps: pd.DataFrame) -> str:
     """The scheme a group opens with: one with step-level signal when the data supports it, GRPO otherwise.
 

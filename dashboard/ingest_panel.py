@@ -17,6 +17,7 @@ from core.ingest.runner import IngestReport, ingest
 from core.serving import ServeAccess
 from dashboard import resources as res
 from dashboard.follower import BackgroundFollower
+from dashboard.formatting import md_escape
 
 UPLOAD_RUN_FOLDER = "uploads"
 """Inner folder of every stored upload: formats that name a run after a file's folder name it ``uploads``."""
@@ -38,7 +39,7 @@ def load_submission(paths_text: str, uploads: list[tuple[str, bytes]], fmt: str,
         with st.spinner("Loading…"):
             report = ingest(res.store(), targets, fmt=fmt, run=run)
     except CreditscopeError as exc:
-        st.error(f"Nothing was loaded: {exc}")
+        st.error(md_escape(f"Nothing was loaded: {exc}"))
         return
     res.clear_data_caches()
     (st.success if report.n_trajectories else st.info)(describe_report(report))
@@ -93,7 +94,7 @@ def follow_status(follower: BackgroundFollower) -> None:
         st.caption("Not following.")
         return
     state = "Following" if status.running else "Stopped following"
-    st.markdown(f"**{state}** " + ", ".join(f"`{p}`" for p in status.paths))
+    st.markdown(f"**{state}** " + md_escape(", ".join(status.paths)))
     ago = "—" if status.last_poll_at is None else f"{max(0.0, time.time() - status.last_poll_at):.0f} s ago"
     polls, trajectories, steps, last = st.columns(4)
     polls.metric("Polls", status.polls)
@@ -101,9 +102,9 @@ def follow_status(follower: BackgroundFollower) -> None:
     steps.metric("Steps loaded", status.steps_loaded)
     last.metric("Last poll", ago, help=f"took {status.last_poll_seconds:.2f} s")
     for message in status.errors.values():
-        st.warning(f"Retrying every poll: {message}", icon="⚠️")
+        st.warning(md_escape(f"Retrying every poll: {message}"), icon="⚠️")
     for line in status.waiting:
-        st.caption(f"Waiting: {line}")
+        st.caption(md_escape(f"Waiting: {line}"))
     if status.recent:
         st.code("\n".join(status.recent), language=None)
 

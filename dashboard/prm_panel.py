@@ -27,6 +27,7 @@ from core.schema import LOGGED_PRM
 from core.store import prm_cache, queries
 from dashboard import resources as res
 from dashboard.figures.prm import reliability_figure
+from dashboard.formatting import md_escape
 from dashboard.prm_notes import coverage_note, partial_scope_note
 
 DEMO_PRM = str(Path(__file__).resolve().parents[1] / "sample_data" / "models" / "demo-prm")
@@ -259,10 +260,10 @@ def run_rescore(path: str, run: str, settings: RescoreSettings, scope: Scope) ->
             load_seconds = report.load_seconds
         except CreditscopeError as error:  # a mistyped folder, an empty scope: the message says it all
             status.update(label="Rescoring failed", state="error", expanded=True)
-            st.error(str(error))
+            st.error(md_escape(error))
             return None
         except Exception as error:  # a missing hub id offline, out of memory: show it, keep the page
-            status.update(label=f"Rescoring failed: {error}", state="error", expanded=True)
+            status.update(label=md_escape(f"Rescoring failed: {error}"), state="error", expanded=True)
             st.exception(error)
             return None
         bar.progress(1.0, text=f"{report.n_steps} steps done")
@@ -281,7 +282,9 @@ def show_report(report: RescoreReport, load_seconds: float) -> None:
     cols[4].metric("Rescore (s)", f"{report.total_seconds:.1f}")
     st.caption(report.summary())
     if report.truncated_trajectories:
-        st.warning("Truncated (past the model's max length): " + ", ".join(report.truncated_trajectories[:20]))
+        st.warning(
+            "Truncated (past the model's max length): " + md_escape(", ".join(report.truncated_trajectories[:20]))
+        )
 
 
 def scorer_chooser(path: str, run: str) -> None:

@@ -21,6 +21,7 @@ from dashboard import resources as res
 from dashboard.drill import clicked_step, open_trajectory
 from dashboard.figures.heatmap import heatmap_figure
 from dashboard.figures.trees import state_graph_figure, tree_figure
+from dashboard.formatting import md_escape
 from dashboard.widgets import colour_limit_input
 
 ADVANTAGE, PRM, LABEL, MC_VALUE = "scheme advantage", "prm", "label", "Monte-Carlo value"
@@ -304,7 +305,7 @@ def render_state_graph_tab(view: GroupView) -> None:
         settings = (res.db_path(), *view.group, colour.source, colour.quantity, similarity, terminals)
         graph = _state_graph(settings, view.steps, colour.values)
     except MissingInput as exc:  # no state logged in this group: say so instead of an empty chart
-        st.info(str(exc))
+        st.info(md_escape(exc))
         return
     _show_graph("graph", view, colour, int(cap), graph, graph)
 

@@ -15,6 +15,7 @@ from core.prm.loading import build_spec, spec_is_prefix_causal
 from core.prm.whatif import WhatIfResult, advantage_shift, what_if
 from dashboard import resources as res
 from dashboard.figures.prm import what_if_figure
+from dashboard.formatting import md_escape
 from dashboard.prm_panel import DEMO_FAMILY, DEMO_PRM, DEVICES, load_scorer, run_scorers
 
 MAX_TEXT_AREAS = 40
@@ -71,7 +72,7 @@ def what_if_panel(path: str, run: str, traj_id: str, steps: pd.DataFrame, group_
                     prefix_only=spec_is_prefix_causal(spec),
                 )
             except Exception as error:  # a model that cannot load offline, bad settings: show it, keep the page
-                st.error(f"What-if rescoring failed: {error}")
+                st.error(md_escape(f"What-if rescoring failed: {error}"))
                 return
             st.session_state[RESULT_KEY] = (run, result)
             st.rerun()  # the step list above offers the what-if in its token view from the next run on
@@ -103,7 +104,7 @@ def show_result(result: WhatIfResult, group_steps: pd.DataFrame) -> None:
         "The run's stored scores are unchanged."
     )
     for note in result.notes:
-        st.warning(note)
+        st.warning(md_escape(note))
     comparison = result.comparison()
     st.dataframe(comparison, hide_index=True, key="whatif_scores")
     st.plotly_chart(what_if_figure(comparison), key="whatif_figure")
@@ -111,4 +112,4 @@ def show_result(result: WhatIfResult, group_steps: pd.DataFrame) -> None:
     st.markdown("**Credit of this trajectory's steps** (other trajectories of the group keep the `prm` shown)")
     st.dataframe(shift, hide_index=True, key="whatif_shift")
     for note in notes:
-        st.caption(note)
+        st.caption(md_escape(note))

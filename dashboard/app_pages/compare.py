@@ -5,6 +5,7 @@ import streamlit as st
 from core.errors import CreditscopeError
 from dashboard import compare_panel as panel
 from dashboard import resources as res
+from dashboard.formatting import md_escape
 from dashboard.widgets import scheme_picker
 
 st.title("Compare schemes")
@@ -34,7 +35,7 @@ try:
     else:
         steps, results = res.scope_credit(path, run, iteration, key)
 except CreditscopeError as exc:  # e.g. a scheme needing PRM scores on an unscored run
-    st.warning(str(exc))
+    st.warning(md_escape(exc))
     st.stop()
 if len(results) < 2:
     st.info("Pick at least two different schemes (or parameter settings).")

@@ -5,6 +5,7 @@ import streamlit as st
 from core.errors import CreditscopeError
 from dashboard import diff_panel as panel
 from dashboard import resources as res
+from dashboard.formatting import md_escape
 from dashboard.widgets import scheme_picker
 
 st.title("Diff")
@@ -33,7 +34,7 @@ key = (path, tuple(a), tuple(b), scheme, tuple(sorted(params.items())))
 try:
     counts, stats = panel.summary(*key, scope)
 except CreditscopeError as exc:  # a scheme the sides are too big for, or whose inputs they lack
-    st.warning(f"{exc}. The diff is shown without credit statistics.")
+    st.warning(md_escape(f"{exc}. The diff is shown without credit statistics."))
     key = (path, tuple(a), tuple(b), None, ())
     counts, stats = panel.summary(*key, scope)
 panel.show_summary(counts, stats, scope)

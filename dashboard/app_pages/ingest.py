@@ -11,6 +11,7 @@ from core.ingest import registry
 from core.serving import ServeAccess
 from dashboard import resources as res
 from dashboard.follower import get_follower
+from dashboard.formatting import md_escape
 from dashboard.ingest_panel import follow_status, load_submission, toggle_follow
 
 st.title("Ingest")
@@ -47,5 +48,5 @@ run_column.text_input("Run name (optional)", key="follow_run", disabled=running)
 st.session_state["follow_on"] = running
 st.toggle("Follow", key="follow_on", on_change=toggle_follow, args=(follower,))
 if "follow_problem" in st.session_state:
-    st.warning(st.session_state["follow_problem"])
+    st.warning(md_escape(st.session_state["follow_problem"]))
 follow_status(follower)

@@ -10,6 +10,7 @@ import pytest
 
 from dashboard.figures.heatmap import CLICK_LAYER
 from dashboard.figures.runs import ema
+from dashboard.formatting import md_unescape
 
 
 def _plotly_specs(at) -> list[dict]:
@@ -69,9 +70,9 @@ def test_diff_filters_sort_and_scope(open_page) -> None:
 
 def test_a_bad_range_is_one_error_line(open_page) -> None:
     at = open_page("app_pages/diff.py", a="agent", a_it="9:1", b="agent")
-    assert len(at.error) == 1 and "first iteration comes after the last" in at.error[0].value
+    assert len(at.error) == 1 and "first iteration comes after the last" in md_unescape(at.error[0].value)
     at = open_page("app_pages/diff.py", a="agent", a_it="40:50", b="agent")
-    assert "no iteration in 40:50" in at.error[0].value
+    assert "no iteration in 40:50" in md_unescape(at.error[0].value)
 
 
 def test_selecting_a_table_row_opens_the_pair(open_page) -> None:

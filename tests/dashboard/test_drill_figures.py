@@ -175,3 +175,10 @@ def test_the_prm_cell_says_where_the_score_comes_from() -> None:
     markup = step_list_html(steps, {}, scheme="grpo", limit=1.0)
     assert 'title="prm from the log">0.500<' in markup
     assert 'title="prm from token-cls:abc">0.250<' in markup
+
+
+def test_md_unescape_reads_back_what_md_escape_wrote() -> None:
+    from dashboard.formatting import md_unescape
+
+    for text in [HOSTILE, "a\\b", "- item\n1. one", ""]:
+        assert md_unescape(md_escape(text)) == text

@@ -14,6 +14,7 @@ from core.store import queries
 from core.store.database import Store
 from core.synth import write_jsonl
 from dashboard.follower import BackgroundFollower, get_follower
+from dashboard.formatting import md_unescape
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
@@ -115,7 +116,7 @@ def test_follow_toggle_starts_and_stops_the_shared_follower(
     assert any(c.value == "Not following." for c in at.caption)
 
     at.toggle(key="follow_on").set_value(True).run()
-    assert any("Give a file, folder or glob" in w.value for w in at.warning)
+    assert any("Give a file, folder or glob" in md_unescape(w.value) for w in at.warning)
     assert at.toggle(key="follow_on").value is False  # nothing to follow: the toggle shows the real state
 
     at.text_area(key="follow_paths").set_value(str(folder)).run()
@@ -129,7 +130,7 @@ def test_follow_toggle_starts_and_stops_the_shared_follower(
         assert not at.exception, [e.value for e in at.exception]
         metrics = {m.label: m.value for m in at.metric}
         assert metrics["Trajectories loaded"] == "4"
-        assert any(f"`{folder}`" in md.value for md in at.markdown)
+        assert any(str(folder) in md_unescape(md.value) for md in at.markdown)
         assert at.session_state["follow_seen_generation"] == 1  # the fragment noticed the new rows
 
         at.toggle(key="follow_on").set_value(False).run()

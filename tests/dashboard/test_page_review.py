@@ -9,6 +9,7 @@ import pytest
 
 from core.ingest.runner import ingest
 from core.store.database import Store
+from dashboard.formatting import md_unescape
 
 CHAT_PROMPT = [
     {"role": "system", "content": "Play Wordle.\nGuess inside <guess> tags."},
@@ -54,7 +55,7 @@ def test_rescore_with_a_missing_model_folder_shows_the_reason_without_a_tracebac
     at.button(key="prm_rescore").click().run()
     assert not at.exception, [e.value for e in at.exception]  # st.exception would print a stack trace
     assert at.status[0].label == "Rescoring failed"
-    assert any(f"model folder {missing!r} does not exist" in e.value for e in at.error)
+    assert any(f"model folder {missing!r} does not exist" in md_unescape(e.value) for e in at.error)
 
 
 def test_what_if_steps_are_category_ticks_and_reliability_counts_are_neutral() -> None:

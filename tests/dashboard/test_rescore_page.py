@@ -17,6 +17,7 @@ from core.store import prm_cache, queries
 from core.store.database import Store
 from core.synth import write_jsonl
 from dashboard import resources as res
+from dashboard.formatting import md_unescape
 from dashboard.prm_panel import ACTIVE_CHOICE_LABEL, DEMO_PRM, LOGGED, progress_text
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -170,7 +171,9 @@ def test_a_checkpoint_that_does_not_fit_is_refused_on_the_page_and_nothing_chang
     at.button(key="prm_rescore").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.status[0].label == "Rescoring failed"
-    assert "lm_head.weight" in at.error[0].value and "randomly initialised" in at.error[0].value
+    assert "lm_head.weight" in md_unescape(at.error[0].value) and "randomly initialised" in md_unescape(
+        at.error[0].value
+    )
     with store.reader() as cur:
         assert cur.execute("SELECT count(*) FROM prm_step_scores").fetchone()[0] == 0
         assert cur.execute("SELECT count(*) FROM prm_active").fetchone()[0] == 0

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from core.serving import REMOTE_ENV, ROOTS_ENV
 from core.store import queries
 from dashboard.follower import get_follower
+from dashboard.formatting import md_unescape
 from dashboard.resources import get_store
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -75,8 +76,8 @@ def test_an_unusable_upload_name_is_one_error_line(tmp_path: Path, monkeypatch: 
     db = tmp_path / "u.duckdb"
     at = _ingest_page(db, monkeypatch)
     _submit(at, [("ok.jsonl", _native("ok", 1)), (name, _native("bad", 1))])
-    assert len(at.error) == 1 and at.error[0].value.startswith("Nothing was loaded: upload ")
-    assert "\n" not in at.error[0].value and "not a usable file name" in at.error[0].value
+    assert len(at.error) == 1 and md_unescape(at.error[0].value).startswith("Nothing was loaded: upload ")
+    assert "\n" not in md_unescape(at.error[0].value) and "not a usable file name" in md_unescape(at.error[0].value)
     assert _trajectories(db) == {}
     assert not (tmp_path / "u_uploads").exists() or not any((tmp_path / "u_uploads").rglob("*.jsonl"))
 
@@ -104,11 +105,11 @@ def test_remote_path_box_reads_only_under_the_data_roots(
 
     for typed in (str(secret / "private.jsonl"), f"{remote}/../secret/private.jsonl", str(secret / "*.jsonl")):
         _submit(at, paths=typed)
-        assert "outside the folders this dashboard may read" in at.error[0].value, typed
+        assert "outside the folders this dashboard may read" in md_unescape(at.error[0].value), typed
     _submit(at, paths=str(remote / "escape.jsonl"))
-    assert f"escape.jsonl leads to {(secret / 'private.jsonl').resolve()}" in at.error[0].value
+    assert f"escape.jsonl leads to {(secret / 'private.jsonl').resolve()}" in md_unescape(at.error[0].value)
     _submit(at, paths=str(remote))  # the folder holds the link too: refused as a whole
-    assert at.error and "escape.jsonl" in at.error[0].value
+    assert at.error and "escape.jsonl" in md_unescape(at.error[0].value)
     (remote / "escape.jsonl").unlink()
     _submit(at, paths=str(remote))
     assert not at.error and at.success[0].value.startswith("Loaded 3 trajectories")
@@ -124,7 +125,7 @@ def test_remote_follow_box_is_checked_too(tmp_path: Path, monkeypatch: pytest.Mo
     at = _ingest_page(tmp_path / "r.duckdb", monkeypatch)
     at.text_area(key="follow_paths").set_value(str(outside)).run()
     at.toggle(key="follow_on").set_value(True).run()
-    assert any("outside the folders this dashboard may read" in w.value for w in at.warning)
+    assert any("outside the folders this dashboard may read" in md_unescape(w.value) for w in at.warning)
     assert at.toggle(key="follow_on").value is False
     assert not get_follower(str(tmp_path / "r.duckdb")).running
 
@@ -136,4 +137,4 @@ def test_remote_without_data_root_reads_no_typed_path(
     (remote / "mine.jsonl").write_bytes(_native("mine", 3))
     at = _ingest_page(tmp_path / "r.duckdb", monkeypatch)
     _submit(at, paths=str(remote / "mine.jsonl"))
-    assert "without --data-root" in at.error[0].value
+    assert "without --data-root" in md_unescape(at.error[0].value)
