@@ -28,7 +28,7 @@ scope = right.radio("Statistics over", list(scopes), format_func=scopes.get, hor
 try:
     panel.check_sides(path, tuple(a), tuple(b))
 except CreditscopeError as exc:  # an unknown run, an empty range
-    st.error(str(exc))
+    st.error(md_escape(exc))
     st.stop()
 key = (path, tuple(a), tuple(b), scheme, tuple(sorted(params.items())))
 try:

@@ -155,7 +155,7 @@ def test_ema_matches_tensorboard_smoothing() -> None:
 
 def test_an_unknown_run_in_the_url_says_what_is_shown_instead(open_page) -> None:
     at = open_page("app_pages/diff.py", a="no-such-run", b="agent")
-    assert any("No run 'no-such-run'" in w.value and "instead" in w.value for w in at.warning)
+    assert any("No run 'no-such-run'" in md_unescape(w.value) and "instead" in w.value for w in at.warning)
     assert at.selectbox(key="diff_run_a").value == "agent" and not at.error
 
 
