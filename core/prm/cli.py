@@ -111,7 +111,7 @@ def parse_scope(words: list[str]):  # type: ignore[no-untyped-def]
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
-    """Run :func:`core.prm.rescore.rescore` with a tqdm bar (trajectories sent to the model, with ETA)."""
+    """Run :func:`core.prm.rescore.rescore` with a tqdm bar (steps scored, steps/s and ETA); Ctrl-C exits 130."""
     from dataclasses import replace
 
     from tqdm import tqdm
@@ -174,13 +174,13 @@ def cmd_rescore(args: argparse.Namespace) -> int:
             ray_options=ray_options,
         )
     except KeyboardInterrupt:
-        # Every completed trajectory was cached in its own transaction; the one in flight rolled back.
         for bar in bars:
             bar.close()
         bars.clear()
-        print(
-            "creditscope: interrupted; trajectories scored so far are cached, rerun to score the rest", file=sys.stderr
-        )
+        # On Ray every returned block was cached in its own transaction (the one in flight rolled back); the local
+        # engine writes its cache in one transaction at the end, so it left nothing.
+        kept = "trajectories scored so far are cached" if args.engine == "ray" else "nothing was written"
+        print(f"creditscope: interrupted; {kept}, rerun to score the rest", file=sys.stderr)
         return INTERRUPTED
     finally:
         for bar in bars:

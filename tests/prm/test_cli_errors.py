@@ -78,3 +78,14 @@ def test_a_mistyped_database_path_is_not_created(tmp_path, capsys):
     assert main(_rescore(db, "arith", str(tmp_path))) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not db.exists()
+
+
+def test_ctrl_c_during_a_local_rescore_exits_130_and_says_nothing_was_written(db_file, monkeypatch, capsys):
+    import core.prm.rescore as rescore_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rescore_module, "rescore", interrupted)
+    assert main(_rescore(db_file, "arith", DEMO)) == 130
+    assert capsys.readouterr().err.strip() == ("creditscope: interrupted; nothing was written, rerun to score the rest")
