@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import lsqr
+from threadpoolctl import threadpool_limits
 
 from core.credit.dense import critic_values, gae_advantages
 from core.credit.prepared import PreparedSteps
@@ -43,9 +44,17 @@ def fit_contributions(prep: PreparedSteps, ridge: float) -> tuple[np.ndarray, fl
     actions, n_actions = prep.codes("action")
     design = sp.csr_matrix((np.ones(prep.n), (prep.traj, actions)), shape=(prep.n_traj, n_actions))
     target = prep.traj_outcome
-    solution = lsqr(
-        design, target, damp=float(np.sqrt(ridge)), atol=LSQR_TOLERANCE, btol=LSQR_TOLERANCE, iter_lim=LSQR_ITERATIONS
-    )
+    # LSQR's work is vector norms and sparse products: one BLAS thread is as fast, and threaded BLAS on a
+    # busy machine (threads spinning against other processes) was measured 10x slower at 1M steps.
+    with threadpool_limits(limits=1, user_api="blas"):
+        solution = lsqr(
+            design,
+            target,
+            damp=float(np.sqrt(ridge)),
+            atol=LSQR_TOLERANCE,
+            btol=LSQR_TOLERANCE,
+            iter_lim=LSQR_ITERATIONS,
+        )
     weights = solution[0]
     residual = float(np.linalg.norm(design @ weights - target) / max(np.linalg.norm(target), 1e-12))
     return weights[actions], residual
