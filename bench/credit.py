@@ -37,7 +37,7 @@ def build_frame(n_steps: int, root: Path, seed: int = 0) -> pd.DataFrame:
     """The ~``n_steps`` run of :func:`scale_data.build`, with every optional column filled."""
     store = Store.open(build(n_steps, root, quiet=True), read_only=True)
     try:
-        df = queries.steps(store, run_id="mixed")
+        df = queries.steps(store, run_id="mixed", with_token_stats=True)  # per-token log-prob summaries (scope)
     finally:
         store.close()
     rng = np.random.default_rng(seed)
