@@ -37,10 +37,14 @@ def group_heatmaps(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
     it, gid = choice.split(" / ", 1)
     mask = ((steps["iteration"] == int(it)) & (steps["group_id"] == gid)).to_numpy()
     limit = chosen_limit or robust_limit(*(v[mask] for v in results.values()))
+    source = "set by hand" if chosen_limit else "shared p99 of |value|"
     run = str(steps["run_id"].iloc[0])
     for column, (label, values) in zip(st.columns(len(results)), results.items(), strict=True):
-        with column:
-            _clickable(heatmap_figure(steps[mask], values[mask], title=label, limit=limit), f"cmp_heat_{label}", run)
+        with column:  # side by side the columns are narrow: the marks' legend is on the difference view below
+            figure = heatmap_figure(
+                steps[mask], values[mask], title=label, limit=limit, limit_source=source, legend=False
+            )
+            _clickable(figure, f"cmp_heat_{label}", run)
     labels = list(results)
     a, b = st.columns(2)
     first = a.selectbox("A", labels, index=0, key="cmp_diff_a")

@@ -119,7 +119,9 @@ def heatmap_figure(
     *,
     title: str,
     limit: float | None = None,
+    limit_source: str = "set by hand",
     colorbar_title: str = "advantage",
+    legend: bool = True,
 ) -> go.Figure:
     """A diverging heatmap centred on 0 with an outcome strip, marks on bad steps and a click layer.
 
@@ -129,6 +131,8 @@ def heatmap_figure(
         title: Figure title (say which scheme and parameters produced the values).
         limit: Half-width of the colour range; None for :func:`robust_limit`. Pass one value to several
             heatmaps to put them on one scale.
+        limit_source: Where a given ``limit`` came from, for the title.
+        legend: Show the marks' legend (heatmaps side by side can leave it to one of them).
         colorbar_title: What the colour means.
 
     Returns:
@@ -155,19 +159,23 @@ def heatmap_figure(
     scale = (
         f"constant: every cell is {finite[0]:.4g}"
         if constant
-        else f"colours at ±{half:.3g} ({'p99 of |value|' if auto else 'set by hand'}; ◆ beyond)"
+        else f"colours at ±{half:.3g} ({'p99 of |value|' if auto else limit_source}; ◆ beyond)"
     )
     font = max(8, min(12, px - 2))
     fig.update_layout(
-        title={"text": f"{hover_text(title, 200)} · {n_rows} rollouts · {scale}", "font": {"size": 14}, "y": 0.995},
+        title={
+            "text": f"{hover_text(title, 200)} · {n_rows} rollouts<br><span style='font-size:11px'>{scale}</span>",
+            "font": {"size": 14},
+            "y": 0.995,
+        },
         height=px * n_rows + 150,
-        margin={"l": 10, "r": 10, "t": 70, "b": 40},
+        margin={"l": 10, "r": 10, "t": 70 if legend else 50, "b": 40},
         hovermode="closest",
         hoverdistance=-1,  # the nearest cell centre always answers, so every point of a cell is clickable
         clickmode="event+select",
         dragmode=False,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0, "font": {"size": 11}},
-        showlegend=True,
+        showlegend=legend,
     )
     fig.update_yaxes(
         autorange="reversed", tickmode="array", tickvals=rows.tolist(), ticktext=labels, tickfont={"size": font}
