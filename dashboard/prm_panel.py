@@ -100,11 +100,12 @@ def scope_sizes(path: str, run_id: str, scope: Scope) -> tuple[int, int, int]:
     Read from the scope's own rows and the run's summaries, never from all of the run's steps.
     """
     store = res.get_store(path)
-    in_scope = queries.steps(store, run_id=run_id, **scope.step_filters())
     with store.reader() as cur:
         n_run, logged = prm_cache.run_trajectories_and_logged(cur, run_id)
-    n_logged_inside = int(in_scope["prm_source"].eq(LOGGED_PRM).sum()) if scope.kind != "run" else logged
-    return int(in_scope["traj_id"].nunique()), n_run, max(0, logged - n_logged_inside)
+    if scope.kind == "run":  # the whole run: its summaries say it all (a 10M-step run is not read)
+        return n_run, n_run, 0
+    n_in_scope, n_logged_inside = queries.scope_counts(store, run_id, **scope.step_filters())
+    return n_in_scope, n_run, max(0, logged - n_logged_inside)
 
 
 def progress_text(done: int, total: int, elapsed: float) -> str:

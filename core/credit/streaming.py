@@ -8,11 +8,12 @@ once is kept compactly or spilled to disk:
 
 - ROC-AUC needs every labelled step's credit: it is written to a temporary file per scheme and read
   back one scheme at a time, so the peak is one scheme's labelled credit, not the run's rows.
-- First-error F1 is per trajectory, and trajectories never cross chunks: hit counts just add up.
+- First-error F1 is per trajectory, and trajectories never cross chunks: hit counts just add up (counted
+  on the chunk's prepared trajectory order, exactly as :func:`core.credit.first_error_f1` counts them).
 - Spearman and sign agreement between the 2-4 chosen schemes read their spilled credit back pairwise.
 
-The same functions as the in-memory path (:func:`core.credit.roc_auc`, ``first_error_f1``,
-``spearman``, ``sign_agreement``) compute the final numbers, on the same values in the same order.
+The same functions as the in-memory path (:func:`core.credit.roc_auc`, ``spearman``,
+``sign_agreement``) compute the final numbers, on the same values in the same order.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from core.credit.engine import compute_with_info, get_scheme
-from core.credit.evaluate import first_error_f1, roc_auc, sign_agreement, spearman
+from core.credit.evaluate import roc_auc, sign_agreement, spearman
+from core.credit.prepared import PreparedSteps, prepare
 from core.credit.registry import SCHEMES
 from core.errors import CreditscopeError
 
@@ -86,14 +88,49 @@ class _SchemeScore:
     seconds: float = 0.0
 
 
-def _accumulate(score: _SchemeScore, frame: pd.DataFrame, labelled: np.ndarray, credit: np.ndarray) -> None:
+@dataclass(frozen=True)
+class _Trajectories:
+    """A chunk's labelled steps in the prepared (trajectory, step) order, to count first errors per trajectory."""
+
+    order: np.ndarray
+    """Caller row of each sorted row."""
+    starts: np.ndarray
+    """First sorted row of each trajectory (trajectories are contiguous when sorted)."""
+    step: np.ndarray
+    labelled: np.ndarray
+    first_bad: np.ndarray
+    """Per trajectory: the first step labelled bad (inf: none)."""
+    has_label: np.ndarray
+    """Per trajectory: whether any of its steps is labelled (the others are ignored, as in first_error_f1)."""
+
+    @classmethod
+    def of(cls, prep: PreparedSteps, label: np.ndarray) -> _Trajectories:
+        sorted_label = label[prep.order]
+        labelled = ~np.isnan(sorted_label)
+        step = prep.step_idx.astype(np.float64)
+        starts = prep.traj_start
+        first_bad = np.minimum.reduceat(np.where(labelled & (sorted_label < 0.5), step, np.inf), starts)
+        has_label = np.logical_or.reduceat(labelled, starts)
+        return cls(prep.order, starts, step, labelled, first_bad, has_label)
+
+    def hits(self, credit: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
+        """(hits among erroneous, erroneous, hits among correct, correct), as :func:`first_error_f1` counts them."""
+        score = credit[self.order]
+        predicted = np.minimum.reduceat(np.where(self.labelled & (score < threshold), self.step, np.inf), self.starts)
+        error = np.isfinite(self.first_bad) & self.has_label
+        correct = ~np.isfinite(self.first_bad) & self.has_label
+        hit = self.first_bad == predicted
+        return int((hit & error).sum()), int(error.sum()), int((hit & correct).sum()), int(correct.sum())
+
+
+def _accumulate(score: _SchemeScore, trajs: _Trajectories, labelled: np.ndarray, credit: np.ndarray) -> None:
     score.credit.append(credit[labelled])
-    fe = first_error_f1(frame, credit, score.threshold)
-    # Accuracies are shares of trajectories; the counts behind them add up across chunks.
-    score.hits_erroneous += round(fe.acc_erroneous * fe.n_erroneous) if fe.n_erroneous else 0
-    score.hits_correct += round(fe.acc_correct * fe.n_correct) if fe.n_correct else 0
-    score.n_erroneous += fe.n_erroneous
-    score.n_correct += fe.n_correct
+    # Accuracies are shares of trajectories, and trajectories never cross chunks: the counts add up.
+    hits_err, n_err, hits_ok, n_ok = trajs.hits(credit, score.threshold)
+    score.hits_erroneous += hits_err
+    score.n_erroneous += n_err
+    score.hits_correct += hits_ok
+    score.n_correct += n_ok
 
 
 def _f1(score: _SchemeScore) -> tuple[float, float, float]:
@@ -164,22 +201,24 @@ def summarise_run(
             keep = _in_sample(frame, sample)
             if keep.any():
                 kept.append(frame[keep])
+            prep = prepare(frame)  # sorted and encoded once for every scheme of the chunk
             label = pd.to_numeric(frame["label"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             labelled = ~np.isnan(label)
             labels.append(label[labelled])
+            trajs = _Trajectories.of(prep, label) if rank and len(frame) else None
             for name, score in scores.items():
                 if score.error is None:
                     started = time.perf_counter()
                     try:
-                        credit, info = compute_with_info(frame, name, **dict(rank_params.get(name, {})))
+                        credit, info = compute_with_info(prep, name, **dict(rank_params.get(name, {})))
                     except CreditscopeError as error:
                         score.error = str(error)
                     else:
-                        _accumulate(score, frame, labelled, credit)
+                        _accumulate(score, trajs, labelled, credit)
                         score.notes.update(dict.fromkeys(info.notes))
                     score.seconds += time.perf_counter() - started
             for slot, (name, params) in slots.items():  # a scheme missing its inputs raises, as in memory
-                credit = compute_with_info(frame, name, **dict(params))[0]
+                credit = compute_with_info(prep, name, **dict(params))[0]
                 slot_spills[slot].append(credit)
                 if keep.any():
                     kept_credit[slot].append(credit[keep])

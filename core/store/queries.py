@@ -12,7 +12,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from core.schema import OPTIONAL_STEP_INPUTS, PRM_SOURCE, STEP_COLUMN_NAMES, TOKEN_COLUMN_NAMES, TOKEN_STAT_INPUTS
+from core.schema import (
+    LOGGED_PRM,
+    OPTIONAL_STEP_INPUTS,
+    PRM_SOURCE,
+    STEP_COLUMN_NAMES,
+    TOKEN_COLUMN_NAMES,
+    TOKEN_STAT_INPUTS,
+)
 from core.store import search as search_index
 from core.store.database import Store
 
@@ -271,6 +278,29 @@ def labelled_steps_sample(store: Store, run_id: str, max_trajectories: int) -> t
          "last": max(chosen, default=-1)},
     )  # fmt: skip
     return frame, total
+
+
+def scope_counts(
+    store: Store,
+    run_id: str,
+    *,
+    iteration: int | None = None,
+    group_id: str | None = None,
+    traj_ids: Sequence[str] | None = None,
+) -> tuple[int, int]:
+    """Trajectories, and steps showing a logged PRM score, among a run's steps filtered as :func:`steps` filters.
+
+    Counted in DuckDB: a whole-run scope of 10M steps never becomes a DataFrame.
+    """
+    frame = store.query_df(
+        """SELECT count(DISTINCT traj_id) AS trajectories, count(*) FILTER (WHERE prm_source = $logged) AS logged
+           FROM steps
+           WHERE run_id = $run AND ($it IS NULL OR iteration = $it) AND ($grp IS NULL OR group_id = $grp)
+             AND ($trajs IS NULL OR list_contains($trajs, traj_id))""",
+        {"run": run_id, "it": iteration, "grp": group_id, "trajs": list(traj_ids) if traj_ids is not None else None,
+         "logged": LOGGED_PRM},
+    )  # fmt: skip
+    return int(frame["trajectories"].iloc[0]), int(frame["logged"].iloc[0])
 
 
 def trajectories(
