@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.schema import STEP_COLUMN_NAMES, TOKEN_COLUMN_NAMES
+
+if TYPE_CHECKING:  # pandas costs ~0.5 s to import; a native JSONL load never needs it
+    import pandas as pd
 
 STEP_FRAME_COLUMNS: tuple[str, ...] = tuple(c for c in STEP_COLUMN_NAMES if c != "run_id") + ("extra",)
 """Columns an adapter's ``steps`` frame carries: the canonical ones (``run_id`` is assigned at

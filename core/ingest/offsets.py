@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.ingest import registry
+from core.ingest.runner import new_digest
 
 FINGERPRINT_BYTES = 64 * 1024
 """How much of a loaded prefix, counted back from its end, must be unchanged for a file to be appended to."""
@@ -49,7 +50,7 @@ def scan_file(path: Path, copy_to: Path | None = None) -> FileScan:
     The copy is what makes a file being appended to safe to parse: the digest, the line count and
     the bytes parsed all describe the same snapshot.
     """
-    digest = hashlib.sha1(usedforsecurity=False)  # content identity, not security: the fastest hashlib digest here
+    digest = new_digest()  # the same digest as a plain ingest records, so the two recognise an unchanged file
     newlines = complete_end = size = 0
     with open(path, "rb") as fh, open(copy_to or os.devnull, "wb") as copy:
         for chunk in iter(lambda: fh.read(1 << 22), b""):

@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
 import duckdb
+import xxhash
 
 from core.errors import IngestError
 from core.ingest import registry
-from core.ingest.base import PARTIAL_TAIL, AdapterOptions, Rollouts
+from core.ingest.base import PARTIAL_TAIL, AdapterOptions
 from core.store.database import Store
-from core.store.load import SourceInfo, SourceState, load_rollouts, previous_state, touch_source
-from core.store.native_jsonl import FastPathUnavailable, drop_stage, load_staged, stage_native_jsonl
+from core.store.load import SourceInfo, SourceState, finish_source, load_rollouts, previous_state, touch_source
+from core.store.native_jsonl import FastPathFailed, FastPathUnavailable, load_native_jsonl
 from core.store.progress import ProgressReporter, reporting
 
 
@@ -90,9 +90,18 @@ class Source:
     result: SourceResult | None = None
 
 
+def new_digest() -> xxhash.xxh3_128:
+    """The content digest files are compared by: XXH3-128, a non-cryptographic hash at memory speed.
+
+    It tells an edited file from an unchanged one (not a forgery from the original), and at a few GB/s
+    it costs a 1M-step file ~0.05 s where SHA-1 took ~0.3 s of the load.
+    """
+    return xxhash.xxh3_128()
+
+
 def file_digest(path: Path) -> str:
-    """SHA-1 of the file's bytes: decides whether a re-ingested file really changed."""
-    digest = hashlib.sha1(usedforsecurity=False)  # content identity, not security: the fastest hashlib digest here
+    """Digest of the file's bytes (:func:`new_digest`): decides whether a re-ingested file really changed."""
+    digest = new_digest()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             digest.update(chunk)
@@ -179,93 +188,126 @@ def ingest_sources(
     """Load planned sources in one transaction (see :func:`ingest`)."""
     options = options or AdapterOptions()
     report = report or IngestReport()
-    with store.exclusive():
-        # Phase 1, outside any transaction: find changed files and parse them. DuckDB staging tables
-        # must exist before the writer's transaction starts, or its snapshot would not see them.
-        prepared: list[_Prepared] = []
-        try:
-            for source in sources:
-                prepared.append(_prepare(store, source, run, options))
-            with store.writer() as cur:  # phase 2: one transaction for the whole command
-                for item in prepared:
-                    result = _load(cur, item)
-                    report.sources.append(result)
-                    if on_source is not None:
-                        on_source(result)
-        finally:
-            with store.reader() as stage:
-                for item in prepared:
-                    if item.stage_token:
-                        drop_stage(stage, item.stage_token)
+    work = _Work(store, run, options)
+    reported: set[int] = set()
+    with store.exclusive(), work:
+        while True:
+            results: list[SourceResult] = []
+            try:
+                with store.writer() as cur:
+                    for index, source in enumerate(sources):
+                        work.current = index
+                        results.append(work.load(cur, source, index))
+                        if on_source is not None and index not in reported:
+                            reported.add(index)
+                            on_source(results[-1])
+                break
+            except FastPathFailed as exc:
+                # DuckDB aborted the transaction (it does on any error) and it rolled back: load everything
+                # again, this file with its layout detected over the whole file when DuckDB refused a sampled
+                # layout, else through the Python reader, which loads it or names the bad line.
+                sampled = work.current not in work.whole_file
+                (work.whole_file if exc.refused and sampled else work.python_only).add(work.current)
+            except duckdb.InterruptException:
+                raise KeyboardInterrupt from None
+    report.sources.extend(results)
     return report
 
 
-@dataclass
-class _Prepared:
-    """A planned source after phase 1: unchanged, staged in DuckDB, or parsed into frames."""
+class _Work:
+    """The state of one command across tries: digests computed on a helper thread, files for the Python reader."""
 
-    result: SourceResult
-    src: SourceInfo | None = None
-    stage_token: str | None = None
-    rollouts: Rollouts | None = None
-    appended_to: SourceState | None = None
-    """The state the new rows are added to; None for a full load."""
+    def __init__(self, store: Store, run: str | None, options: AdapterOptions) -> None:
+        self.store, self.run, self.options = store, run, options
+        self.python_only: set[int] = set()
+        self.whole_file: set[int] = set()
+        self.current = 0
+        self._digests: dict[Path, Future[str]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="creditscope-digest")
 
+    def __enter__(self) -> _Work:
+        return self
 
-def _prepare(store: Store, source: Source, run: str | None, options: AdapterOptions) -> _Prepared:
-    path, module = source.path, source.module
-    if source.known is not None:  # the caller decided what to read and what to record
-        result = source.result or SourceResult(str(path), module.NAME, "loaded")
-        prepared = _read(store, source, source.known, result, options)
-        prepared.appended_to = source.append_to
-        return prepared
-    src = source_info(path, module, run, options)
-    with store.reader() as cur:
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def digest(self, path: Path) -> Future[str]:
+        """The file's digest, computed once per command on the helper thread while DuckDB parses."""
+        if path not in self._digests:
+            self._digests[path] = self._pool.submit(file_digest, path)
+        return self._digests[path]
+
+    def load(self, cur: duckdb.DuckDBPyConnection, source: Source, index: int) -> SourceResult:
+        """Load one source inside the command's transaction; returns what happened to it."""
+        path, module = source.path, source.module
+        if source.known is not None:  # the caller decided what to read and what to record
+            given = source.result or SourceResult(str(path), module.NAME, "loaded")
+            result = replace(given, skipped=list(given.skipped))  # a fresh copy for each try of the transaction
+            return self._read_and_load(cur, source, source.known, result, index, None)
+        src = source_info(path, module, self.run, self.options)
         prev = previous_state(cur, src.source_id)
-    same = same_reading(prev, src)
-    if same is not None and same.size == src.size and same.mtime == src.mtime:
-        return _Prepared(SourceResult(str(path), module.NAME, "unchanged"))
-    staged: _Staged | None = None
-    if _fast_path_candidate(module, path, options) and not (same is not None and same.size == src.size):
-        # The file will surely be read, so DuckDB parses while Python hashes (hashlib releases the GIL):
-        # the digest is only needed for the bookkeeping, and a 1M-step file takes ~0.3 s to hash.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            hashing = pool.submit(file_digest, path)
-            staged = _stage(store, path, path, run)
-            digest = hashing.result()
-    else:
-        digest = file_digest(path)
-    if same is not None and same.content_hash == digest:
-        with store.writer() as cur:
-            touch_source(cur, src.source_id, src.mtime)
-        return _Prepared(SourceResult(str(path), module.NAME, "unchanged"))
-    # If the file grows while it is read, the recorded size and digest describe the older bytes, so the next
-    # ingest sees a change and reads it again: nothing is appended behind the bookkeeping's back.
-    result = SourceResult(str(path), module.NAME, "replaced" if prev is not None else "loaded")
-    return _read(store, source, replace(src, content_hash=digest), result, options, staged)
+        same = same_reading(prev, src)
+        if same is not None and same.size == src.size and same.mtime == src.mtime:
+            return SourceResult(str(path), module.NAME, "unchanged")
+        digest = self.digest(path)
+        fast = index not in self.python_only and _fast_path_candidate(module, path)
+        if not fast or (same is not None and same.size == src.size):
+            # Only the digest can tell whether the file changed; a changed file is then surely read, so
+            # for the fast path DuckDB parses while the helper thread hashes.
+            if same is not None and same.content_hash == digest.result():
+                touch_source(cur, src.source_id, src.mtime)
+                return SourceResult(str(path), module.NAME, "unchanged")
+        # If the file grows while it is read, the recorded size and digest describe the older bytes, so the next
+        # ingest sees a change and reads it again: nothing is appended behind the bookkeeping's back.
+        result = SourceResult(str(path), module.NAME, "replaced" if prev is not None else "loaded")
+        return self._read_and_load(cur, source, src, result, index, digest)
+
+    def _read_and_load(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        source: Source,
+        src: SourceInfo,
+        result: SourceResult,
+        index: int,
+        digest: Future[str] | None,
+    ) -> SourceResult:
+        path, module = source.path, source.module
+        fast = index not in self.python_only and _fast_path_candidate(module, path)
+        read_from = source.read_from or path
+        append = source.append_to is not None
+        if fast:
+            try:
+                load_native_jsonl(
+                    cur,
+                    src,
+                    read_from=str(read_from),
+                    default_run=path.stem,
+                    split=self.options.split,
+                    append=append,
+                    whole_file=index in self.whole_file,
+                )
+            except FastPathUnavailable:
+                fast = False  # nothing was written: the Python reader takes the file in this same transaction
+            else:
+                result.fast_path = True
+                if digest is not None:
+                    src = replace(src, content_hash=digest.result())
+                n_traj, n_steps = finish_source(cur, src, {}, checked=True)
+        if not fast:
+            with _errors_name(read_from, path):
+                rollouts = module.read(read_from, self.options)
+            result.skipped.extend(note.replace(str(read_from), str(path)) for note in rollouts.skipped)
+            if digest is not None:
+                src = replace(src, content_hash=digest.result())
+            n_traj, n_steps = load_rollouts(cur, src, rollouts, rollouts.default_run or path.stem, append=append)
+        if source.append_to is not None:  # report what this load added, not the source's new totals
+            n_traj, n_steps = n_traj - source.append_to.n_trajectories, n_steps - source.append_to.n_steps
+        result.n_trajectories, result.n_steps = n_traj, n_steps
+        return result
 
 
-@dataclass(frozen=True)
-class _Staged:
-    """Outcome of a DuckDB fast-path attempt: the staging token, or None when the file needs the Python reader."""
-
-    token: str | None
-
-
-def _fast_path_candidate(module: ModuleType, path: Path, options: AdapterOptions) -> bool:
-    # A forced split is rare enough to leave to the Python reader rather than thread it through the SQL.
-    return module.NAME == "native" and path.suffix in (".jsonl", ".ndjson") and not options.split
-
-
-def _stage(store: Store, path: Path, read_from: Path, run: str | None) -> _Staged:
-    """Try the DuckDB fast path on ``read_from``."""
-    token = uuid.uuid4().hex[:12]
-    try:
-        with store.reader() as stage:
-            stage_native_jsonl(stage, str(read_from), token, run, path.stem)
-    except FastPathUnavailable:
-        return _Staged(None)  # the validating reader either parses the file or names the bad line and field
-    return _Staged(token)
+def _fast_path_candidate(module: ModuleType, path: Path) -> bool:
+    return module.NAME == "native" and path.suffix in (".jsonl", ".ndjson")
 
 
 @contextmanager
@@ -277,45 +319,3 @@ def _errors_name(read_from: Path, path: Path) -> Iterator[None]:
         if read_from == path or exc.path != str(read_from):
             raise
         raise IngestError(str(path), exc.problem.replace(str(read_from), str(path)), exc.record, exc.field) from exc
-
-
-def _read(
-    store: Store,
-    source: Source,
-    src: SourceInfo,
-    result: SourceResult,
-    options: AdapterOptions,
-    staged: _Staged | None = None,
-) -> _Prepared:
-    """Parse the source (its snapshot if it has one): DuckDB fast path, else the adapter.
-
-    ``staged`` is a fast-path attempt already made on the same bytes (see :func:`_prepare`).
-    """
-    path, module = source.path, source.module
-    read_from = source.read_from or path
-    if _fast_path_candidate(module, path, options):
-        staged = staged or _stage(store, path, read_from, src.run_override)
-        if staged.token is not None:
-            result.fast_path = True
-            return _Prepared(result, src, stage_token=staged.token)
-    with _errors_name(read_from, path):
-        rollouts = module.read(read_from, options)
-    result.skipped.extend(note.replace(str(read_from), str(path)) for note in rollouts.skipped)
-    return _Prepared(result, src, rollouts=rollouts)
-
-
-def _load(cur: duckdb.DuckDBPyConnection, item: _Prepared) -> SourceResult:
-    result = item.result
-    if item.src is None:
-        return result
-    append = item.appended_to is not None
-    if item.stage_token is not None:
-        n_traj, n_steps = load_staged(cur, item.src, item.stage_token, append=append)
-    else:
-        assert item.rollouts is not None
-        default_run = item.rollouts.default_run or Path(result.path).stem
-        n_traj, n_steps = load_rollouts(cur, item.src, item.rollouts, default_run, append=append)
-    if item.appended_to is not None:  # report what this load added, not the source's new totals
-        n_traj, n_steps = n_traj - item.appended_to.n_trajectories, n_steps - item.appended_to.n_steps
-    result.n_trajectories, result.n_steps = n_traj, n_steps
-    return result

@@ -14,12 +14,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from core.errors import CreditscopeError, DatabaseLocked
 from core.store.migrations import MIGRATIONS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _LOCK_PID = re.compile(r"PID (\d+)")
 
@@ -73,8 +76,6 @@ class Store:
             if read_only:
                 store._schema_version()  # a read-only open cannot migrate, but must still refuse a newer schema
             else:
-                # Staging area for bulk loads (see core.store.native_jsonl): in memory, shared by all cursors.
-                conn.execute("ATTACH IF NOT EXISTS ':memory:' AS cs_stage")
                 store._migrate()
                 store.schema_version = SCHEMA_VERSION
         except BaseException:

@@ -10,14 +10,17 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from core.errors import IngestError
 from core.ingest.base import Rollouts
 from core.schema import STEP_COLUMN_NAMES, TOKEN_COLUMNS
 from core.store.summaries import refresh_source
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,15 @@ class SourceState:
 
 def previous_state(cur: duckdb.DuckDBPyConnection, source_id: str) -> SourceState | None:
     """The recorded state of a source, or None if it was never ingested."""
-    row = cur.execute(
+    rows = cur.execute(
         """SELECT format, content_hash, size, mtime, n_trajectories, n_steps, options, loaded_bytes, loaded_lines,
                   prefix_hash
         FROM sources WHERE source_id = ?""",
         [source_id],
-    ).fetchone()
-    if row is None:
+    ).fetchall()  # fetched to the end: a pending result would block the caller's next use of the cursor
+    if not rows:
         return None
+    row = rows[0]
     return SourceState(
         format=str(row[0]),
         content_hash=str(row[1]),

@@ -1,20 +1,37 @@
 """Fast path for native JSONL: DuckDB reads the file itself, with no Python per record.
 
-``read_json`` auto-detects the record layout and refuses records with keys it did not see while
-sampling, so nothing is dropped silently. Whenever the detected types are not what the native
-format allows (or DuckDB refuses the file), :class:`FastPathUnavailable` tells the caller to fall
-back to the Python reader, which validates every record and names the exact line and field.
+A file is loaded by two statements inside the writer's transaction, straight from the file: one reads
+the records' top-level fields (the steps only counted) into ``trajectories``, the other unnests the
+steps into ``step_rows``. Nothing is staged, so the steps are decoded once and memory stays near that
+of a bare ``read_json``.
+
+DuckDB learns the layout from a sample of records (:data:`SAMPLE_RECORDS`). When the file holds no more
+records than that, the sample saw everything and the step statement names its columns and types
+outright. A longer file is read in DuckDB's detecting mode, which refuses a record with a key the sample
+did not show, so no field is dropped silently; and when the sample wrote a canonical number field as
+integers (``"label": 1``), the layout is detected over the whole file first, so a later ``0.5`` is read
+as 0.5 rather than rounded to an integer type.
+
+Whenever the layout does not fit the native format (:class:`FastPathUnavailable`, before anything is
+written) or DuckDB refuses a record or a value fails a check (:class:`FastPathFailed`), the caller
+falls back to the validating Python reader, which loads the file or names the exact line and field.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from core.schema import TOKEN_COLUMN_NAMES
-from core.store.load import TOKENS_OK, SourceInfo, delete_source, finish_source
+from core.store.load import TOKENS_OK, SourceInfo, delete_source
 from core.store.progress import tracking
+
+SAMPLE_RECORDS = 4096
+"""Records DuckDB's ``read_json`` samples to detect a layout. Smaller than DuckDB's default (20,480): the
+sample is read once more by the step statement of a longer file, and a key the sample missed costs only
+a retry with the layout detected over the whole file (see :class:`FastPathFailed`)."""
 
 TOP_KEYS = ("run", "iteration", "group", "trajectory", "prompt", "outcome", "split", "meta", "steps")
 STEP_KEYS = ("state", "action", "reward", "label", "node", "parent", "valid", "prm", "value", *TOKEN_COLUMN_NAMES)
@@ -22,188 +39,304 @@ STEP_KEYS = ("state", "action", "reward", "label", "node", "parent", "valid", "p
 _INT = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _NUM = _INT | {"DOUBLE", "FLOAT", "DECIMAL"}
 _ID = _INT | {"VARCHAR"}
-# What the native format allows for each field, as DuckDB type families.
+_NUMBER_ARRAYS = tuple(name for name in TOKEN_COLUMN_NAMES if name != "tokens")
+# What the native format allows for each step field, as DuckDB type families, and the type it is stored as.
 _ALLOWED: dict[str, set[str]] = {
-    "run": _ID, "iteration": _INT, "group": _ID, "trajectory": _ID, "prompt": {"VARCHAR"}, "outcome": _NUM,
-    "split": {"VARCHAR"}, "state": {"VARCHAR"}, "action": {"VARCHAR"}, "reward": _NUM, "label": _NUM,
-    "node": _ID, "parent": _ID, "valid": {"BOOLEAN"}, "prm": _NUM, "value": _NUM,
-    "tokens": {"VARCHAR[]"}, **{name: {f"{t}[]" for t in _NUM} for name in TOKEN_COLUMN_NAMES if name != "tokens"},
+    "state": {"VARCHAR"}, "action": {"VARCHAR"}, "reward": _NUM, "label": _NUM, "node": _ID, "parent": _ID,
+    "valid": {"BOOLEAN"}, "prm": _NUM, "value": _NUM, "tokens": {"VARCHAR[]"},
+    **{name: {f"{t}[]" for t in _NUM} for name in _NUMBER_ARRAYS},
 }  # fmt: skip
-_SQL_TYPE = {"iteration": "BIGINT", "outcome": "DOUBLE", "reward": "DOUBLE", "label": "DOUBLE", "prm": "DOUBLE",
-             "value": "DOUBLE", "valid": "BOOLEAN", "tokens": "VARCHAR[]",
-             **{name: "DOUBLE[]" for name in TOKEN_COLUMN_NAMES if name != "tokens"}}  # fmt: skip
+_SQL_TYPE = {"reward": "DOUBLE", "label": "DOUBLE", "prm": "DOUBLE", "value": "DOUBLE", "valid": "BOOLEAN",
+             "tokens": "VARCHAR[]", **{name: "DOUBLE[]" for name in _NUMBER_ARRAYS}}  # fmt: skip
+_DOUBLES = {"reward", "label", "prm", "value", *_NUMBER_ARRAYS}
+"""Step fields stored as floating point: detected as integers from a sample, later decimals would be rounded."""
 
 
 class FastPathUnavailable(Exception):
-    """The file needs the validating Python reader (odd types, unseen keys, or invalid JSON)."""
+    """The file's layout needs the validating Python reader; nothing was written."""
 
 
-def _family(sql_type: str) -> str:
-    return sql_type.split("(")[0].strip()
+class FastPathFailed(Exception):
+    """DuckDB refused the file part-way, or a value needs the Python reader's check.
+
+    Raised inside the writer's transaction: DuckDB has aborted it (or rows of the file were written), so
+    the caller must roll back before reading the file another way: when ``refused`` (DuckDB's error, e.g.
+    a key its sample did not show) and the layout came from a sample, with ``whole_file=True``; otherwise
+    with the Python reader, which loads the file or names the bad line and field.
+    """
+
+    def __init__(self, problem: str, *, refused: bool):
+        super().__init__(problem)
+        self.refused = refused
 
 
-def _expr(cur: duckdb.DuckDBPyConnection, table: str, field: str, sql_type: str | None, source: str) -> str:
-    """SQL expression casting a detected field to its canonical type, or raising FastPathUnavailable."""
-    target = _SQL_TYPE.get(field, "VARCHAR")
+@dataclass(frozen=True)
+class _Layout:
+    """What DuckDB detected: top-level keys and step keys with their types, and whether it saw every record."""
+
+    top: dict[str, duckdb.DuckDBPyType]
+    steps: dict[str, duckdb.DuckDBPyType]
+    whole_file: bool
+
+
+def _family(sql_type: object) -> str:
+    return str(sql_type).split("(")[0].strip()
+
+
+def _reader(path: str, *, columns: dict[str, str] | None = None, whole_file: bool = False) -> str:
+    """A ``read_json`` call: detecting from a sample, detecting over the whole file, or with named columns."""
+    options = "format = 'newline_delimited'"
+    if columns is not None:
+        spec = ", ".join(f"'{_quote(name)}': '{_quote(sql_type)}'" for name, sql_type in columns.items())
+        options += f", columns = {{{spec}}}"
+    else:
+        options += f", sample_size = {-1 if whole_file else SAMPLE_RECORDS}"
+    return f"read_json('{_quote(path)}', {options})"
+
+
+def _detect(cur: duckdb.DuckDBPyConnection, path: str, *, whole_file: bool = False) -> _Layout:
+    """Bind a detecting ``read_json`` and read the layout off its result types (nothing is executed)."""
+    relation = cur.sql(f"SELECT * FROM {_reader(path, whole_file=whole_file)}")
+    top = dict(zip(relation.columns, relation.types, strict=True))
+    steps_type = top.get("steps")
+    if "trajectory" not in top or "outcome" not in top or steps_type is None or steps_type.id != "list":
+        raise FastPathUnavailable("required keys missing or steps not a list")
+    element = steps_type.child
+    if element.id != "struct":
+        raise FastPathUnavailable("steps are not objects")
+    steps = {str(name): child for name, child in element.children}
+    if "action" not in steps:
+        raise FastPathUnavailable("steps lack 'action'")
+    # A sample may see a field only as null (JSON/NULL); over the whole file JSON means mixed types.
+    unseen = {"NULL"} if whole_file else {"NULL", "JSON"}
+    for name, sql_type in steps.items():
+        if name in _ALLOWED and _family(sql_type) not in _ALLOWED[name] | unseen:
+            raise FastPathUnavailable(f"step field {name!r} detected as {sql_type}")
+    return _Layout(top, steps, whole_file)
+
+
+def load_native_jsonl(
+    cur: duckdb.DuckDBPyConnection,
+    src: SourceInfo,
+    *,
+    read_from: str,
+    default_run: str,
+    split: str | None,
+    append: bool = False,
+    whole_file: bool = False,
+) -> None:
+    """Inside the writer's transaction: load ``read_from`` as the rows of ``src`` (replacing its rows, or added).
+
+    Args:
+        cur: The writer's cursor.
+        src: The source's bookkeeping (its ``run_override`` names the run of every record).
+        read_from: The file to parse (the source itself or a snapshot of it).
+        default_run: Run of records that name none and have no override.
+        split: Forced split of every trajectory, or None to keep the records'.
+        append: Add the rows to the source's stored ones instead of replacing them.
+        whole_file: Detect the layout over every record rather than a sample (the retry after a refusal).
+
+    The caller records the source afterwards (:func:`core.store.load.finish_source` with ``checked=True``:
+    the per-step checks ran here).
+
+    Raises:
+        FastPathUnavailable: The layout needs the Python reader; nothing was written.
+        FastPathFailed: DuckDB refused the file or a value needs checking; the transaction must roll back.
+        KeyboardInterrupt: The user interrupted DuckDB.
+    """
+    try:
+        layout = _detect(cur, read_from, whole_file=whole_file)
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except duckdb.Error as exc:  # any error, even while binding, aborts the transaction
+        raise FastPathFailed(str(exc), refused=True) from exc
+    name = Path(src.path).name
+    # Row order inside step_rows carries no meaning (every read orders explicitly; step order comes from each
+    # record's list), and letting DuckDB drop it parallelises the write. The setting lives on this cursor only.
+    cur.execute("SET preserve_insertion_order = false")
+    try:
+        if not append:
+            delete_source(cur, src.source_id)
+        with tracking(cur, name, "reading"):
+            n_records = _insert_trajectories(cur, read_from, layout, src, default_run, split)
+        whole = layout.whole_file or n_records <= SAMPLE_RECORDS
+        detected = [layout.top.get("outcome"), *(layout.steps.get(field) for field in _DOUBLES)]
+        if not whole and any(_family(sql_type).removesuffix("[]") in _INT for sql_type in detected):
+            layout = _detect(cur, read_from, whole_file=True)  # see the module docstring
+            whole = True
+        run = f"'{_quote(src.run_override or default_run)}'"
+        if not src.run_override and "run" in layout.top:
+            run = f"coalesce(run::VARCHAR, {run})"
+        with tracking(cur, name, "writing"):
+            _insert_steps(cur, read_from, layout, run, src.source_id, whole_file=whole)
+        consistent = cur.execute(
+            """SELECT (SELECT count(*) FROM step_rows WHERE source_id = $1)
+                      = (SELECT coalesce(sum(n_steps), 0) FROM trajectories WHERE source_id = $1)""",
+            [src.source_id],
+        ).fetchall()
+        if not consistent[0][0]:  # the file changed between the two statements
+            raise FastPathFailed("the file changed while it was read", refused=True)
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except duckdb.Error as exc:
+        raise FastPathFailed(str(exc), refused=_CHECK not in str(exc)) from exc
+
+
+_CHECK = "creditscope-check"
+"""Marks the errors the load raises itself (``error()`` in SQL) for a value the Python reader must judge."""
+
+
+def _guard(condition: str, value: str, what: str) -> str:
+    """SQL that is ``value``, or fails the statement (and so the fast path) where ``condition`` holds.
+
+    Checking inside the writing statement costs less than scanning the written rows again.
+    """
+    return f"CASE WHEN {condition} THEN error('{_CHECK}: {what}') ELSE {value} END"
+
+
+def _json_value(name: str, kinds: tuple[str, ...]) -> tuple[str, str]:
+    """SQL reading a JSON-typed field as text, and SQL that is true when its JSON type is not among ``kinds``.
+
+    Top-level fields are read as JSON so their types are checked exactly (DuckDB would otherwise turn
+    ``"iteration": 1.5`` into 2 and ``"trajectory": [1]`` into the text ``[1]``).
+    """
+    column = f'"{name}"'
+    kind = f"json_type({column})"
+    wrong = f"({column} IS NOT NULL AND {kind} <> 'NULL' AND {kind} NOT IN ({', '.join(map(repr, kinds))}))"
+    return f"CASE WHEN {kind} = 'NULL' THEN NULL ELSE {column}->>'$' END", wrong
+
+
+def _insert_trajectories(
+    cur: duckdb.DuckDBPyConnection, path: str, layout: _Layout, src: SourceInfo, default_run: str, split: str | None
+) -> int:
+    """Insert a trajectory row per record from its top-level fields (its steps only counted); returns the count."""
+    columns = {name: "JSON" for name in layout.top if name != "steps"}
+    columns["steps"] = 'STRUCT("action" VARCHAR)[]'  # counted only; the smallest part of a step that must exist
+    ids, integers, texts = ("VARCHAR", "BIGINT", "UBIGINT"), ("BIGINT", "UBIGINT"), ("VARCHAR",)
+    kinds = {"run": ids, "iteration": integers, "group": ids, "trajectory": ids, "prompt": texts,
+             "outcome": (*integers, "DOUBLE"), "split": texts}  # fmt: skip
+    value: dict[str, str] = {}
+    wrong: list[str] = []
+    for field, allowed in kinds.items():
+        if field in layout.top:
+            value[field], bad = _json_value(field, allowed)
+            wrong.append(bad)
+        else:
+            value[field] = "NULL"
+    extra_top = [name for name in layout.top if name not in TOP_KEYS]
+    meta = '"meta"' if "meta" in layout.top else "NULL::JSON"
+    if extra_top:  # unknown top-level keys join `meta`, as the Python reader merges them
+        packed = ", ".join(f"'{_quote(name)}', \"{_quote_identifier(name)}\"" for name in extra_top)
+        meta = f"json_merge_patch(coalesce({meta}, '{{}}'::JSON), json_object({packed}))"
+    run = f"'{_quote(src.run_override)}'" if src.run_override else f"coalesce({value['run']}, '{_quote(default_run)}')"
+    # The inner query decodes each field once; the outer one checks and shapes them.
+    bad = " OR ".join(
+        [
+            "wrong_type",
+            "(iteration_text IS NOT NULL AND iteration IS NULL)",  # beyond a 64-bit integer
+            "traj_id IS NULL OR traj_id = '' OR run_id = ''",
+            "outcome IS NULL OR NOT isfinite(outcome)",
+            "split NOT IN ('train', 'val')",
+            "n_steps IS NULL OR n_steps = 0",
+        ]
+    )
+    inserted = cur.execute(
+        f"""INSERT INTO trajectories BY NAME
+        SELECT run_id, {_guard(bad, "traj_id", "a record needs checking")} AS traj_id,
+               coalesce(iteration, 0) AS iteration, coalesce(group_text, prompt, traj_id) AS group_id, prompt,
+               {f"'{split}'" if split else "split"} AS split, outcome, n_steps, meta, ? AS source_id
+        FROM (SELECT {run} AS run_id, {value["trajectory"]} AS traj_id, {value["iteration"]} AS iteration_text,
+                     TRY_CAST(iteration_text AS BIGINT) AS iteration, {value["group"]} AS group_text,
+                     {value["prompt"]} AS prompt, coalesce({value["split"]}, 'train') AS split,
+                     TRY_CAST({value["outcome"]} AS DOUBLE) AS outcome, len(steps)::INTEGER AS n_steps,
+                     {meta} AS meta, {" OR ".join(wrong) or "FALSE"} AS wrong_type
+              FROM {_reader(path, columns=columns)})""",
+        [src.source_id],
+    ).fetchall()
+    return int(inserted[0][0])
+
+
+def _insert_steps(
+    cur: duckdb.DuckDBPyConnection,
+    path: str,
+    layout: _Layout,
+    run: str,
+    source_id: str,
+    *,
+    whole_file: bool,
+) -> None:
+    """Unnest every record's steps into ``step_rows``; trajectory-level columns come from the same record.
+
+    With ``whole_file`` the layout covers every record, so the columns are named outright (no second
+    detection pass); otherwise DuckDB detects again from its sample and refuses any key it did not see.
+    """
+    # The prompt is read only when a record may lack its group (the group then defaults to it).
+    top = {name for name in ("run", "iteration", "group", "trajectory", "outcome", "prompt") if name in layout.top}
+    columns = None
+    if whole_file:
+        columns = {
+            name: "DOUBLE" if name == "outcome" else "BIGINT" if name == "iteration" else "VARCHAR" for name in top
+        }
+        fields = ", ".join(
+            f'"{_quote_identifier(name)}" {_SQL_TYPE.get(name, "VARCHAR") if name in _ALLOWED else sql_type}'
+            for name, sql_type in layout.steps.items()
+        )
+        columns["steps"] = f"STRUCT({fields})[]"
+    s = {name: _step_value(name, layout.steps.get(name)) for name in STEP_KEYS}
+    group = ", ".join(
+        expr for key, expr in (("group", '"group"::VARCHAR'), ("prompt", "prompt::VARCHAR")) if key in top
+    )
+    group = f"coalesce({group}, trajectory::VARCHAR)" if group else "trajectory::VARCHAR"
+    iteration = "coalesce(iteration::BIGINT, 0)" if "iteration" in layout.top else "0::BIGINT"
+    extra_keys = [name for name in layout.steps if name not in STEP_KEYS]
+    extra = "NULL::JSON"
+    if extra_keys:
+        packed = (
+            "to_json(struct_pack("
+            + ", ".join(f'"{_quote_identifier(k)}" := s."{_quote_identifier(k)}"' for k in extra_keys)
+            + "))"
+        )
+        # A key a step lacks reads as null; dropping it (merge_patch into {} drops null members) rewrites the
+        # JSON, so only steps lacking one pay for it.
+        complete = " AND ".join(f's."{_quote_identifier(k)}" IS NOT NULL' for k in extra_keys)
+        sparse = f"nullif(json_merge_patch('{{}}'::JSON, {packed})::VARCHAR, '{{}}')::JSON"
+        extra = f"CASE WHEN {complete} THEN {packed} ELSE {sparse} END"
+    tokens = ", ".join(f"{s[name]} AS {name}" for name in TOKEN_COLUMN_NAMES)
+    cur.execute(
+        f"""INSERT INTO step_rows BY NAME
+        SELECT * REPLACE ({_guard(f"NOT ({_STEP_OK})", "action", "a step needs checking")} AS action)
+        FROM (SELECT run_id, iteration, group_id, traj_id, step_idx::INTEGER AS step_idx, {s["state"]} AS state,
+                     {s["action"]} AS action, {s["reward"]} AS reward, outcome, {s["node"]} AS node_id,
+                     {s["parent"]} AS parent_id, {s["label"]} AS label, {s["valid"]} AS valid,
+                     {s["prm"]} AS prm_logged, {s["value"]} AS value, {extra} AS extra, {tokens}, ? AS source_id
+              FROM (SELECT {run} AS run_id, {iteration} AS iteration, {group} AS group_id,
+                           trajectory::VARCHAR AS traj_id, outcome::DOUBLE AS outcome,
+                           unnest(range(len(steps))) AS step_idx, unnest(steps) AS s
+                    FROM {_reader(path, columns=columns)}))""",
+        [source_id],
+    )
+
+
+def _step_value(name: str, sql_type: duckdb.DuckDBPyType | None) -> str:
+    """SQL for a step field in its canonical type; a field null in every sampled record stays null or fails."""
+    target = _SQL_TYPE.get(name, "VARCHAR")
     if sql_type is None:
         return f"NULL::{target}"
-    family = _family(sql_type)
-    if family in _ALLOWED[field]:
-        return f"{source}::{target}"
-    if family in {"JSON", "NULL"}:
-        # A field that is null everywhere is detected as JSON; anything else there is mixed types.
-        non_null = cur.execute(
-            f"SELECT count(*) FROM {table} WHERE {source} IS NOT NULL AND json_type({source}::JSON) <> 'NULL'"
-        ).fetchone()
-        if non_null and non_null[0] == 0:
-            return f"NULL::{target}"
-    raise FastPathUnavailable(f"field {field!r} detected as {sql_type}")
+    if _family(sql_type) in {"JSON", "NULL"}:  # never seen with a value: any value later needs the Python reader
+        problem = f"step field {name} has values the sample did not show"
+        return f"CASE WHEN s.\"{name}\" IS NULL THEN NULL::{target} ELSE error('{problem}') END"
+    return f's."{name}"::{target}'
 
 
-STAGE = "cs_stage"
-"""In-memory database attached to every store: staging there keeps a failed fast path from aborting
-the writer's transaction (DuckDB aborts a transaction on any error inside it)."""
+_STEP_OK = " AND ".join(
+    ["action IS NOT NULL", *(f"coalesce(isfinite({c}), TRUE)" for c in ("reward", "label", "prm_logged", "value")),
+     "coalesce(label BETWEEN 0 AND 1, TRUE)", f"({TOKENS_OK})"]
+)  # fmt: skip
+"""What a step must satisfy to be loaded without the Python reader's check (labels in [0, 1] included)."""
 
 
-def stage_native_jsonl(
-    stage: duckdb.DuckDBPyConnection, path: str, token: str, run_override: str | None, default_run: str
-) -> None:
-    """Parse ``path`` into staging: the raw records plus canonical trajectory and step views over them.
-
-    The views are evaluated by the final INSERTs instead of being
-    materialised here, and carries the trajectory-level columns itself instead of joining: at a
-    million steps both a second copy of the text and a join on trajectory ids cost more than the
-    unnest.
-
-    Runs on its own autocommit cursor. Raises :class:`FastPathUnavailable` whenever the file needs
-    the validating Python reader.
-    """
-    raw = f"{STAGE}.raw_{token}"
-    # Row order inside the staging and step tables carries no meaning (every read orders explicitly;
-    # step order comes from each record's list), and letting DuckDB drop it parallelises the load.
-    stage.execute("SET preserve_insertion_order = false")
-    try:
-        # Keep read_json's default object-size limit: raising it to 256 MB made this load ~40 % slower.
-        # Should DuckDB refuse an oversized record, the Python reader (no limit) takes the file.
-        with tracking(stage, Path(path).name, "reading"):
-            stage.execute(
-                f"CREATE OR REPLACE TABLE {raw} AS SELECT * FROM read_json(?, format = 'newline_delimited')", [path]
-            )
-        _stage_canonical(stage, raw, token, run_override, default_run)
-    except duckdb.Error as exc:
-        drop_stage(stage, token)
-        raise FastPathUnavailable(str(exc)) from exc
-    except FastPathUnavailable:
-        drop_stage(stage, token)
-        raise
-
-
-def drop_stage(cur: duckdb.DuckDBPyConnection, token: str) -> None:
-    """Remove the staging tables of ``token``."""
-    cur.execute(f"DROP VIEW IF EXISTS {STAGE}.s_{token}")
-    cur.execute(f"DROP VIEW IF EXISTS {STAGE}.t_{token}")
-    cur.execute(f"DROP TABLE IF EXISTS {STAGE}.raw_{token}")
-
-
-def _stage_canonical(
-    cur: duckdb.DuckDBPyConnection, raw: str, token: str, run_override: str | None, default_run: str
-) -> None:
-    top = {row[0]: row[1] for row in cur.execute(f"DESCRIBE {raw}").fetchall()}
-    if "trajectory" not in top or "outcome" not in top or "steps" not in top or not top["steps"].endswith("[]"):
-        raise FastPathUnavailable("required keys missing or steps not a list of objects")
-    raw_steps = f"(SELECT unnest(steps) AS s FROM {raw})"
-    step_types = dict(
-        cur.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT s.* FROM {raw_steps})").fetchall()
-    )
-    if "action" not in step_types:
-        raise FastPathUnavailable("steps lack 'action'")
-
-    t = {k: _expr(cur, raw, k, top.get(k), f'"{k}"') for k in TOP_KEYS if k not in ("meta", "steps")}
-    s = {k: _expr(cur, raw_steps, k, step_types.get(k), f's."{k}"') for k in STEP_KEYS}
-    run = f"'{_quote(run_override)}'" if run_override else f"coalesce({t['run']}, '{_quote(default_run)}')"
-    group = f"coalesce({t['group']}, {t['prompt']}, {t['trajectory']})"
-    iteration = f"coalesce({t['iteration']}, 0)"
-    # Most files name every group and iteration; then the step view need not carry the prompt text
-    # through the unnest just to fall back on it (that copy is a measurable share of a 1M-step load).
-    missing = cur.execute(
-        f"SELECT count(*) FILTER ({t['group']} IS NULL), count(*) FILTER ({t['iteration']} IS NULL) FROM {raw}"
-    ).fetchone()
-    if missing and missing[0] == 0:
-        group = t["group"]
-    if missing and missing[1] == 0:
-        iteration = t["iteration"]
-    extra_top = [k for k in top if k not in TOP_KEYS]
-    meta = "to_json(meta)" if "meta" in top else "NULL::JSON"
-    if extra_top:
-        packed = ", ".join(f'"{k}" := "{k}"' for k in extra_top)
-        meta = f"json_merge_patch(coalesce({meta}, '{{}}'::JSON), to_json(struct_pack({packed})))"
-    extra_step = [k for k in step_types if k not in STEP_KEYS]
-    packed = "to_json(struct_pack(" + ", ".join(f'"{k}" := s."{k}"' for k in extra_step) + "))"
-    # merge_patch into {} drops keys whose value is null, so a key only some steps carry stays off the
-    # others; it costs a JSON rewrite per step, so it is used only when some step lacks an extra key.
-    extra_sparse = f"nullif(json_merge_patch('{{}}'::JSON, {packed})::VARCHAR, '{{}}')::JSON"
-    extra = extra_sparse if extra_step else "NULL::JSON"
-
-    keys = f"{run} AS run_id, {iteration} AS iteration, {group} AS group_id, {t['trajectory']} AS traj_id"
-    cur.execute(
-        f"""CREATE OR REPLACE VIEW {STAGE}.t_{token} AS
-        SELECT {keys}, {t["prompt"]} AS prompt, coalesce({t["split"]}, 'train') AS split,
-               {t["outcome"]} AS outcome, len(steps)::INTEGER AS n_steps, {meta} AS meta
-        FROM {raw}"""
-    )
-
-    tokens = ", ".join(f"{s[name]} AS {name}" for name in TOKEN_COLUMN_NAMES)
-
-    def create_step_view(extra_expr: str) -> None:
-        cur.execute(
-            f"""CREATE OR REPLACE VIEW {STAGE}.s_{token} AS
-            SELECT run_id, iteration, group_id, traj_id, step_idx::INTEGER AS step_idx,
-                   {s["state"]} AS state, {s["action"]} AS action, {s["reward"]} AS reward, outcome,
-                   {s["node"]} AS node_id, {s["parent"]} AS parent_id, {s["label"]} AS label,
-                   {s["valid"]} AS valid, {s["prm"]} AS prm_logged, {s["value"]} AS value, {extra_expr} AS extra,
-                   {tokens}
-            FROM (SELECT {keys}, {t["outcome"]} AS outcome, generate_subscripts(steps, 1) - 1 AS step_idx,
-                         unnest(steps) AS s
-                  FROM {raw})"""
-        )
-
-    create_step_view(extra)
-    # Anything the Python reader would reject sends the file there, so the user gets its exact message.
-    # The same pass counts steps lacking an extra key (any such step keeps the null-dropping form).
-    sparse = " OR ".join(f's."{k}" IS NULL' for k in extra_step) or "FALSE"
-    bad, sparse_steps = cur.execute(
-        f"""SELECT (SELECT count(*) FROM {STAGE}.t_{token}
-                    WHERE traj_id IS NULL OR outcome IS NULL OR split NOT IN ('train', 'val') OR n_steps = 0)
-                 + (SELECT count(*) FROM {STAGE}.t_{token} WHERE NOT isfinite(outcome))
-                 + count(*) FILTER (action IS NULL OR NOT ({_FINITE}) OR NOT ({TOKENS_OK})),
-                 count(*) FILTER ({sparse})
-           FROM (SELECT {s["action"]} AS action, {s["reward"]} AS reward, {s["label"]} AS label,
-                        {s["prm"]} AS prm_logged, {s["value"]} AS value, {tokens}, s
-                 FROM (SELECT unnest(steps) AS s FROM {raw}))"""
-    ).fetchone()  # type: ignore[misc]
-    if bad:
-        raise FastPathUnavailable("records need validation")
-    if extra_step and not sparse_steps:
-        create_step_view(packed)  # every step carries every extra key: no null to drop
-
-
-_FINITE = " AND ".join(f"coalesce(isfinite({c}), TRUE)" for c in ("reward", "label", "prm_logged", "value"))
-
-
-def load_staged(
-    cur: duckdb.DuckDBPyConnection, src: SourceInfo, token: str, *, append: bool = False
-) -> tuple[int, int]:
-    """Inside the writer's transaction: replace the source's rows with staged ones (or add them, with ``append``).
-
-    Returns the source's (trajectories, steps) after the load.
-    """
-    if not append:
-        delete_source(cur, src.source_id)
-    cur.execute("SET preserve_insertion_order = false")  # see stage_native_jsonl
-    cur.execute(f"INSERT INTO trajectories BY NAME SELECT *, ? AS source_id FROM {STAGE}.t_{token}", [src.source_id])
-    with tracking(cur, Path(src.path).name, "writing"):
-        cur.execute(f"INSERT INTO step_rows BY NAME SELECT *, ? AS source_id FROM {STAGE}.s_{token}", [src.source_id])
-    return finish_source(cur, src, {}, checked=True)
+def _quote_identifier(name: str) -> str:
+    return name.replace('"', '""')
 
 
 def _quote(text: str) -> str:

@@ -63,13 +63,13 @@ def test_grown_file_parses_only_its_new_lines_and_equals_a_full_read(
     path = tmp_path / "arith.jsonl"
     path.write_text("".join(lines[:300]))
     staged_records: list[int] = []
-    stage = runner.stage_native_jsonl
+    load = runner.load_native_jsonl
 
-    def counting_stage(cur, file, *args, **kwargs):  # noqa: ANN001, ANN202 - spy with the real signature
-        staged_records.append(sum(1 for line in Path(file).read_bytes().split(b"\n") if line.strip()))
-        return stage(cur, file, *args, **kwargs)
+    def counting_load(cur, src, *, read_from, **kwargs):  # noqa: ANN001, ANN003, ANN202 - spy, real signature
+        staged_records.append(sum(1 for line in Path(read_from).read_bytes().split(b"\n") if line.strip()))
+        return load(cur, src, read_from=read_from, **kwargs)
 
-    monkeypatch.setattr(runner, "stage_native_jsonl", counting_stage)
+    monkeypatch.setattr(runner, "load_native_jsonl", counting_load)
     first = _only(poll_once(store, [str(path)]))
     assert (first.status, first.n_trajectories, first.lines) == ("loaded", 300, (1, 300))
 
@@ -172,15 +172,15 @@ def test_a_file_growing_while_a_plain_ingest_parses_it_is_read_again_next_time(
 ) -> None:
     path = tmp_path / "arith.jsonl"
     path.write_text("".join(lines[:20]))
-    stage = runner.stage_native_jsonl
+    load = runner.load_native_jsonl
 
-    def stage_then_grow(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - spy with the real signature
-        stage(*args, **kwargs)
+    def load_then_grow(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - spy with the real signature
+        load(*args, **kwargs)
         _append(path, lines[20])  # a trainer writes while a plain (non-follow) ingest parses
 
-    monkeypatch.setattr(runner, "stage_native_jsonl", stage_then_grow)
+    monkeypatch.setattr(runner, "load_native_jsonl", load_then_grow)
     ingest(store, [str(path)])
-    monkeypatch.setattr(runner, "stage_native_jsonl", stage)
+    monkeypatch.setattr(runner, "load_native_jsonl", load)
     with store.reader() as cur:  # the bookkeeping describes the bytes as they were when the ingest began
         assert cur.execute("SELECT size, loaded_bytes FROM sources").fetchall() == [(len("".join(lines[:20])), None)]
     again = ingest(store, [str(path)]).sources[0]

@@ -65,7 +65,7 @@ def test_validating_reader_keeps_runs_with_the_same_trajectory_ids_apart(
     def refuse(*args: object, **kwargs: object) -> None:
         raise FastPathUnavailable("forced by the test")
 
-    monkeypatch.setattr(runner, "stage_native_jsonl", refuse)
+    monkeypatch.setattr(runner, "load_native_jsonl", refuse)
     store = Store.open(":memory:")
     assert not ingest(store, [str(path)]).sources[0].fast_path
     _check_runs_kept_apart(store)
@@ -101,7 +101,7 @@ def test_run_override_still_rejects_ids_that_then_collide(tmp_path: Path, monkey
     def refuse(*args: object, **kwargs: object) -> None:
         raise FastPathUnavailable("forced by the test")
 
-    monkeypatch.setattr(runner, "stage_native_jsonl", refuse)
+    monkeypatch.setattr(runner, "load_native_jsonl", refuse)
     store = Store.open(":memory:")
     with pytest.raises(IngestError, match="trajectory id 't[01]' occurs more than once in its run"):
         ingest(store, [str(path)], run="merged")

@@ -46,7 +46,7 @@ def _refuse_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise FastPathUnavailable("forced by the test")
 
-    monkeypatch.setattr(runner, "stage_native_jsonl", refuse)
+    monkeypatch.setattr(runner, "load_native_jsonl", refuse)
 
 
 @pytest.fixture

@@ -15,13 +15,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from core.errors import IngestError
 from core.ingest.base import STEP_FRAME_COLUMNS, TOKEN_FRAME_COLUMNS, TRAJ_FRAME_COLUMNS, AdapterOptions, Rollouts
 from core.tokens import TokenArrayError, token_arrays
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _FLOAT_STEP_COLUMNS: tuple[str, ...] = ("reward", "outcome", "label", "prm", "value")
 _TEXT_STEP_COLUMNS: tuple[str, ...] = ("group_id", "traj_id", "state", "action", "node_id", "parent_id", "extra")
@@ -275,6 +276,8 @@ class FrameBuilder:
             split: Forces every trajectory's split (``options.split``). Otherwise a trajectory added
                 without one becomes ``"train"``: sources that do not say hold training or labelled data.
         """
+        import pandas as pd  # imported here: a native JSONL load never needs pandas
+
         # Token columns only when some step has them: most formats log none, and the store fills NULL.
         token_columns = [name for name in TOKEN_FRAME_COLUMNS if name in self._token_columns]
         steps = pd.DataFrame(self._step_rows, columns=[*STEP_FRAME_COLUMNS, *token_columns])

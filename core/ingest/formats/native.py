@@ -27,13 +27,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from core.errors import IngestError
 from core.ingest.base import STEP_FRAME_COLUMNS, TOKEN_FRAME_COLUMNS, TRAJ_FRAME_COLUMNS, AdapterOptions, Rollouts
 from core.ingest.formats._frames import step_token_arrays
+
+if TYPE_CHECKING:
+    pass
 
 NAME = "native"
 PRIORITY = 90
@@ -43,6 +44,7 @@ _TOP = ("run", "iteration", "group", "trajectory", "prompt", "outcome", "split",
 _STEP = ("state", "action", "reward", "label", "node", "parent", "valid", "prm", "value")
 _STEP_TO_COLUMN = {"node": "node_id", "parent": "parent_id"}
 _PARQUET_REQUIRED = ("traj_id", "step_idx", "action", "outcome")
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 def detect(path: Path, head: bytes) -> str | None:
@@ -70,6 +72,8 @@ def detect(path: Path, head: bytes) -> str | None:
 
 def read(path: Path, options: AdapterOptions) -> Rollouts:
     """Read and validate a native file into canonical frames."""
+    import pandas as pd  # imported here: a native JSONL load never needs pandas
+
     if path.suffix == ".parquet":
         return _read_parquet(path, options)
     steps: list[dict[str, Any]] = []
@@ -155,6 +159,12 @@ def validate_record(path: str, line: int, rec: Any) -> dict[str, Any]:
     _check(path, line, "outcome", rec.get("outcome"), "number", required=True)
     for key, kind in (("run", "id"), ("iteration", "integer"), ("group", "id"), ("prompt", "text"), ("split", "text")):
         _check(path, line, key, rec.get(key), kind)
+    for key in ("trajectory", "run"):  # ids name rows in the store; an empty one names nothing
+        if rec.get(key) == "":
+            raise IngestError(path, 'expected a non-empty id, got ""', record=line, field=key)
+    iteration = rec.get("iteration")
+    if iteration is not None and not _INT64[0] <= iteration <= _INT64[1]:
+        raise IngestError(path, f"expected a 64-bit integer, got {iteration}", record=line, field="iteration")
     if rec.get("split") not in (None, "train", "val"):
         raise IngestError(path, f"expected 'train' or 'val', got {_describe(rec['split'])}", record=line, field="split")
     steps = rec.get("steps")
@@ -168,6 +178,9 @@ def validate_record(path: str, line: int, rec: Any) -> dict[str, Any]:
         _check(path, line, f"{where}.state", step.get("state"), "text")
         for key in ("reward", "label", "prm", "value"):
             _check(path, line, f"{where}.{key}", step.get(key), "number")
+        if step.get("label") is not None and not 0 <= step["label"] <= 1:
+            problem = f"expected a label in [0, 1] (1 good, 0 bad), got {_describe(step['label'])}"
+            raise IngestError(path, problem, record=line, field=f"{where}.label")
         _check(path, line, f"{where}.valid", step.get("valid"), "bool")
         for key in ("node", "parent"):
             _check(path, line, f"{where}.{key}", step.get(key), "id")
@@ -190,6 +203,8 @@ def validate_record(path: str, line: int, rec: Any) -> dict[str, Any]:
 
 
 def _read_parquet(path: Path, options: AdapterOptions) -> Rollouts:
+    import pandas as pd  # imported here: a native JSONL load never needs pandas
+
     frame = pd.read_parquet(path)
     tokens = [c for c in TOKEN_FRAME_COLUMNS if c in frame]
     canonical = set(STEP_FRAME_COLUMNS) | set(tokens) | {"run_id", "prompt", "split"}

@@ -28,17 +28,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from core.errors import IngestError
 from core.ingest.base import AdapterOptions, Rollouts
 from core.ingest.formats._frames import FrameBuilder, text_key
 from core.ingest.formats._steps import render_prompt, turns_or_split
 from core.ingest.split import validate_splitter
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NAME = "trl"
 PRIORITY = 20
@@ -53,6 +52,9 @@ def detect(path: Path, head: bytes) -> str | None:
     if path.suffix != ".parquet":
         return "not a .parquet file"
     try:
+        import pyarrow as pa  # imported here: detection runs for every file, pyarrow costs ~0.2 s to import
+        import pyarrow.parquet as pq
+
         names = set(pq.read_schema(path).names)
     except (pa.ArrowException, OSError) as exc:
         return f"unreadable parquet schema ({exc})"
@@ -62,6 +64,8 @@ def detect(path: Path, head: bytes) -> str | None:
 
 def _reward_columns(frame: pd.DataFrame, options: AdapterOptions, path: Path) -> list[str]:
     """The configured reward columns, else every numeric column except step/advantage."""
+    import pandas as pd  # imported here: a native JSONL load never needs pandas
+
     configured = options.extra.get("reward_columns")
     if configured is not None:
         absent = [column for column in configured if column not in frame.columns]
@@ -119,6 +123,9 @@ def read(path: Path, options: AdapterOptions) -> Rollouts:
         IngestError: Unreadable parquet, missing columns, non-string completions, infinite rewards or
             rows whose rewards are all NaN (naming the 1-based row and column).
     """
+    import pandas as pd  # imported here: a native JSONL load never needs pandas
+    import pyarrow.parquet as pq
+
     validate_splitter(options.splitter)
     try:
         table = pq.read_table(path)
