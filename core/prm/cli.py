@@ -173,7 +173,9 @@ def cmd_rescore(args: argparse.Namespace) -> int:
             engine=args.engine,
             ray_options=ray_options,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Exception) as exc:
+        if not _interrupted(exc):
+            raise
         for bar in bars:
             bar.close()
         bars.clear()
@@ -192,6 +194,15 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         more = "" if len(report.truncated_trajectories) <= 10 else f" (+{len(report.truncated_trajectories) - 10})"
         print(f"truncated at the model's max length: {shown}{more}")
     return 0
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C, also when DuckDB caught it first: during a statement it cancels it and raises its own error."""
+    import duckdb
+
+    if isinstance(exc, KeyboardInterrupt | duckdb.InterruptException):
+        return True
+    return isinstance(exc, RuntimeError) and str(exc).strip() == "Query interrupted"
 
 
 def _ray_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]

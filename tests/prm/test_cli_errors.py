@@ -80,11 +80,16 @@ def test_a_mistyped_database_path_is_not_created(tmp_path, capsys):
     assert not db.exists()
 
 
-def test_ctrl_c_during_a_local_rescore_exits_130_and_says_nothing_was_written(db_file, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "signal_seen_as", [KeyboardInterrupt, lambda: RuntimeError("Query interrupted")], ids=["python", "duckdb"]
+)
+def test_ctrl_c_during_a_local_rescore_exits_130_and_says_nothing_was_written(
+    db_file, monkeypatch, capsys, signal_seen_as
+):
     import core.prm.rescore as rescore_module
 
     def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+        raise signal_seen_as()  # DuckDB turns a Ctrl-C during a statement into its own error
 
     monkeypatch.setattr(rescore_module, "rescore", interrupted)
     assert main(_rescore(db_file, "arith", DEMO)) == 130
