@@ -137,3 +137,35 @@ def test_advantages_export_streams_the_same_rows(store: Store, tmp_path: Path, s
     assert (report.in_memory is None) == (scheme != "spa")
     assert report.n_steps == len(whole) and steps[-1] == (len(whole), len(whole))
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no partial file left behind
+
+
+def test_lean_auc_equals_roc_auc_bit_for_bit() -> None:
+    from core.credit import roc_auc
+    from core.credit.streaming import lean_roc_auc
+
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        n = int(rng.integers(1, 4000))
+        scores = rng.choice([-1.0, 0.0, 0.5, 1.0], size=n) if trial % 2 else rng.normal(size=n)  # ties, or none
+        scores[rng.random(n) < 0.05] = np.nan
+        labels = np.where(rng.random(n) < 0.4, 0.0, 1.0)
+        labels[rng.random(n) < 0.1] = np.nan
+        expected, got = roc_auc(scores, labels), lean_roc_auc(scores, labels)
+        assert (np.isnan(expected) and np.isnan(got)) or expected == got
+
+
+def test_lean_spearman_equals_spearman_bit_for_bit() -> None:
+    from core.credit import spearman
+    from core.credit.streaming import lean_spearman
+
+    rng = np.random.default_rng(4)
+    for trial in range(30):
+        n = int(rng.integers(2, 5000))
+        x = rng.choice([-1.0, 0.0, 2.0], size=n) if trial % 3 == 0 else rng.normal(size=n)
+        y = x + rng.normal(size=n) if trial % 2 else rng.normal(size=n)
+        if trial % 7 == 0:
+            y[int(rng.integers(n))] = np.nan
+        if trial % 11 == 0:
+            x = np.zeros(n)
+        expected, got = spearman(x, y), lean_spearman(lambda x=x: x.copy(), lambda y=y: y.copy())
+        assert (np.isnan(expected) and np.isnan(got)) or expected == got, (trial, expected, got)
