@@ -6,21 +6,13 @@ import argparse
 import importlib
 import os
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from core.errors import CreditscopeError
 from core.ingest.adapter_args import add_adapter_arguments
-
-if TYPE_CHECKING:  # imported lazily at run time so that `--help` stays fast
-    from core.ingest.base import AdapterOptions
-    from core.ingest.runner import SourceResult
-    from core.store.database import Store
+from core.ingest.command import INTERRUPTED  # noqa: F401 - the exit status of an interrupted command, for callers
 
 DEFAULT_DB = os.environ.get("CREDITSCOPE_DB", "creditscope.duckdb")
-INTERRUPTED = 130
-"""Exit status of a command stopped by Ctrl-C before it finished (the shell convention, 128 + SIGINT)."""
 
 
 def _open_store(db: str, read_only: bool = False):  # noqa: ANN202 - keeps duckdb out of `--help`
@@ -30,114 +22,10 @@ def _open_store(db: str, read_only: bool = False):  # noqa: ANN202 - keeps duckd
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Load files/folders/globs; with ``--follow`` keep loading new and grown files."""
-    from core.ingest.adapter_args import adapter_extra
-    from core.ingest.base import AdapterOptions
+    """Load files/folders/globs; with ``--follow`` keep loading new and grown files (see core.ingest.command)."""
+    from core.ingest.command import cmd_ingest as run
 
-    options = AdapterOptions(splitter=args.splitter, split=args.split, extra=adapter_extra(args))
-    store = _open_ingest_store(args.db, args.follow)
-    try:
-        return _follow(store, args, options) if args.follow else _ingest_once(store, args, options)
-    except KeyboardInterrupt:
-        if args.follow:
-            return 0  # Ctrl-C is how following ends
-        # The command's transaction rolled back, so a script must not read this as a successful load.
-        print("creditscope: interrupted; none of this command's files were loaded", file=sys.stderr)
-        return INTERRUPTED
-    finally:
-        store.close()
-
-
-def _open_ingest_store(db: str, follow: bool) -> Store:
-    from core.errors import DatabaseLocked
-
-    try:
-        return _open_store(db)
-    except DatabaseLocked as exc:
-        if not follow:
-            raise
-        # Two processes cannot share the file, so the only way to follow while the dashboard runs is
-        # to let the dashboard do it through its own connection.
-        raise DatabaseLocked(
-            f"{exc} To follow logs while the dashboard is running, open its Ingest page, enter the path under "
-            "'Follow a folder or file' and switch on the Follow toggle."
-        ) from exc
-
-
-def _ingest_once(store: Store, args: argparse.Namespace, options: AdapterOptions) -> int:
-    from tqdm import tqdm
-
-    from core.ingest.runner import ingest
-
-    started = time.perf_counter()
-    with tqdm(desc="ingest", unit="file", disable=args.quiet or None, leave=False) as bar:
-
-        def on_progress(what: str, phase: str, fraction: float) -> None:
-            bar.set_postfix_str(f"{what}: {phase} {fraction:.0%}")  # a big file is one statement: show its share
-
-        report = ingest(
-            store,
-            args.paths,
-            fmt=args.format,
-            run=args.run,
-            options=options,
-            on_source=lambda r: bar.update(1),
-            on_progress=None if bar.disable else on_progress,
-        )
-    elapsed = time.perf_counter() - started
-    for note in report.notes:
-        print(f"note: {note}")
-    changed = [s for s in report.sources if s.status not in ("unchanged", "waiting")]
-    for s in changed:
-        print(_describe_source(s))
-        for note in s.skipped:
-            print(f"          skipped: {note}")
-    print(
-        f"{len(changed)} file(s) loaded, {len(report.sources) - len(changed)} unchanged: {report.n_trajectories} "
-        f"trajectories, {report.n_steps} steps in {elapsed:.2f}s -> {args.db}"
-    )
-    return 0
-
-
-def _follow(store: Store, args: argparse.Namespace, options: AdapterOptions) -> int:
-    """Poll until Ctrl-C; print what each poll loaded, and each note or error once until it changes."""
-    from core.ingest.follow import Follower, PollReport, poll_once
-
-    shown_notes: set[str] = set()
-    shown_errors: dict[str, str] = {}
-
-    def report(poll: PollReport) -> None:
-        for note in [*poll.waiting, *poll.notes]:
-            if note not in shown_notes:
-                shown_notes.add(note)
-                print(f"note: {note}")
-        for where, message in poll.errors.items():
-            if shown_errors.get(where) != message:  # a bad line stays bad until fixed: say so once, not every poll
-                print(f"error (retried every poll): {message}", file=sys.stderr)
-        shown_errors.clear()
-        shown_errors.update(poll.errors)  # a fixed file drops out, so a later failure there is news again
-        for source in poll.landed:
-            print(_describe_source(source))
-            for note in source.skipped:
-                print(f"          waiting: {note}")
-        if poll.landed:
-            stamp = time.strftime("%H:%M:%S", time.localtime(poll.started_at))
-            print(f"[{stamp}] +{poll.n_trajectories} trajectories, +{poll.n_steps} steps in {poll.seconds:.2f}s")
-
-    print(f"following {', '.join(args.paths)} every {args.interval:g}s into {args.db} (Ctrl-C stops)")
-    follower = Follower(
-        lambda: poll_once(store, args.paths, fmt=args.format, run=args.run, options=options),
-        interval=args.interval,
-        on_poll=report,
-    )
-    follower.run()
-    return 0
-
-
-def _describe_source(s: SourceResult) -> str:
-    sign = "+" if s.status == "appended" else ""
-    lines = f" (lines {s.lines[0]}-{s.lines[1]})" if s.lines and s.status == "appended" else ""
-    return f"{s.status:9} {s.path} [{s.format}] {sign}{s.n_trajectories} trajectories, {sign}{s.n_steps} steps{lines}"
+    return run(args)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -367,6 +255,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CreditscopeError as exc:
         print(f"creditscope: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        # DuckDB reads database pages lazily, so a damaged file may show only in a later query.
+        text = str(exc).lower()
+        about_the_file = type(exc).__name__ == "IOException" or "corrupt" in text or "no space left" in text
+        if "duckdb" not in type(exc).__module__ or not about_the_file or not getattr(args, "db", None):
+            raise
+        from core.store.database import database_problem
+
+        print(f"creditscope: error: {database_problem(args.db, exc)}", file=sys.stderr)
         return 2
 
 

@@ -9,8 +9,6 @@ import pytest
 from core import cli
 from core.cli import main
 from core.ingest import follow, runner
-from core.store import queries
-from core.store.database import Store
 from core.synth import write_jsonl
 
 
@@ -27,9 +25,7 @@ def test_interrupted_ingest_exits_non_zero_and_says_nothing_landed(
     db = tmp_path / "x.duckdb"
     assert main(["ingest", str(source), "--db", str(db), "--quiet"]) == cli.INTERRUPTED
     assert "interrupted" in capsys.readouterr().err
-    store = Store.open(db, read_only=True)
-    assert queries.runs_summary(store).empty
-    store.close()
+    assert not db.exists()  # the command created the database, and nothing landed in it
 
 
 def test_stopping_follow_with_ctrl_c_is_a_normal_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

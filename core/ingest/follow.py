@@ -51,9 +51,16 @@ from core.ingest.offsets import (
     snapshot_path,
     tail_note,
 )
-from core.ingest.runner import Source, SourceResult, ingest_sources, same_reading, source_info
+from core.ingest.runner import Source, SourceResult, ingest_sources, same_reading, source_id_for, source_info
 from core.store.database import Store
-from core.store.load import SourceInfo, SourceState, note_partial_growth, previous_state, touch_source
+from core.store.load import (
+    SourceInfo,
+    SourceState,
+    forget_source,
+    note_partial_growth,
+    previous_state,
+    touch_source,
+)
 
 
 def _always(module: ModuleType, path: Path, options: AdapterOptions) -> bool:
@@ -104,18 +111,18 @@ class PollReport:
 
     @property
     def landed(self) -> list[SourceResult]:
-        """Sources that wrote rows this poll."""
-        return [s for s in self.sources if s.status in ("loaded", "replaced", "appended")]
+        """Sources whose rows changed this poll (written, or dropped because their file was emptied)."""
+        return [s for s in self.sources if s.status in ("loaded", "replaced", "appended", "dropped")]
 
     @property
     def n_steps(self) -> int:
         """Steps written this poll."""
-        return sum(s.n_steps for s in self.landed)
+        return sum(s.n_steps for s in self.landed if s.status != "dropped")
 
     @property
     def n_trajectories(self) -> int:
         """Trajectories written this poll."""
-        return sum(s.n_trajectories for s in self.landed)
+        return sum(s.n_trajectories for s in self.landed if s.status != "dropped")
 
 
 def poll_once(
@@ -139,6 +146,7 @@ def poll_once(
     started = time.perf_counter()
     plan: dict[Path, ModuleType] = {}
     for raw in paths:  # planned one by one so a missing path does not hide the others
+        report.sources.extend(_drop_emptied(store, raw, run, options))
         try:
             for path, module in registry.plan_sources([raw], fmt, notes=report.notes):
                 plan.setdefault(path.resolve(), module)
@@ -156,9 +164,38 @@ def poll_once(
     return report
 
 
+def _drop_emptied(store: Store, raw: str, run: str | None, options: AdapterOptions) -> list[SourceResult]:
+    """Drop the rows of loaded files under ``raw`` that are now empty (truncated to 0 bytes): their log is gone.
+
+    A file truncated to some lines is re-read and replaced as usual; an empty one names no format any more,
+    so it would otherwise keep its old rows for good.
+    """
+    try:
+        files = registry.expand(raw)
+    except (CreditscopeError, OSError):
+        return []
+    dropped = []
+    for path in files:
+        try:
+            if path.stat().st_size:
+                continue
+        except OSError:
+            continue
+        source_id = source_id_for(path, run)
+        with store.writer() as cur:
+            prev = previous_state(cur, source_id)
+            if prev is None:
+                continue
+            forget_source(cur, source_id)
+        dropped.append(SourceResult(str(path), prev.format, "dropped", prev.n_trajectories, prev.n_steps))
+    return dropped
+
+
 def _nothing_there_yet(raw: str) -> bool:
-    """Whether a followed path names nothing loadable yet: no such file, an empty folder, a glob without match."""
+    """Whether a followed path names nothing loadable yet: no such file, an empty file or folder, no match."""
     path = Path(raw)
+    if path.is_file():
+        return path.stat().st_size == 0  # created, nothing written yet
     if path.is_dir():
         return not any(candidate.is_file() for candidate in path.rglob("*"))
     return not path.exists() and not glob.glob(raw, recursive=True)
@@ -282,6 +319,8 @@ class Follower:
         interval: float = 2.0,
         on_poll: Callable[[PollReport], None] | None = None,
     ) -> None:
+        if not interval > 0:  # zero would poll (and rehash every file) without pause
+            raise ValueError(f"interval must be positive, got {interval}")
         self._poll = poll
         self.interval = interval
         self._on_poll = on_poll

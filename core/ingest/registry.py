@@ -12,6 +12,7 @@ import fnmatch
 import functools
 import glob
 import importlib
+import os
 import pkgutil
 import warnings
 from collections.abc import Sequence
@@ -165,6 +166,15 @@ def _is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
+def unreadable_folders(root: Path) -> list[Path]:
+    """Folders under ``root`` this process may not list (a walk passes over them without a word)."""
+    return [
+        folder
+        for folder in sorted(root.rglob("*"))
+        if folder.is_dir() and not _is_hidden(folder, root) and not os.access(folder, os.R_OK | os.X_OK)
+    ]
+
+
 def _expand(raw: str) -> tuple[list[Path], bool]:
     """Expand one user-given path (file, folder or glob) into the files it names, sorted.
 
@@ -236,6 +246,8 @@ def plan_sources(
     plan: list[tuple[Path, ModuleType]] = []
     for raw in paths:
         files, from_folder = _expand(str(raw))
+        if from_folder and notes is not None:
+            notes.extend(f"{folder}: skipped, cannot read this folder" for folder in unreadable_folders(Path(raw)))
         first_failure: FormatNotDetected | None = None
         planned_here = 0
         for path in files:

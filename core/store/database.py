@@ -27,6 +27,44 @@ if TYPE_CHECKING:
 _LOCK_PID = re.compile(r"PID (\d+)")
 
 
+class DatabaseUnusable(CreditscopeError):
+    """The ``--db`` path cannot serve as a database: a folder, another kind of file, damaged, unwritable, missing."""
+
+
+def _unusable_path(path: str, read_only: bool) -> str | None:
+    """What is wrong with ``path`` before DuckDB tries it, or None."""
+    if path == ":memory:":
+        return None
+    where = Path(path)
+    if where.is_dir():
+        return f"{path} is a folder; give --db the path of a database file, e.g. {where / 'runs.duckdb'}"
+    if read_only and not where.exists():
+        return f"no database at {path}; create one with `creditscope ingest LOGS --db {path}`"
+    return None
+
+
+def database_problem(path: str, exc: BaseException) -> str:
+    """One line on why DuckDB could not use the database file at ``path`` (from its error)."""
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    lowered = text.lower()
+    if "not a valid duckdb database" in lowered:
+        return f"{path} is not a creditscope database (not a DuckDB file); give --db another path"
+    if "permission denied" in lowered or "read-only file system" in lowered:
+        return f"cannot write {path}: permission denied; open it read-only (e.g. `creditscope runs`) or copy it"
+    if "no space left on device" in lowered:
+        return f"not enough disk space for {path}: {first}; free some space or give --db a path on another disk"
+    if "could not read enough bytes" in lowered or "corrupt" in lowered or "checksum" in lowered:
+        return f"{path} is damaged (truncated or corrupted: {first}); restore it or ingest into a new --db"
+    return f"cannot use the database {path}: {first}"
+
+
+def remove_database(path: str) -> None:
+    """Delete a database file and its write-ahead log (a database the failed command itself created)."""
+    for leftover in (Path(path), Path(f"{path}.wal")):
+        leftover.unlink(missing_ok=True)
+
+
 class NewerSchema(CreditscopeError, RuntimeError):
     """The database was written by a newer creditscope; reading it with this one could misread it."""
 
@@ -57,13 +95,16 @@ class Store:
             NewerSchema: A newer creditscope wrote the file (refused read-write and read-only alike).
         """
         path = str(path)
+        problem = _unusable_path(path, read_only)
+        if problem is not None:
+            raise DatabaseUnusable(problem)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = duckdb.connect(path, read_only=read_only)
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:
             if "lock" not in str(exc).lower():
-                raise
+                raise DatabaseUnusable(database_problem(path, exc)) from exc
             pid = _LOCK_PID.search(str(exc))
             holder = f"process {pid.group(1)}" if pid else "another process"
             raise DatabaseLocked(
@@ -78,8 +119,11 @@ class Store:
             else:
                 store._migrate()
                 store.schema_version = SCHEMA_VERSION
-        except BaseException:
+        except duckdb.Error as exc:
             conn.close()  # else the refused file stays open in this process
+            raise DatabaseUnusable(database_problem(path, exc)) from exc
+        except BaseException:
+            conn.close()
             raise
         return store
 

@@ -192,6 +192,20 @@ def delete_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
     cur.execute("DELETE FROM trajectories WHERE source_id = ?", [source_id])
 
 
+def forget_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
+    """Remove a source entirely: its rows, its bookkeeping, runs left without trajectories, its summaries."""
+    delete_source(cur, source_id)
+    cur.execute("DELETE FROM sources WHERE source_id = ?", [source_id])
+    _drop_orphaned_runs(cur)
+    refresh_source(cur, source_id)
+
+
+def _drop_orphaned_runs(cur: duckdb.DuckDBPyConnection) -> None:
+    cur.execute("DELETE FROM runs WHERE run_id NOT IN (SELECT DISTINCT run_id FROM trajectories)")
+    # A run that is gone must not hand its PRM choice to a later run of the same name.
+    cur.execute("DELETE FROM prm_active WHERE run_id NOT IN (SELECT DISTINCT run_id FROM trajectories)")
+
+
 def finish_source(
     cur: duckdb.DuckDBPyConnection, src: SourceInfo, run_config: dict, *, checked: bool = False
 ) -> tuple[int, int]:
@@ -211,9 +225,7 @@ def finish_source(
             config = json_merge_patch(coalesce(runs.config, '{}'), excluded.config)""",
         [src.format, src.path, json.dumps(run_config, default=str), src.source_id],
     )
-    cur.execute("DELETE FROM runs WHERE run_id NOT IN (SELECT DISTINCT run_id FROM trajectories)")
-    # A run that is gone must not hand its PRM choice to a later run of the same name.
-    cur.execute("DELETE FROM prm_active WHERE run_id NOT IN (SELECT DISTINCT run_id FROM trajectories)")
+    _drop_orphaned_runs(cur)
     # Every column is named and given: DuckDB's INSERT OR REPLACE keeps the old value of a column left out.
     cur.execute(
         """INSERT OR REPLACE INTO sources (source_id, path, format, run_override, content_hash, size, mtime,

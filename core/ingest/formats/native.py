@@ -125,6 +125,8 @@ def _parse_line(path: Path, lineno: int, raw: bytes) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise IngestError(str(path), f"invalid JSON ({exc.msg} at column {exc.colno})", record=lineno) from exc
+    except RecursionError as exc:  # deeply nested input must not crash the process
+        raise IngestError(str(path), "JSON nested too deeply to read", record=lineno) from exc
 
 
 def _describe(value: Any) -> str:
