@@ -27,8 +27,15 @@ from core.errors import IngestError
 from core.ingest import registry
 from core.ingest.base import PARTIAL_TAIL, AdapterOptions
 from core.store.database import Store
-from core.store.load import SourceInfo, SourceState, finish_source, load_rollouts, previous_state, touch_source
-from core.store.native_jsonl import FastPathFailed, FastPathUnavailable, load_native_jsonl
+from core.store.load import (
+    SourceInfo,
+    SourceState,
+    finish_sources,
+    load_rollouts,
+    previous_states,
+    touch_source,
+)
+from core.store.native_jsonl import FastPathFailed, FastPathUnavailable, NativeFile, load_native_jsonl
 from core.store.progress import ProgressReporter, reporting
 
 
@@ -122,9 +129,10 @@ def recorded_options(options: AdapterOptions) -> dict:
 def source_info(path: Path, module: ModuleType, run: str | None, options: AdapterOptions) -> SourceInfo:
     """The bookkeeping of a load of the whole of ``path`` as it is now (content hash still unknown)."""
     stat = path.stat()
+    resolved = path.resolve()
     return SourceInfo(
-        source_id=source_id_for(path, run),
-        path=str(path.resolve()),
+        source_id=source_id_for(resolved, run),
+        path=str(resolved),
         format=module.NAME,
         run_override=run,
         content_hash="",
@@ -188,40 +196,50 @@ def ingest_sources(
     """Load planned sources in one transaction (see :func:`ingest`)."""
     options = options or AdapterOptions()
     report = report or IngestReport()
-    work = _Work(store, run, options)
-    reported: set[int] = set()
+    work = _Work(run, options, on_source)
     with store.exclusive(), work:
         while True:
-            results: list[SourceResult] = []
             try:
                 with store.writer() as cur:
-                    for index, source in enumerate(sources):
-                        work.current = index
-                        results.append(work.load(cur, source, index))
-                        if on_source is not None and index not in reported:
-                            reported.add(index)
-                            on_source(results[-1])
+                    results = work.load_all(cur, sources)
                 break
             except FastPathFailed as exc:
                 # DuckDB aborted the transaction (it does on any error) and it rolled back: load everything
                 # again, this file with its layout detected over the whole file when DuckDB refused a sampled
-                # layout, else through the Python reader, which loads it or names the bad line.
-                sampled = work.current not in work.whole_file
-                (work.whole_file if exc.refused and sampled else work.python_only).add(work.current)
+                # layout, else through the Python reader, which loads it or names the bad line. A batch of
+                # small files that failed is loaded file by file, to find the one.
+                work.escalate(exc)
             except duckdb.InterruptException:
                 raise KeyboardInterrupt from None
     report.sources.extend(results)
     return report
 
 
-class _Work:
-    """The state of one command across tries: digests computed on a helper thread, files for the Python reader."""
+@dataclass
+class _Ready:
+    """A source that changed and will be read: its bookkeeping, what to report, and its digest to come."""
 
-    def __init__(self, store: Store, run: str | None, options: AdapterOptions) -> None:
-        self.store, self.run, self.options = store, run, options
+    index: int
+    source: Source
+    src: SourceInfo
+    result: SourceResult
+    digest: Future[str] | None
+
+    @property
+    def read_from(self) -> Path:
+        return self.source.read_from or self.source.path
+
+
+class _Work:
+    """One command across tries of its transaction: digests on a helper thread, and how each file is read."""
+
+    def __init__(self, run: str | None, options: AdapterOptions, on_source: Callable[[SourceResult], None] | None):
+        self.run, self.options, self._on_source = run, options, on_source
         self.python_only: set[int] = set()
         self.whole_file: set[int] = set()
-        self.current = 0
+        self.one_by_one: set[int] = set()
+        self.current: list[int] = []
+        self._reported: set[int] = set()
         self._digests: dict[Path, Future[str]] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="creditscope-digest")
 
@@ -231,21 +249,74 @@ class _Work:
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def escalate(self, exc: FastPathFailed) -> None:
+        """Read the files of the failed load another way on the next try."""
+        if len(self.current) > 1:
+            self.one_by_one.update(self.current)
+            return
+        index = self.current[0]
+        sampled = index not in self.whole_file
+        (self.whole_file if exc.refused and sampled else self.python_only).add(index)
+
     def digest(self, path: Path) -> Future[str]:
         """The file's digest, computed once per command on the helper thread while DuckDB parses."""
         if path not in self._digests:
             self._digests[path] = self._pool.submit(file_digest, path)
         return self._digests[path]
 
-    def load(self, cur: duckdb.DuckDBPyConnection, source: Source, index: int) -> SourceResult:
-        """Load one source inside the command's transaction; returns what happened to it."""
+    def load_all(self, cur: duckdb.DuckDBPyConnection, sources: Sequence[Source]) -> list[SourceResult]:
+        """Load every source inside the command's transaction; returns their results in order.
+
+        Native files that only need a fresh full load are read together by one set of statements, so the
+        cost per file stays small with thousands of files.
+        """
+        results: dict[int, SourceResult] = {}
+        known = [s for s in sources if s.known is None]
+        states = previous_states(cur, [source_id_for(s.path, self.run) for s in known])
+        ready: list[_Ready] = []
+        for index, source in enumerate(sources):
+            outcome = self._check(cur, source, index, states)
+            if isinstance(outcome, SourceResult):
+                self._done(results, index, outcome)
+            else:
+                ready.append(outcome)
+        batch = [r for r in ready if self._fast(r) and r.source.known is None and r.index not in self.one_by_one]
+        if len(batch) > 1:
+            self.current = [r.index for r in batch]
+            try:
+                self._load_native(cur, batch)
+            except FastPathUnavailable:
+                self.one_by_one.update(self.current)  # nothing was written; each file finds its own way
+                batch = []
+        batched = {item.index for item in batch} if len(batch) > 1 else set()
+        for item in ready:
+            if item.index in batched:
+                self._done(results, item.index, item.result)
+                continue
+            self.current = [item.index]
+            self._done(results, item.index, self._load_one(cur, item))
+        return [results[index] for index in range(len(sources))]
+
+    def _done(self, results: dict[int, SourceResult], index: int, result: SourceResult) -> None:
+        results[index] = result
+        if self._on_source is not None and index not in self._reported:
+            self._reported.add(index)
+            self._on_source(result)
+
+    def _fast(self, item: _Ready) -> bool:
+        return item.index not in self.python_only and _fast_path_candidate(item.source.module, item.source.path)
+
+    def _check(
+        self, cur: duckdb.DuckDBPyConnection, source: Source, index: int, states: dict[str, SourceState]
+    ) -> SourceResult | _Ready:
+        """Whether the source changed since its last load: its result if not, what to read if so."""
         path, module = source.path, source.module
         if source.known is not None:  # the caller decided what to read and what to record
             given = source.result or SourceResult(str(path), module.NAME, "loaded")
             result = replace(given, skipped=list(given.skipped))  # a fresh copy for each try of the transaction
-            return self._read_and_load(cur, source, source.known, result, index, None)
+            return _Ready(index, source, source.known, result, None)
         src = source_info(path, module, self.run, self.options)
-        prev = previous_state(cur, src.source_id)
+        prev = states.get(src.source_id)
         same = same_reading(prev, src)
         if same is not None and same.size == src.size and same.mtime == src.mtime:
             return SourceResult(str(path), module.NAME, "unchanged")
@@ -260,50 +331,44 @@ class _Work:
         # If the file grows while it is read, the recorded size and digest describe the older bytes, so the next
         # ingest sees a change and reads it again: nothing is appended behind the bookkeeping's back.
         result = SourceResult(str(path), module.NAME, "replaced" if prev is not None else "loaded")
-        return self._read_and_load(cur, source, src, result, index, digest)
+        return _Ready(index, source, src, result, digest)
 
-    def _read_and_load(
-        self,
-        cur: duckdb.DuckDBPyConnection,
-        source: Source,
-        src: SourceInfo,
-        result: SourceResult,
-        index: int,
-        digest: Future[str] | None,
-    ) -> SourceResult:
-        path, module = source.path, source.module
-        fast = index not in self.python_only and _fast_path_candidate(module, path)
-        read_from = source.read_from or path
-        append = source.append_to is not None
-        if fast:
+    def _load_native(self, cur: duckdb.DuckDBPyConnection, items: Sequence[_Ready]) -> None:
+        """Load native JSONL files through DuckDB in one set of statements; fills in their results."""
+        files = [NativeFile(item.src, str(item.read_from), item.source.path.stem) for item in items]
+        load_native_jsonl(
+            cur,
+            files,
+            split=self.options.split,
+            append=items[0].source.append_to is not None,
+            whole_file=any(item.index in self.whole_file for item in items),
+        )
+        srcs = [replace(i.src, content_hash=i.digest.result()) if i.digest else i.src for i in items]
+        for item, (n_traj, n_steps) in zip(items, finish_sources(cur, srcs, {}, checked=True), strict=True):
+            item.result.fast_path = True
+            self._count(item, n_traj, n_steps)
+
+    def _load_one(self, cur: duckdb.DuckDBPyConnection, item: _Ready) -> SourceResult:
+        if self._fast(item):
             try:
-                load_native_jsonl(
-                    cur,
-                    src,
-                    read_from=str(read_from),
-                    default_run=path.stem,
-                    split=self.options.split,
-                    append=append,
-                    whole_file=index in self.whole_file,
-                )
+                self._load_native(cur, [item])
+                return item.result
             except FastPathUnavailable:
-                fast = False  # nothing was written: the Python reader takes the file in this same transaction
-            else:
-                result.fast_path = True
-                if digest is not None:
-                    src = replace(src, content_hash=digest.result())
-                n_traj, n_steps = finish_source(cur, src, {}, checked=True)
-        if not fast:
-            with _errors_name(read_from, path):
-                rollouts = module.read(read_from, self.options)
-            result.skipped.extend(note.replace(str(read_from), str(path)) for note in rollouts.skipped)
-            if digest is not None:
-                src = replace(src, content_hash=digest.result())
-            n_traj, n_steps = load_rollouts(cur, src, rollouts, rollouts.default_run or path.stem, append=append)
-        if source.append_to is not None:  # report what this load added, not the source's new totals
-            n_traj, n_steps = n_traj - source.append_to.n_trajectories, n_steps - source.append_to.n_steps
-        result.n_trajectories, result.n_steps = n_traj, n_steps
-        return result
+                pass  # nothing was written: the Python reader takes the file in this same transaction
+        path, read_from = item.source.path, item.read_from
+        with _errors_name(read_from, path):
+            rollouts = item.source.module.read(read_from, self.options)
+        item.result.skipped.extend(note.replace(str(read_from), str(path)) for note in rollouts.skipped)
+        src = replace(item.src, content_hash=item.digest.result()) if item.digest else item.src
+        append = item.source.append_to is not None
+        self._count(item, *load_rollouts(cur, src, rollouts, rollouts.default_run or path.stem, append=append))
+        return item.result
+
+    @staticmethod
+    def _count(item: _Ready, n_traj: int, n_steps: int) -> None:
+        if item.source.append_to is not None:  # report what this load added, not the source's new totals
+            n_traj, n_steps = n_traj - item.source.append_to.n_trajectories, n_steps - item.source.append_to.n_steps
+        item.result.n_trajectories, item.result.n_steps = n_traj, n_steps
 
 
 def _fast_path_candidate(module: ModuleType, path: Path) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,10 +18,11 @@ import duckdb
 from core.errors import IngestError
 from core.ingest.base import Rollouts
 from core.schema import STEP_COLUMN_NAMES, TOKEN_COLUMNS
-from core.store.summaries import refresh_source
+from core.store.checks import check_sources
+from core.store.summaries import refresh_source, refresh_sources
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 
 @dataclass(frozen=True)
@@ -60,17 +62,18 @@ class SourceState:
     prefix_hash: str | None
 
 
-def previous_state(cur: duckdb.DuckDBPyConnection, source_id: str) -> SourceState | None:
-    """The recorded state of a source, or None if it was never ingested."""
+def previous_states(cur: duckdb.DuckDBPyConnection, source_ids: Sequence[str]) -> dict[str, SourceState]:
+    """The recorded states of several sources (those never ingested are absent), in one query."""
     rows = cur.execute(
-        """SELECT format, content_hash, size, mtime, n_trajectories, n_steps, options, loaded_bytes, loaded_lines,
-                  prefix_hash
-        FROM sources WHERE source_id = ?""",
-        [source_id],
-    ).fetchall()  # fetched to the end: a pending result would block the caller's next use of the cursor
-    if not rows:
-        return None
-    row = rows[0]
+        """SELECT source_id, format, content_hash, size, mtime, n_trajectories, n_steps, options, loaded_bytes,
+                  loaded_lines, prefix_hash
+        FROM sources WHERE source_id IN (SELECT unnest($1))""",
+        [list(source_ids)],
+    ).fetchall()
+    return {row[0]: _state(row[1:]) for row in rows}
+
+
+def _state(row: tuple) -> SourceState:
     return SourceState(
         format=str(row[0]),
         content_hash=str(row[1]),
@@ -83,6 +86,11 @@ def previous_state(cur: duckdb.DuckDBPyConnection, source_id: str) -> SourceStat
         loaded_lines=None if row[8] is None else int(row[8]),
         prefix_hash=row[9],
     )
+
+
+def previous_state(cur: duckdb.DuckDBPyConnection, source_id: str) -> SourceState | None:
+    """The recorded state of a source, or None if it was never ingested."""
+    return previous_states(cur, [source_id]).get(source_id)
 
 
 def touch_source(cur: duckdb.DuckDBPyConnection, source_id: str, mtime: float) -> None:
@@ -183,13 +191,19 @@ def load_rollouts(
 
 def delete_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
     """Drop what an earlier ingest of this source wrote, including PRM scores of its trajectories."""
+    delete_sources(cur, [source_id])
+
+
+def delete_sources(cur: duckdb.DuckDBPyConnection, source_ids: Sequence[str]) -> None:
+    """:func:`delete_source` for several sources, in three statements."""
+    mine = "source_id IN (SELECT unnest($1))"
     cur.execute(
-        """DELETE FROM prm_step_scores p USING trajectories t
-        WHERE t.source_id = ? AND p.run_id = t.run_id AND p.traj_id = t.traj_id""",
-        [source_id],
+        f"""DELETE FROM prm_step_scores p USING trajectories t
+        WHERE t.{mine} AND p.run_id = t.run_id AND p.traj_id = t.traj_id""",
+        [list(source_ids)],
     )
-    cur.execute("DELETE FROM step_rows WHERE source_id = ?", [source_id])
-    cur.execute("DELETE FROM trajectories WHERE source_id = ?", [source_id])
+    cur.execute(f"DELETE FROM step_rows WHERE {mine}", [list(source_ids)])
+    cur.execute(f"DELETE FROM trajectories WHERE {mine}", [list(source_ids)])
 
 
 def forget_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
@@ -214,124 +228,68 @@ def finish_source(
     ``checked`` skips the per-step scans (finite numbers, unique step indices) for rows whose
     staging already guaranteed them; the cross-source id checks always run.
     """
-    _check_source(cur, src, per_step=not checked)
-    n_traj, n_steps = cur.execute(
-        "SELECT count(*), coalesce(sum(n_steps), 0) FROM trajectories WHERE source_id = ?", [src.source_id]
-    ).fetchone()  # type: ignore[misc]
+    return finish_sources(cur, [src], run_config, checked=checked)[0]
+
+
+def finish_sources(
+    cur: duckdb.DuckDBPyConnection, sources: Sequence[SourceInfo], run_config: dict, *, checked: bool = False
+) -> list[tuple[int, int]]:
+    """:func:`finish_source` for several sources at once, in a fixed number of statements (many small files).
+
+    Returns each source's (trajectories, steps), in order. A run named by several of them takes the
+    format and path of the first.
+    """
+    ids = [src.source_id for src in sources]
+    check_sources(cur, sources, per_step=not checked)
+    counts = dict.fromkeys(ids, (0, 0))
+    for source_id, n_traj, n_steps in cur.execute(
+        """SELECT source_id, count(*), coalesce(sum(n_steps), 0) FROM trajectories
+        WHERE source_id IN (SELECT unnest($1)) GROUP BY source_id""",
+        [ids],
+    ).fetchall():
+        counts[source_id] = (int(n_traj), int(n_steps))
+    columns = {
+        "source_id": ids,
+        "path": [src.path for src in sources],
+        "format": [src.format for src in sources],
+        "run_override": [src.run_override for src in sources],
+        "content_hash": [src.content_hash for src in sources],
+        "size": [src.size for src in sources],
+        "mtime": [float(src.mtime) for src in sources],
+        "n_trajectories": [counts[i][0] for i in ids],
+        "n_steps": [counts[i][1] for i in ids],
+        "options": [json.dumps(src.options, default=str) for src in sources],
+        "loaded_bytes": [src.loaded_bytes for src in sources],
+        "loaded_lines": [src.loaded_lines for src in sources],
+        "prefix_hash": [src.prefix_hash for src in sources],
+    }
+    unnested = ", ".join(f"unnest(${n + 1}) AS {name}" for n, name in enumerate(columns))
     cur.execute(
-        """INSERT INTO runs
-        SELECT DISTINCT run_id, ?, ?, now()::TIMESTAMP, ?::JSON FROM trajectories WHERE source_id = ?
-        ON CONFLICT (run_id) DO UPDATE SET ingested_at = excluded.ingested_at,
-            config = json_merge_patch(coalesce(runs.config, '{}'), excluded.config)""",
-        [src.format, src.path, json.dumps(run_config, default=str), src.source_id],
+        f"""CREATE OR REPLACE TEMP TABLE cs_finishing AS
+        SELECT *, row_number() OVER () AS position FROM (SELECT {unnested})""",
+        list(columns.values()),
     )
-    _drop_orphaned_runs(cur)
-    # Every column is named and given: DuckDB's INSERT OR REPLACE keeps the old value of a column left out.
-    cur.execute(
-        """INSERT OR REPLACE INTO sources (source_id, path, format, run_override, content_hash, size, mtime,
-            n_trajectories, n_steps, ingested_at, options, loaded_bytes, loaded_lines, prefix_hash)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?::JSON, ?, ?, ?)""",
-        [
-            src.source_id,
-            src.path,
-            src.format,
-            src.run_override,
-            src.content_hash,
-            src.size,
-            src.mtime,
-            n_traj,
-            n_steps,
-            json.dumps(src.options, default=str),
-            src.loaded_bytes,
-            src.loaded_lines,
-            src.prefix_hash,
-        ],
-    )
-    refresh_source(cur, src.source_id)
-    return int(n_traj), int(n_steps)
-
-
-def _check_source(cur: duckdb.DuckDBPyConnection, src: SourceInfo, *, per_step: bool) -> None:
-    """Reject rows that would break the contract: duplicate ids, empty trajectories, non-finite numbers."""
-    # One query covers repeats inside this source and clashes with other sources of the same runs; the
-    # paths listed are the other sources' (a repeat inside the file is not "already ingested").
-    dup = cur.execute(
-        """SELECT t.traj_id, list_distinct(list(s.path) FILTER (WHERE t.source_id <> $1))
-        FROM trajectories t LEFT JOIN sources s USING (source_id)
-        WHERE t.run_id IN (SELECT run_id FROM trajectories WHERE source_id = $1)
-        GROUP BY t.run_id, t.traj_id HAVING count(*) > 1 LIMIT 1""",
-        [src.source_id],
-    ).fetchone()
-    if dup is not None:
-        elsewhere = f" (already ingested from {', '.join(dup[1])})" if dup[1] else ""
-        raise IngestError(
-            src.path,
-            f"trajectory id {dup[0]!r} occurs more than once in its run{elsewhere}; "
-            "ingest it with another --run name if it belongs to a different run",
+    try:
+        cur.execute(
+            """INSERT INTO runs
+            SELECT run_id, format, path, now()::TIMESTAMP, ?::JSON
+            FROM (SELECT DISTINCT ON (t.run_id) t.run_id, f.format, f.path
+                  FROM trajectories t JOIN cs_finishing f USING (source_id) ORDER BY t.run_id, f.position)
+            ON CONFLICT (run_id) DO UPDATE SET ingested_at = excluded.ingested_at,
+                config = json_merge_patch(coalesce(runs.config, '{}'), excluded.config)""",
+            [json.dumps(run_config, default=str)],
         )
-    split = cur.execute(
-        "SELECT traj_id, split FROM trajectories WHERE source_id = ? AND split NOT IN ('train', 'val') LIMIT 1",
-        [src.source_id],
-    ).fetchone()
-    if split is not None:
-        raise IngestError(src.path, f"trajectory {split[0]!r}: split must be 'train' or 'val', got {split[1]!r}")
-    empty = cur.execute(
-        "SELECT traj_id FROM trajectories WHERE source_id = ? AND n_steps = 0 LIMIT 1", [src.source_id]
-    ).fetchone()
-    if empty is not None:
-        raise IngestError(src.path, f"trajectory {empty[0]!r} has no steps")
-    if not per_step:
-        return
-    bad = cur.execute(
-        f"""SELECT traj_id, step_idx, {", ".join(f"isfinite({c}) IS FALSE" for c in _PHYSICAL_FLOATS)}
-        FROM step_rows WHERE source_id = ? AND NOT ({_ALL_FINITE})
-        LIMIT 1""",
-        [src.source_id],
-    ).fetchone()
-    if bad is not None:
-        column = _PHYSICAL_FLOATS[list(bad[2:]).index(True)]
-        name = "prm" if column == "prm_logged" else column
-        raise IngestError(src.path, f"trajectory {bad[0]!r} step {bad[1]}: {name} is NaN or infinite")
-    bad_tokens = cur.execute(
-        f"SELECT traj_id, step_idx FROM step_rows WHERE source_id = ? AND NOT ({TOKENS_OK}) LIMIT 1", [src.source_id]
-    ).fetchone()
-    if bad_tokens is not None:
-        raise IngestError(
-            src.path,
-            f"trajectory {bad_tokens[0]!r} step {bad_tokens[1]}: token arrays must have one length and finite numbers",
+        _drop_orphaned_runs(cur)
+        # Every column is named and given: DuckDB's INSERT OR REPLACE keeps the old value of a column left out.
+        cur.execute(
+            """INSERT OR REPLACE INTO sources (source_id, path, format, run_override, content_hash, size, mtime,
+                n_trajectories, n_steps, ingested_at, options, loaded_bytes, loaded_lines, prefix_hash)
+            SELECT source_id, path, format, run_override, content_hash, size, mtime, n_trajectories, n_steps,
+                   now()::TIMESTAMP, options::JSON, loaded_bytes, loaded_lines, prefix_hash
+            FROM cs_finishing"""
         )
-    dup_step = cur.execute(
-        """SELECT traj_id, step_idx FROM step_rows WHERE source_id = ?
-        GROUP BY run_id, traj_id, step_idx HAVING count(*) > 1 LIMIT 1""",
-        [src.source_id],
-    ).fetchone()
-    if dup_step is not None:
-        raise IngestError(src.path, f"trajectory {dup_step[0]!r} has step {dup_step[1]} more than once")
-
-
-def _tokens_ok() -> str:
-    """SQL that is true for a step whose present token arrays share one length and hold only finite numbers."""
-    lengths = ", ".join(f"len({c.name})" for c in TOKEN_COLUMNS)
-    numbers = [c.name for c in TOKEN_COLUMNS if c.sql_type == "DOUBLE[]"]
-    finite = " AND ".join(
-        f"coalesce(list_count({n}) = len({n}) AND list_bool_and(list_transform({n}, lambda x: isfinite(x))) "
-        f"IS NOT FALSE, TRUE)"
-        for n in numbers
-    )
-    one_length = f"coalesce(greatest({lengths}) = least({lengths}), TRUE)"
-    return f"{one_length} AND {finite} AND coalesce(list_count(tokens) = len(tokens), TRUE)"
-
-
-TOKENS_OK = _tokens_ok()
-"""Checked on every step written from a Python frame (adapters check with :func:`core.tokens.token_arrays`
-first; this keeps a frame that skipped it from storing a broken array)."""
-
-_PHYSICAL_FLOATS = ("reward", "outcome", "label", "prm_logged", "value")
-_ALL_FINITE = " AND ".join(f"coalesce(isfinite({c}), TRUE)" for c in _PHYSICAL_FLOATS)
-
-
-def frame_dtypes_ok(steps: pd.DataFrame) -> None:
-    """Assert an adapter frame has every step column (a programming error, not bad input, if not)."""
-    missing = [c for c in STEP_COLUMN_NAMES if c != "run_id" and c not in steps.columns]
-    if missing:
-        raise TypeError(f"adapter step frame lacks columns {missing}")
+    finally:
+        with contextlib.suppress(duckdb.TransactionException):  # after a failure DuckDB accepts only ROLLBACK
+            cur.execute("DROP TABLE IF EXISTS cs_finishing")
+    refresh_sources(cur, ids)
+    return [counts[i] for i in ids]

@@ -19,13 +19,16 @@ falls back to the validating Python reader, which loads the file or names the ex
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from core.schema import TOKEN_COLUMN_NAMES
-from core.store.load import TOKENS_OK, SourceInfo, delete_source
+from core.store.checks import TOKENS_OK
+from core.store.load import SourceInfo, delete_sources
 from core.store.progress import tracking
 
 SAMPLE_RECORDS = 4096
@@ -83,21 +86,68 @@ def _family(sql_type: object) -> str:
     return str(sql_type).split("(")[0].strip()
 
 
-def _reader(path: str, *, columns: dict[str, str] | None = None, whole_file: bool = False) -> str:
-    """A ``read_json`` call: detecting from a sample, detecting over the whole file, or with named columns."""
-    options = "format = 'newline_delimited'"
-    if columns is not None:
-        spec = ", ".join(f"'{_quote(name)}': '{_quote(sql_type)}'" for name, sql_type in columns.items())
-        options += f", columns = {{{spec}}}"
-    else:
-        options += f", sample_size = {-1 if whole_file else SAMPLE_RECORDS}"
-    return f"read_json('{_quote(path)}', {options})"
+@dataclass(frozen=True)
+class NativeFile:
+    """One native JSONL file to load: its bookkeeping, the bytes to parse, and the run of records naming none."""
+
+    src: SourceInfo
+    read_from: str
+    """The file to parse: the source itself or a snapshot of it."""
+    default_run: str
 
 
-def _detect(cur: duckdb.DuckDBPyConnection, path: str, *, whole_file: bool = False) -> _Layout:
+@dataclass(frozen=True)
+class _Input:
+    """The files of one load as SQL: one ``read_json`` over all of them, each row tagged with its source.
+
+    Many small files are read by one statement (a statement costs milliseconds whatever its size); their
+    rows find their source through a small table of file names (``cs_files``).
+    """
+
+    files: Sequence[NativeFile]
+
+    @property
+    def many(self) -> bool:
+        return len(self.files) > 1
+
+    def reader(self, *, columns: dict[str, str] | None = None, whole_file: bool = False) -> str:
+        """A ``read_json`` call: detecting from a sample, detecting over all records, or with named columns."""
+        options = "format = 'newline_delimited'"
+        if columns is not None:
+            spec = ", ".join(f"'{_quote(name)}': '{_quote(sql_type)}'" for name, sql_type in columns.items())
+            options += f", columns = {{{spec}}}"
+        elif whole_file:
+            options += ", sample_size = -1, maximum_sample_files = -1"
+        else:
+            options += f", sample_size = {SAMPLE_RECORDS}"
+        if not self.many:
+            return f"read_json('{_quote(self.files[0].read_from)}', {options})"
+        paths = ", ".join(f"'{_quote(file.read_from)}'" for file in self.files)
+        return f"read_json([{paths}], {options}, filename = true) JOIN cs_files USING (filename)"
+
+    @property
+    def source_id(self) -> str:
+        return "source_id" if self.many else f"'{_quote(self.files[0].src.source_id)}'"
+
+    @property
+    def default_run(self) -> str:
+        return "default_run" if self.many else f"'{_quote(self.files[0].default_run)}'"
+
+    @property
+    def run_override(self) -> str | None:
+        return self.files[0].src.run_override  # one command, one --run
+
+    @property
+    def ids(self) -> list[str]:
+        return [file.src.source_id for file in self.files]
+
+
+def _detect(cur: duckdb.DuckDBPyConnection, data: _Input, *, whole_file: bool = False) -> _Layout:
     """Bind a detecting ``read_json`` and read the layout off its result types (nothing is executed)."""
-    relation = cur.sql(f"SELECT * FROM {_reader(path, whole_file=whole_file)}")
-    top = dict(zip(relation.columns, relation.types, strict=True))
+    relation = cur.sql(f"SELECT * FROM {data.reader(whole_file=whole_file)}")
+    top = {name: sql_type for name, sql_type in zip(relation.columns, relation.types, strict=True)}
+    for added in ("filename", "source_id", "default_run") if data.many else ():
+        top.pop(added, None)
     steps_type = top.get("steps")
     if "trajectory" not in top or "outcome" not in top or steps_type is None or steps_type.id != "list":
         raise FastPathUnavailable("required keys missing or steps not a list")
@@ -117,69 +167,80 @@ def _detect(cur: duckdb.DuckDBPyConnection, path: str, *, whole_file: bool = Fal
 
 def load_native_jsonl(
     cur: duckdb.DuckDBPyConnection,
-    src: SourceInfo,
+    files: Sequence[NativeFile],
     *,
-    read_from: str,
-    default_run: str,
     split: str | None,
     append: bool = False,
     whole_file: bool = False,
 ) -> None:
-    """Inside the writer's transaction: load ``read_from`` as the rows of ``src`` (replacing its rows, or added).
+    """Inside the writer's transaction: load native JSONL files as the rows of their sources (replacing theirs).
 
     Args:
         cur: The writer's cursor.
-        src: The source's bookkeeping (its ``run_override`` names the run of every record).
-        read_from: The file to parse (the source itself or a snapshot of it).
-        default_run: Run of records that name none and have no override.
+        files: The files, one or many (many small files load in the same few statements as one).
         split: Forced split of every trajectory, or None to keep the records'.
-        append: Add the rows to the source's stored ones instead of replacing them.
+        append: Add the rows to the sources' stored ones instead of replacing them (one file, followed).
         whole_file: Detect the layout over every record rather than a sample (the retry after a refusal).
 
-    The caller records the source afterwards (:func:`core.store.load.finish_source` with ``checked=True``:
+    The caller records the sources afterwards (:func:`core.store.load.finish_sources` with ``checked=True``:
     the per-step checks ran here).
 
     Raises:
         FastPathUnavailable: The layout needs the Python reader; nothing was written.
-        FastPathFailed: DuckDB refused the file or a value needs checking; the transaction must roll back.
+        FastPathFailed: DuckDB refused a file or a value needs checking; the transaction must roll back.
         KeyboardInterrupt: The user interrupted DuckDB.
     """
+    data = _Input(files)
     try:
-        layout = _detect(cur, read_from, whole_file=whole_file)
+        if data.many:
+            cur.execute(
+                """CREATE OR REPLACE TEMP TABLE cs_files AS
+                SELECT unnest($1) AS filename, unnest($2) AS source_id, unnest($3) AS default_run""",
+                [[file.read_from for file in files], data.ids, [file.default_run for file in files]],
+            )
+        layout = _detect(cur, data, whole_file=whole_file)
     except duckdb.InterruptException:
         raise KeyboardInterrupt from None
     except duckdb.Error as exc:  # any error, even while binding, aborts the transaction
         raise FastPathFailed(str(exc), refused=True) from exc
-    name = Path(src.path).name
+    name = Path(files[0].src.path).name if not data.many else f"{len(files)} files"
     # Row order inside step_rows carries no meaning (every read orders explicitly; step order comes from each
     # record's list), and letting DuckDB drop it parallelises the write. The setting lives on this cursor only.
     cur.execute("SET preserve_insertion_order = false")
     try:
         if not append:
-            delete_source(cur, src.source_id)
+            delete_sources(cur, data.ids)
         with tracking(cur, name, "reading"):
-            n_records = _insert_trajectories(cur, read_from, layout, src, default_run, split)
-        whole = layout.whole_file or n_records <= SAMPLE_RECORDS
+            n_records = _insert_trajectories(cur, data, layout, split)
+        # The sample saw every record: at most SAMPLE_RECORDS of them, from at most DuckDB's 32 sampled files.
+        whole = layout.whole_file or (n_records <= SAMPLE_RECORDS and len(files) <= 32)
         detected = [layout.top.get("outcome"), *(layout.steps.get(field) for field in _DOUBLES)]
         if not whole and any(_family(sql_type).removesuffix("[]") in _INT for sql_type in detected):
-            layout = _detect(cur, read_from, whole_file=True)  # see the module docstring
+            layout = _detect(cur, data, whole_file=True)  # see the module docstring
             whole = True
-        run = f"'{_quote(src.run_override or default_run)}'"
-        if not src.run_override and "run" in layout.top:
-            run = f"coalesce(run::VARCHAR, {run})"
+        run = data.run_override and f"'{_quote(data.run_override)}'"
+        if not run:
+            run = f"coalesce(run::VARCHAR, {data.default_run})" if "run" in layout.top else data.default_run
         with tracking(cur, name, "writing"):
-            _insert_steps(cur, read_from, layout, run, src.source_id, whole_file=whole)
-        consistent = cur.execute(
-            """SELECT (SELECT count(*) FROM step_rows WHERE source_id = $1)
-                      = (SELECT coalesce(sum(n_steps), 0) FROM trajectories WHERE source_id = $1)""",
-            [src.source_id],
+            _insert_steps(cur, data, layout, run, whole_file=whole)
+        mismatched = cur.execute(
+            """SELECT count(*) FROM (SELECT source_id, count(*) AS n FROM step_rows
+                                     WHERE source_id IN (SELECT unnest($1)) GROUP BY source_id) s
+               FULL JOIN (SELECT source_id, sum(n_steps) AS n FROM trajectories
+                          WHERE source_id IN (SELECT unnest($1)) GROUP BY source_id) t USING (source_id)
+               WHERE s.n IS DISTINCT FROM t.n""",
+            [data.ids],
         ).fetchall()
-        if not consistent[0][0]:  # the file changed between the two statements
-            raise FastPathFailed("the file changed while it was read", refused=True)
+        if mismatched[0][0]:  # a file changed between the two statements
+            raise FastPathFailed("a file changed while it was read", refused=True)
     except duckdb.InterruptException:
         raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         raise FastPathFailed(str(exc), refused=_CHECK not in str(exc)) from exc
+    finally:
+        if data.many:
+            with contextlib.suppress(duckdb.TransactionException):  # after a failure DuckDB accepts only ROLLBACK
+                cur.execute("DROP TABLE IF EXISTS cs_files")
 
 
 _CHECK = "creditscope-check"
@@ -206,9 +267,7 @@ def _json_value(name: str, kinds: tuple[str, ...]) -> tuple[str, str]:
     return f"CASE WHEN {kind} = 'NULL' THEN NULL ELSE {column}->>'$' END", wrong
 
 
-def _insert_trajectories(
-    cur: duckdb.DuckDBPyConnection, path: str, layout: _Layout, src: SourceInfo, default_run: str, split: str | None
-) -> int:
+def _insert_trajectories(cur: duckdb.DuckDBPyConnection, data: _Input, layout: _Layout, split: str | None) -> int:
     """Insert a trajectory row per record from its top-level fields (its steps only counted); returns the count."""
     columns = {name: "JSON" for name in layout.top if name != "steps"}
     columns["steps"] = 'STRUCT("action" VARCHAR)[]'  # counted only; the smallest part of a step that must exist
@@ -228,7 +287,8 @@ def _insert_trajectories(
     if extra_top:  # unknown top-level keys join `meta`, as the Python reader merges them
         packed = ", ".join(f"'{_quote(name)}', \"{_quote_identifier(name)}\"" for name in extra_top)
         meta = f"json_merge_patch(coalesce({meta}, '{{}}'::JSON), json_object({packed}))"
-    run = f"'{_quote(src.run_override)}'" if src.run_override else f"coalesce({value['run']}, '{_quote(default_run)}')"
+    override = data.run_override
+    run = f"'{_quote(override)}'" if override else f"coalesce({value['run']}, {data.default_run})"
     # The inner query decodes each field once; the outer one checks and shapes them.
     bad = " OR ".join(
         [
@@ -244,27 +304,19 @@ def _insert_trajectories(
         f"""INSERT INTO trajectories BY NAME
         SELECT run_id, {_guard(bad, "traj_id", "a record needs checking")} AS traj_id,
                coalesce(iteration, 0) AS iteration, coalesce(group_text, prompt, traj_id) AS group_id, prompt,
-               {f"'{split}'" if split else "split"} AS split, outcome, n_steps, meta, ? AS source_id
-        FROM (SELECT {run} AS run_id, {value["trajectory"]} AS traj_id, {value["iteration"]} AS iteration_text,
+               {f"'{split}'" if split else "split"} AS split, outcome, n_steps, meta, source_id
+        FROM (SELECT {data.source_id} AS source_id, {run} AS run_id, {value["trajectory"]} AS traj_id,
+                     {value["iteration"]} AS iteration_text,
                      TRY_CAST(iteration_text AS BIGINT) AS iteration, {value["group"]} AS group_text,
                      {value["prompt"]} AS prompt, coalesce({value["split"]}, 'train') AS split,
                      TRY_CAST({value["outcome"]} AS DOUBLE) AS outcome, len(steps)::INTEGER AS n_steps,
                      {meta} AS meta, {" OR ".join(wrong) or "FALSE"} AS wrong_type
-              FROM {_reader(path, columns=columns)})""",
-        [src.source_id],
+              FROM {data.reader(columns=columns)})"""
     ).fetchall()
     return int(inserted[0][0])
 
 
-def _insert_steps(
-    cur: duckdb.DuckDBPyConnection,
-    path: str,
-    layout: _Layout,
-    run: str,
-    source_id: str,
-    *,
-    whole_file: bool,
-) -> None:
+def _insert_steps(cur: duckdb.DuckDBPyConnection, data: _Input, layout: _Layout, run: str, *, whole_file: bool) -> None:
     """Unnest every record's steps into ``step_rows``; trajectory-level columns come from the same record.
 
     With ``whole_file`` the layout covers every record, so the columns are named outright (no second
@@ -308,12 +360,12 @@ def _insert_steps(
         FROM (SELECT run_id, iteration, group_id, traj_id, step_idx::INTEGER AS step_idx, {s["state"]} AS state,
                      {s["action"]} AS action, {s["reward"]} AS reward, outcome, {s["node"]} AS node_id,
                      {s["parent"]} AS parent_id, {s["label"]} AS label, {s["valid"]} AS valid,
-                     {s["prm"]} AS prm_logged, {s["value"]} AS value, {extra} AS extra, {tokens}, ? AS source_id
-              FROM (SELECT {run} AS run_id, {iteration} AS iteration, {group} AS group_id,
+                     {s["prm"]} AS prm_logged, {s["value"]} AS value, {extra} AS extra, {tokens}, source_id
+              FROM (SELECT {data.source_id} AS source_id, {run} AS run_id, {iteration} AS iteration,
+                           {group} AS group_id,
                            trajectory::VARCHAR AS traj_id, outcome::DOUBLE AS outcome,
                            unnest(range(len(steps))) AS step_idx, unnest(steps) AS s
-                    FROM {_reader(path, columns=columns)}))""",
-        [source_id],
+                    FROM {data.reader(columns=columns)}))"""
     )
 
 

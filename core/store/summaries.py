@@ -1,6 +1,6 @@
 """Summaries kept beside the canonical tables, so pages never aggregate millions of rows.
 
-They are rebuilt for a source (one ingested file) every time its rows change: :func:`refresh_source`
+They are rebuilt for a source (one ingested file) every time its rows change: :func:`refresh_sources`
 runs at the end of every load, inside the loading transaction, so they can never disagree with the
 rows they summarise.
 
@@ -56,19 +56,25 @@ WORDS_SELECT = f"""
 
 def refresh_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
     """Rebuild the summaries of one source from its rows (inside the loading transaction)."""
-    params = {"source": source_id}
-    # Groups the source had rows in before this load (group_sources still says so) or has now.
+    refresh_sources(cur, [source_id])
+
+
+def refresh_sources(cur: duckdb.DuckDBPyConnection, source_ids: list[str]) -> None:
+    """Rebuild the summaries of several sources from their rows, in one pass (a load of many small files)."""
+    params = {"sources": source_ids}
+    mine = "source_id IN (SELECT unnest($sources))"
+    # Groups the sources had rows in before this load (group_sources still says so) or have now.
     cur.execute(
-        """CREATE OR REPLACE TEMP TABLE cs_touched AS
-           SELECT run_id, iteration, group_id FROM group_sources WHERE source_id = $source
-           UNION SELECT run_id, iteration, group_id FROM trajectories WHERE source_id = $source""",
+        f"""CREATE OR REPLACE TEMP TABLE cs_touched AS
+           SELECT run_id, iteration, group_id FROM group_sources WHERE {mine}
+           UNION SELECT run_id, iteration, group_id FROM trajectories WHERE {mine}""",
         params,
     )
     try:
-        cur.execute("DELETE FROM group_sources WHERE source_id = $source", params)
+        cur.execute(f"DELETE FROM group_sources WHERE {mine}", params)
         cur.execute(
-            """INSERT INTO group_sources
-               SELECT DISTINCT source_id, run_id, iteration, group_id FROM trajectories WHERE source_id = $source""",
+            f"""INSERT INTO group_sources
+               SELECT DISTINCT source_id, run_id, iteration, group_id FROM trajectories WHERE {mine}""",
             params,
         )
         cur.execute(
@@ -79,10 +85,10 @@ def refresh_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
         cur.execute(f"INSERT INTO group_stats {GROUP_STATS_SELECT.format(where=where)}")
     finally:
         _drop(cur, "cs_touched")
-    cur.execute("DELETE FROM source_coverage WHERE source_id = $source", params)
-    cur.execute(f"INSERT INTO source_coverage {COVERAGE_SELECT.format(where='source_id = $source')}", params)
-    cur.execute("DELETE FROM search_postings WHERE source_id = $source", params)
-    _index_words(cur, WORDS_SELECT.format(where="source_id = $source"), params)
+    cur.execute(f"DELETE FROM source_coverage WHERE {mine}", params)
+    cur.execute(f"INSERT INTO source_coverage {COVERAGE_SELECT.format(where=mine)}", params)
+    cur.execute(f"DELETE FROM search_postings WHERE {mine}", params)
+    _index_words(cur, WORDS_SELECT.format(where=mine), params)
 
 
 def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:

@@ -65,9 +65,10 @@ def test_grown_file_parses_only_its_new_lines_and_equals_a_full_read(
     staged_records: list[int] = []
     load = runner.load_native_jsonl
 
-    def counting_load(cur, src, *, read_from, **kwargs):  # noqa: ANN001, ANN003, ANN202 - spy, real signature
-        staged_records.append(sum(1 for line in Path(read_from).read_bytes().split(b"\n") if line.strip()))
-        return load(cur, src, read_from=read_from, **kwargs)
+    def counting_load(cur, files, **kwargs):  # noqa: ANN001, ANN003, ANN202 - spy with the real signature
+        for file in files:
+            staged_records.append(sum(1 for line in Path(file.read_from).read_bytes().split(b"\n") if line.strip()))
+        return load(cur, files, **kwargs)
 
     monkeypatch.setattr(runner, "load_native_jsonl", counting_load)
     first = _only(poll_once(store, [str(path)]))

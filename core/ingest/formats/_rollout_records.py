@@ -9,6 +9,7 @@ Private (leading underscore) so the registry does not mistake it for an adapter.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -148,8 +149,18 @@ def first_record(head: bytes) -> dict[str, Any] | None:
     :func:`core.ingest.json_stream.first_value_incomplete`), up to a size limit; when the record is still
     cut off, this returns None and callers fall back to :func:`head_lacks_keys`.
     """
-    value = first_value(head.decode("utf-8", errors="replace"))
-    return value if isinstance(value, dict) else None
+    value = _first_value_of(head)
+    return dict(value) if isinstance(value, dict) else None  # a copy: one caller's edit must not reach the next
+
+
+@functools.lru_cache(maxsize=4)
+def _first_value_of(head: bytes) -> Any:
+    """:func:`first_value` of a head, decoded once for all the adapters that ``detect`` a file in turn.
+
+    A dozen adapters look at the same head; parsing it once per file keeps detection cheap when a folder
+    holds thousands of small files. (``bytes`` caches its hash, so the lookup does not rehash the head.)
+    """
+    return first_value(head.decode("utf-8", errors="replace"))
 
 
 def head_record(
