@@ -97,7 +97,18 @@ def matching_groups_sql(needle: Needle) -> tuple[str, dict[str, object]]:
     if needle.exact_by_index:
         return candidates, params
     params["needle"] = needle.text
-    return f"WITH cand AS ({candidates}) " + literal.format(join="SEMI JOIN cand USING (iteration, group_id)"), params
+    # Prompts first (one per trajectory); only candidates no prompt confirmed have their actions read.
+    verified = f"""
+        WITH cand AS ({candidates}),
+        by_prompt AS MATERIALIZED (
+            SELECT DISTINCT t.iteration, t.group_id FROM trajectories t SEMI JOIN cand USING (iteration, group_id)
+            WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it) AND contains(lower(t.prompt), $needle)),
+        rest AS (SELECT * FROM cand ANTI JOIN by_prompt USING (iteration, group_id))
+        SELECT iteration, group_id FROM by_prompt
+        UNION ALL
+        SELECT DISTINCT s.iteration, s.group_id FROM step_rows s SEMI JOIN rest USING (iteration, group_id)
+        WHERE s.run_id = $run AND ($it IS NULL OR s.iteration = $it) AND contains(lower(s.action), $needle)"""
+    return verified, params
 
 
 def where_matched_sql() -> str:
