@@ -50,8 +50,10 @@ WORDS_SELECT = f"""
     SELECT DISTINCT source_id, run_id, iteration, group_id, unnest({tokens_sql("text")}) AS term
     FROM (SELECT source_id, run_id, iteration, group_id, action AS text FROM step_rows WHERE {{where}}
           UNION ALL
-          SELECT source_id, run_id, iteration, group_id, prompt AS text FROM trajectories
+          SELECT DISTINCT source_id, run_id, iteration, group_id, prompt AS text FROM trajectories
           WHERE {{where}} AND prompt IS NOT NULL)"""
+"""Each group's prompt is usually the same for all its rollouts: tokenised once (DISTINCT first) it costs an
+eighth as much at ingest, for the same terms."""
 
 
 def refresh_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
