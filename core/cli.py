@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.errors import CreditscopeError
 from core.ingest.adapter_args import add_adapter_arguments
-from core.ingest.command import INTERRUPTED  # noqa: F401 - the exit status of an interrupted command, for callers
+from core.interrupts import INTERRUPTED
 
 DEFAULT_DB = os.environ.get("CREDITSCOPE_DB", "creditscope.duckdb")
 
@@ -256,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     except CreditscopeError as exc:
         print(f"creditscope: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # commands that report what a Ctrl-C kept do so themselves and return 130
+        print("creditscope: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except Exception as exc:
         # DuckDB reads database pages lazily, so a damaged file may show only in a later query.
         text = str(exc).lower()

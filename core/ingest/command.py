@@ -7,23 +7,18 @@ stays fast.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import CreditscopeError
+from core.interrupts import INTERRUPTED, caused_by_ctrl_c, noting_ctrl_c
 
 if TYPE_CHECKING:
     from core.ingest.base import AdapterOptions
     from core.ingest.runner import SourceResult
     from core.store.database import Store
-
-INTERRUPTED = 130
-"""Exit status of a command stopped by Ctrl-C before it finished (the shell convention, 128 + SIGINT)."""
 
 MIN_INTERVAL = 0.1
 """Shortest ``--follow`` interval accepted: shorter would poll (and rehash files) almost without pause."""
@@ -41,7 +36,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     new_file = args.db != ":memory:" and not Path(args.db).exists()
     store = _open_ingest_store(args.db, args.follow)
     landed = False
-    with _noting_ctrl_c() as ctrl_c:
+    with noting_ctrl_c() as ctrl_c:
         try:
             if args.follow:
                 return _follow(store, args, options)
@@ -55,7 +50,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         except Exception as exc:
             # DuckDB turns Ctrl-C during a statement into its own error ("Query interrupted"); the flag says
             # it was the user, whatever the exception.
-            if ctrl_c[0] and not args.follow:
+            if (ctrl_c[0] or caused_by_ctrl_c(exc)) and not args.follow:
                 return _interrupted()
             if "no space left on device" in str(exc).lower():
                 raise CreditscopeError(_disk_full(args)) from exc
@@ -91,27 +86,6 @@ def _interrupted() -> int:
     # The command's transaction rolled back, so a script must not read this as a successful load.
     print("creditscope: interrupted; none of this command's files were loaded", file=sys.stderr)
     return INTERRUPTED
-
-
-@contextmanager
-def _noting_ctrl_c() -> Iterator[list[bool]]:
-    """Note a Ctrl-C (then interrupt as usual): DuckDB may report it as an error of its own."""
-    seen = [False]
-    previous = signal.getsignal(signal.SIGINT)
-
-    def note(signum: int, frame: object) -> None:
-        seen[0] = True
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGINT, note)
-    except ValueError:  # not the main thread (a test calling main() from a worker): keep Python's handler
-        yield seen
-        return
-    try:
-        yield seen
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _open_ingest_store(db: str, follow: bool) -> Store:

@@ -7,10 +7,8 @@ import sys
 from pathlib import Path
 
 from core.errors import CreditscopeError
+from core.interrupts import INTERRUPTED, caused_by_ctrl_c, noting_ctrl_c
 from core.prm.types import FAMILIES
-
-INTERRUPTED = 130
-"""Exit status after Ctrl-C (128 + SIGINT), as ``creditscope ingest``."""
 
 DEFAULT_DEMO_OUT = "sample_data/models/demo-prm"
 
@@ -152,57 +150,49 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         bar.total = total
         bar.update(done - bar.n)
 
-    try:
-        report = rescore(
-            store,
-            run_id=args.run,
-            model=args.model,
-            family=args.family,
-            device=args.device,
-            batch_tokens=args.batch_tokens,
-            scope=scope,
-            trust_remote_code=args.trust_remote_code,
-            progress=progress,
-            revision=args.revision,
-            settings=settings,
-            ref_model=args.ref_model,
-            activate=not args.no_activate,
-            compile=args.compile,
-            ref_revision=args.ref_revision,
-            allow_random_init=args.allow_random_init,
-            engine=args.engine,
-            ray_options=ray_options,
-        )
-    except (KeyboardInterrupt, Exception) as exc:
-        if not _interrupted(exc):
-            raise
-        for bar in bars:
-            bar.close()
-        bars.clear()
-        # On Ray every returned block was cached in its own transaction (the one in flight rolled back); the local
-        # engine writes its cache in one transaction at the end, so it left nothing.
-        kept = "trajectories scored so far are cached" if args.engine == "ray" else "nothing was written"
-        print(f"creditscope: interrupted; {kept}, rerun to score the rest", file=sys.stderr)
-        return INTERRUPTED
-    finally:
-        for bar in bars:
-            bar.close()
-        store.close()
+    with noting_ctrl_c() as ctrl_c:
+        try:
+            report = rescore(
+                store,
+                run_id=args.run,
+                model=args.model,
+                family=args.family,
+                device=args.device,
+                batch_tokens=args.batch_tokens,
+                scope=scope,
+                trust_remote_code=args.trust_remote_code,
+                progress=progress,
+                revision=args.revision,
+                settings=settings,
+                ref_model=args.ref_model,
+                activate=not args.no_activate,
+                compile=args.compile,
+                ref_revision=args.ref_revision,
+                allow_random_init=args.allow_random_init,
+                engine=args.engine,
+                ray_options=ray_options,
+            )
+        except (KeyboardInterrupt, Exception) as exc:
+            if not (ctrl_c[0] or caused_by_ctrl_c(exc)):
+                raise
+            for bar in bars:
+                bar.close()
+            bars.clear()
+            # On Ray every returned block was cached in its own transaction (the one in flight rolled back); the local
+            # engine writes its cache in one transaction at the end, so it left nothing.
+            kept = "trajectories scored so far are cached" if args.engine == "ray" else "nothing was written"
+            print(f"creditscope: interrupted; {kept}, rerun to score the rest", file=sys.stderr)
+            return INTERRUPTED
+        finally:
+            for bar in bars:
+                bar.close()
+            store.close()
     print(report.summary())
     if report.truncated_trajectories:
         shown = ", ".join(report.truncated_trajectories[:10])
         more = "" if len(report.truncated_trajectories) <= 10 else f" (+{len(report.truncated_trajectories) - 10})"
         print(f"truncated at the model's max length: {shown}{more}")
     return 0
-
-
-def _interrupted(exc: BaseException) -> bool:
-    """Ctrl-C, also when DuckDB caught it first: during a statement it cancels it and raises its own error."""
-    import duckdb
-
-    if isinstance(exc, KeyboardInterrupt | duckdb.InterruptException):
-        return True
-    return isinstance(exc, RuntimeError) and str(exc).strip() == "Query interrupted"
 
 
 def _ray_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]

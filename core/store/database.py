@@ -9,6 +9,7 @@ many readers, one writer).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterator
@@ -193,7 +194,10 @@ class Store:
                 try:
                     yield cur
                 except BaseException:
-                    cur.execute("ROLLBACK")
+                    # After a Ctrl-C DuckDB may refuse the rollback too; the first error is the one to report,
+                    # and closing the cursor below ends the transaction either way.
+                    with contextlib.suppress(duckdb.Error):
+                        cur.execute("ROLLBACK")
                     raise
                 cur.execute("COMMIT")
             finally:

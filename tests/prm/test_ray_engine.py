@@ -169,10 +169,10 @@ def test_a_stopped_job_leaves_whole_trajectories_and_a_rerun_scores_only_the_res
     driver.send_signal(stop)
     _, rest = driver.communicate(timeout=60)
     if stop == signal.SIGINT:
-        assert driver.returncode == 130
+        assert driver.returncode == 130, rest[-3000:]
         assert rest.strip().splitlines()[-1].startswith("creditscope: interrupted;")
     else:
-        assert driver.returncode == -signal.SIGKILL
+        assert driver.returncode == -signal.SIGKILL, rest[-3000:]
 
     store = Store.open(db)
     scorer_id = build_spec(DEMO, "token-cls").scorer_id
