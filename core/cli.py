@@ -233,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root",
         action="append",
         metavar="DIR",
-        help="the Ingest page's path boxes read only under these folders (repeatable); with --allow-remote and "
-        "no --data-root they read nothing",
+        help="the Ingest page's path boxes and the Rescore page's model box read only under these folders "
+        "(repeatable); with --allow-remote and no --data-root they read nothing (Rescore: the demo PRM only)",
     )
     p.set_defaults(func=cmd_serve)
 

@@ -4,7 +4,8 @@
 page may read any file the server's user can read (the user is reading their own files). Binding any
 other address serves the dashboard to other machines, whose users must not get that power, so it needs
 ``--allow-remote``; the Ingest page's path boxes (load and follow) then read only under the
-``--data-root`` folders (none given: the path boxes read nothing and uploads are the way in). The
+``--data-root`` folders (none given: the path boxes read nothing and uploads are the way in), and the
+Rescore page loads only the demo PRM or a model under them, with no checkpoint code and no Ray address. The
 serve command hands these settings to the dashboard process through environment variables.
 """
 
@@ -96,6 +97,43 @@ class ServeAccess:
             for path in _files_read_for(raw):
                 if not self._inside(path.resolve()):
                     raise self._outside(raw, path)
+
+    def check_rescore(
+        self, model: str, trust_remote_code: bool, ray_address: str | None, shipped: Sequence[str] = ()
+    ) -> None:
+        """Refuse Rescore settings that would let the dashboard's users read or run what they choose on the server.
+
+        A model box is a path box too: under restriction it loads only the ``shipped`` models (the demo PRM)
+        or a folder under :attr:`roots` (a hub id is refused: it names files in the server's cache). A
+        checkpoint's own Python code (``trust_remote_code``) and a Ray cluster address are the server
+        operator's to choose, with the CLI, not a browser user's.
+
+        Raises:
+            CreditscopeError: One line naming what is not allowed.
+        """
+        if not self.restricted:
+            return
+        who = "to other machines (--allow-remote)" if self.remote else "with --data-root"
+        if trust_remote_code:
+            raise CreditscopeError(
+                f"trust_remote_code: this dashboard is served {who}, so it runs no checkpoint's own code; "
+                "rescore such a model with `creditscope rescore` on the server"
+            )
+        if ray_address:
+            raise CreditscopeError(
+                f"Ray address {ray_address}: this dashboard is served {who}, so it starts only a local Ray "
+                "instance; join a cluster with `creditscope rescore --engine ray --address` on the server"
+            )
+        path = Path(model).expanduser()
+        if path.resolve() in {Path(m).resolve() for m in shipped}:
+            return
+        if not self.roots or not (
+            self._inside(Path(os.path.normpath(os.path.abspath(path)))) and self._inside(path.resolve())
+        ):
+            allowed = "the demo PRM" + (
+                " or a model folder under " + ", ".join(map(str, self.roots)) if self.roots else ""
+            )
+            raise CreditscopeError(f"{model}: this dashboard is served {who}; its Rescore page loads only {allowed}")
 
     def _inside(self, path: Path) -> bool:
         """Whether ``path`` (absolute, taken as it is) lies in a root."""

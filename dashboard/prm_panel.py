@@ -24,6 +24,7 @@ from core.prm.rescore import ENGINES, SCOPE_KINDS, RescoreReport, Scope, rescore
 from core.prm.scorer import Scorer
 from core.prm.types import FAMILIES
 from core.schema import LOGGED_PRM
+from core.serving import ServeAccess
 from core.store import prm_cache, queries
 from dashboard import resources as res
 from dashboard.figures.prm import reliability_figure
@@ -200,12 +201,18 @@ def rescore_form(path: str, run: str) -> None:
         help="About 1.35x the tokens/s on a GPU after ~2 minutes of compiling. auto: only for jobs of 50M+ tokens.",
     )
     if low[3].button("Rescore", type="primary", key="prm_rescore"):
+        address = ray_options.address if ray_options else None
         settings = RescoreSettings(
             model.strip(), family, device, trust, compile_model, batch_tokens and int(batch_tokens), engine, ray_options
         )
-        outcome = run_rescore(path, run, settings, scope)
-        if outcome is not None:
-            st.session_state[REPORT_KEY] = outcome
+        try:  # a dashboard served to others loads only models under --data-root (core.serving)
+            ServeAccess.from_env().check_rescore(settings.model, trust, address, shipped=(DEMO_PRM,))
+        except CreditscopeError as error:
+            st.error(md_escape(error))
+        else:
+            outcome = run_rescore(path, run, settings, scope)
+            if outcome is not None:
+                st.session_state[REPORT_KEY] = outcome
     last = st.session_state.get(REPORT_KEY)
     if last is not None and last[0].run_id == run:
         show_report(*last)

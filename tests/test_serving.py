@@ -80,3 +80,32 @@ def test_check_paths_allows_only_what_lies_under_a_root(tmp_path: Path) -> None:
     for typed in ["/etc/passwd", str(root / ".." / "elsewhere"), "/etc/*", "relative/path"]:
         with pytest.raises(CreditscopeError, match="outside the folders this dashboard may read"):
             access.check_paths([typed])
+
+
+def test_check_rescore_under_restriction_loads_only_the_shipped_model_or_one_under_a_root(tmp_path: Path) -> None:
+    root, elsewhere, demo = tmp_path / "data", tmp_path / "elsewhere", tmp_path / "demo-prm"
+    for folder in (root / "prm", elsewhere / "prm", demo):
+        folder.mkdir(parents=True)
+    (root / "escape").symlink_to(elsewhere / "prm")
+    local = ServeAccess()
+    local.check_rescore(str(elsewhere / "prm"), True, "10.0.0.1:6379")  # this machine's user: anything goes
+
+    remote = ServeAccess(remote=True, roots=(root.resolve(),))
+    remote.check_rescore(str(root / "prm"), False, None)
+    remote.check_rescore(str(demo), False, None, shipped=(str(demo),))
+    refusals = {
+        "outside": (str(elsewhere / "prm"), False, None),
+        "a link out": (str(root / "escape"), False, None),
+        "dot-dot": (str(root / ".." / "elsewhere" / "prm"), False, None),
+        "hub id": ("Qwen/Qwen2.5-Math-PRM-7B", False, None),
+        "remote code": (str(root / "prm"), True, None),
+        "ray address": (str(root / "prm"), False, "10.0.0.1:6379"),
+    }
+    for why, (model, trust, address) in refusals.items():
+        with pytest.raises(CreditscopeError) as refused:
+            remote.check_rescore(model, trust, address, shipped=(str(demo),))
+        assert "\n" not in str(refused.value), why
+    no_roots = ServeAccess(remote=True)
+    no_roots.check_rescore(str(demo), False, None, shipped=(str(demo),))
+    with pytest.raises(CreditscopeError, match="loads only the demo PRM$"):
+        no_roots.check_rescore(str(root / "prm"), False, None, shipped=(str(demo),))

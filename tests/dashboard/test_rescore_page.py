@@ -219,3 +219,34 @@ def test_a_partial_rescore_keeps_the_logged_scores_elsewhere_and_evaluates_only_
     labelled = after.loc[scored, "label"].notna() & after.loc[scored, "prm"].notna()
     caption = next(c.value for c in at.caption if "labelled steps in" in c.value)
     assert caption.startswith(f"{int(labelled.sum())} labelled steps in {n_group} trajectories")
+
+
+def test_served_to_other_machines_the_model_box_loads_nothing_outside_the_data_roots(
+    arith_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from core.serving import REMOTE_ENV, ROOTS_ENV
+
+    root = tmp_path / "data"
+    root.mkdir()
+    outside = Path(shutil.copytree(DEMO_PRM, tmp_path / "copied-prm"))  # a real model, but not under the root
+    monkeypatch.setenv(REMOTE_ENV, "1")
+    monkeypatch.setenv(ROOTS_ENV, str(root.resolve()))
+    at = _open("app_pages/rescore.py", run=RUN)
+    store = res.get_store(str(arith_db))
+    at.text_input(key="prm_model").set_value(str(outside))
+    at.selectbox(key="prm_device").set_value("cpu")
+    at.button(key="prm_rescore").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.status, "nothing was loaded or scored"
+    assert md_unescape(at.error[0].value) == (
+        f"{outside}: this dashboard is served to other machines (--allow-remote); its Rescore page loads only "
+        f"the demo PRM or a model folder under {root.resolve()}"
+    )
+    with store.reader() as cur:
+        assert cur.execute("SELECT count(*) FROM prm_step_scores").fetchone()[0] == 0
+
+    at.text_input(key="prm_model").set_value(DEMO_PRM)  # the shipped demo PRM is always allowed
+    at.button(key="prm_rescore").click().run()
+    assert at.status[0].label.startswith("Rescored ")
