@@ -124,16 +124,30 @@ class ServeAccess:
                 f"Ray address {ray_address}: this dashboard is served {who}, so it starts only a local Ray "
                 "instance; join a cluster with `creditscope rescore --engine ray --address` on the server"
             )
-        path = Path(model).expanduser()
+        self.check_model_folder(model, shipped)
+
+    def check_model_folder(self, folder: str, shipped: Sequence[str] = ()) -> None:
+        """Under restriction, allow only a ``shipped`` folder (the demo PRM) or one under :attr:`roots`.
+
+        Used for the Rescore page's model box and the Trajectory page's tokenizer box; a hub id is refused
+        (it names files in the server's cache).
+
+        Raises:
+            CreditscopeError: One line naming the folder and what is allowed.
+        """
+        if not self.restricted:
+            return
+        path = Path(folder).expanduser()
         if path.resolve() in {Path(m).resolve() for m in shipped}:
             return
-        if not self.roots or not (
-            self._inside(Path(os.path.normpath(os.path.abspath(path)))) and self._inside(path.resolve())
-        ):
-            allowed = "the demo PRM" + (
-                " or a model folder under " + ", ".join(map(str, self.roots)) if self.roots else ""
+        as_typed = Path(os.path.normpath(os.path.abspath(path)))
+        if not self.roots or not (self._inside(as_typed) and self._inside(path.resolve())):
+            who = "to other machines (--allow-remote)" if self.remote else "with --data-root"
+            under = " or a folder under " + ", ".join(map(str, self.roots)) if self.roots else ""
+            raise CreditscopeError(
+                f"{folder}: this dashboard is served {who}; "
+                f"it loads models and tokenizers only from the demo PRM{under}"
             )
-            raise CreditscopeError(f"{model}: this dashboard is served {who}; its Rescore page loads only {allowed}")
 
     def _inside(self, path: Path) -> bool:
         """Whether ``path`` (absolute, taken as it is) lies in a root."""

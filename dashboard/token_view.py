@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.schema import TOKEN_COLUMN_NAMES
+from core.serving import ServeAccess
 from dashboard import resources as res
 from dashboard.figures.tokens_html import (
     CREDIT,
@@ -103,6 +104,7 @@ def token_view(
     if any(i not in keep for i in texts):
         folder = right.text_input("Tokenizer for steps logged as text", value=DEMO_PRM, key=TOKENIZER_KEY)
         try:
+            ServeAccess.from_env().check_model_folder(folder, shipped=(DEMO_PRM,))  # a path box, like Ingest's
             tokenizer = load_tokenizer(folder)
         except Exception as exc:  # a folder without a tokenizer: say so, keep the page
             st.warning(md_escape(f"Cannot split text into tokens: {exc}"))

@@ -107,5 +107,5 @@ def test_check_rescore_under_restriction_loads_only_the_shipped_model_or_one_und
         assert "\n" not in str(refused.value), why
     no_roots = ServeAccess(remote=True)
     no_roots.check_rescore(str(demo), False, None, shipped=(str(demo),))
-    with pytest.raises(CreditscopeError, match="loads only the demo PRM$"):
+    with pytest.raises(CreditscopeError, match="only from the demo PRM$"):
         no_roots.check_rescore(str(root / "prm"), False, None, shipped=(str(demo),))

@@ -241,8 +241,8 @@ def test_served_to_other_machines_the_model_box_loads_nothing_outside_the_data_r
     assert not at.exception, [e.value for e in at.exception]
     assert not at.status, "nothing was loaded or scored"
     assert md_unescape(at.error[0].value) == (
-        f"{outside}: this dashboard is served to other machines (--allow-remote); its Rescore page loads only "
-        f"the demo PRM or a model folder under {root.resolve()}"
+        f"{outside}: this dashboard is served to other machines (--allow-remote); it loads models and tokenizers "
+        f"only from the demo PRM or a folder under {root.resolve()}"
     )
     with store.reader() as cur:
         assert cur.execute("SELECT count(*) FROM prm_step_scores").fetchone()[0] == 0

@@ -66,6 +66,24 @@ def test_text_only_steps_are_split_by_the_demo_tokenizer_and_show_step_credit(op
     assert "cs-tok" not in html_body(at)
 
 
+def test_served_to_other_machines_the_tokenizer_box_reads_only_the_demo_prm_or_a_data_root(
+    open_page, tmp_path, monkeypatch
+) -> None:  # noqa: ANN001
+    import shutil
+
+    from core.serving import REMOTE_ENV, ROOTS_ENV
+
+    monkeypatch.setenv(REMOTE_ENV, "1")
+    monkeypatch.setenv(ROOTS_ENV, "")
+    copied = shutil.copytree(DEMO_PRM, tmp_path / "elsewhere")  # a real tokenizer, outside every data root
+    at = open_page("app_pages/trajectory.py", run="samples_prm800k", traj=_first_traj("samples_prm800k"))
+    at.selectbox(key=MODE_KEY).set_value(CREDIT).run()
+    assert "cs-tok" in html_body(at)  # the shipped demo tokenizer is allowed
+    at.text_input(key=TOKENIZER_KEY).set_value(str(copied)).run()
+    assert any("only from the demo PRM" in re.sub(r"\\(.)", r"\1", w.value) for w in at.warning)
+    assert "cs-tok" not in html_body(at)
+
+
 def test_prm_what_if_is_shown_per_token_on_the_edited_text(open_page) -> None:
     at = open_page("app_pages/trajectory.py", run="arithmetic", traj="it0-p0-r3")
     steps = res.trajectory(str(res.db_path()), "arithmetic", "it0-p0-r3")[1]
