@@ -1,9 +1,9 @@
 """Fast path for native JSONL: DuckDB reads the file itself, with no Python per record.
 
 A file is loaded by two statements inside the writer's transaction, straight from the file: one reads
-the records' top-level fields (the steps only counted) into ``trajectories``, the other unnests the
-steps into ``step_rows``. Nothing is staged, so the steps are decoded once and memory stays near that
-of a bare ``read_json``.
+the records' top-level fields (not the steps) into ``trajectories``, the other unnests the steps into
+``step_rows``; each trajectory's step count is then taken from its rows. Nothing is staged, so the steps
+are decoded once and memory stays near that of a bare ``read_json``.
 
 DuckDB learns the layout from a sample of records (:data:`SAMPLE_RECORDS`). When the file holds no more
 records than that, the sample saw everything and the step statement names its columns and types
@@ -223,16 +223,7 @@ def load_native_jsonl(
             run = f"coalesce(run::VARCHAR, {data.default_run})" if "run" in layout.top else data.default_run
         with tracking(cur, name, "writing"):
             _insert_steps(cur, data, layout, run, whole_file=whole)
-        mismatched = cur.execute(
-            """SELECT count(*) FROM (SELECT source_id, count(*) AS n FROM step_rows
-                                     WHERE source_id IN (SELECT unnest($1)) GROUP BY source_id) s
-               FULL JOIN (SELECT source_id, sum(n_steps) AS n FROM trajectories
-                          WHERE source_id IN (SELECT unnest($1)) GROUP BY source_id) t USING (source_id)
-               WHERE s.n IS DISTINCT FROM t.n""",
-            [data.ids],
-        ).fetchall()
-        if mismatched[0][0]:  # a file changed between the two statements
-            raise FastPathFailed("a file changed while it was read", refused=True)
+        _count_steps(cur, data.ids)
     except duckdb.InterruptException:
         raise KeyboardInterrupt from None
     except duckdb.Error as exc:
@@ -241,6 +232,33 @@ def load_native_jsonl(
         if data.many:
             with contextlib.suppress(duckdb.TransactionException):  # after a failure DuckDB accepts only ROLLBACK
                 cur.execute("DROP TABLE IF EXISTS cs_files")
+
+
+def _count_steps(cur: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+    """Set the new trajectories' ``n_steps`` from their step rows, and check the two statements saw one file.
+
+    A trajectory left with no step rows (an empty or missing ``steps``) goes to the Python reader, which
+    names its line; step rows without a trajectory row mean the file changed between the two statements.
+    """
+    mine = "source_id IN (SELECT unnest($1))"
+    cur.execute(
+        f"""UPDATE trajectories t SET n_steps = c.n
+        FROM (SELECT source_id, run_id, traj_id, count(*)::INTEGER AS n FROM step_rows WHERE {mine} GROUP BY ALL) c
+        WHERE t.{mine} AND t.n_steps = 0
+          AND t.source_id = c.source_id AND t.run_id = c.run_id AND t.traj_id = c.traj_id""",
+        [ids],
+    )
+    empty, mismatched = cur.execute(
+        f"""SELECT (SELECT count(*) FROM trajectories WHERE {mine} AND n_steps = 0),
+                   (SELECT count(*) FROM (SELECT source_id, count(*) AS n FROM step_rows WHERE {mine} GROUP BY ALL) s
+                    FULL JOIN (SELECT source_id, sum(n_steps) AS n FROM trajectories WHERE {mine} GROUP BY ALL) t
+                    USING (source_id) WHERE s.n IS DISTINCT FROM t.n)""",
+        [ids],
+    ).fetchone()
+    if empty:
+        raise FastPathFailed(f"{_CHECK}: a record has no steps", refused=False)
+    if mismatched:
+        raise FastPathFailed("a file changed while it was read", refused=True)
 
 
 _CHECK = "creditscope-check"
@@ -268,9 +286,10 @@ def _json_value(name: str, kinds: tuple[str, ...]) -> tuple[str, str]:
 
 
 def _insert_trajectories(cur: duckdb.DuckDBPyConnection, data: _Input, layout: _Layout, split: str | None) -> int:
-    """Insert a trajectory row per record from its top-level fields (its steps only counted); returns the count."""
+    """Insert a trajectory row per record from its top-level fields (``n_steps`` 0 for now); returns the count."""
+    # The steps are not read here: converting them is a third of this statement's cost, and their count comes
+    # from the rows the step statement writes (:func:`_count_steps`).
     columns = {name: "JSON" for name in layout.top if name != "steps"}
-    columns["steps"] = 'STRUCT("action" VARCHAR)[]'  # counted only; the smallest part of a step that must exist
     ids, integers, texts = ("VARCHAR", "BIGINT", "UBIGINT"), ("BIGINT", "UBIGINT"), ("VARCHAR",)
     kinds = {"run": ids, "iteration": integers, "group": ids, "trajectory": ids, "prompt": texts,
              "outcome": (*integers, "DOUBLE"), "split": texts}  # fmt: skip
@@ -297,7 +316,6 @@ def _insert_trajectories(cur: duckdb.DuckDBPyConnection, data: _Input, layout: _
             "traj_id IS NULL OR traj_id = '' OR run_id = ''",
             "outcome IS NULL OR NOT isfinite(outcome)",
             "split NOT IN ('train', 'val')",
-            "n_steps IS NULL OR n_steps = 0",
         ]
     )
     inserted = cur.execute(
@@ -309,7 +327,7 @@ def _insert_trajectories(cur: duckdb.DuckDBPyConnection, data: _Input, layout: _
                      {value["iteration"]} AS iteration_text,
                      TRY_CAST(iteration_text AS BIGINT) AS iteration, {value["group"]} AS group_text,
                      {value["prompt"]} AS prompt, coalesce({value["split"]}, 'train') AS split,
-                     TRY_CAST({value["outcome"]} AS DOUBLE) AS outcome, len(steps)::INTEGER AS n_steps,
+                     TRY_CAST({value["outcome"]} AS DOUBLE) AS outcome, 0 AS n_steps,
                      {meta} AS meta, {" OR ".join(wrong) or "FALSE"} AS wrong_type
               FROM {data.reader(columns=columns)})"""
     ).fetchall()
@@ -349,10 +367,12 @@ def _insert_steps(cur: duckdb.DuckDBPyConnection, data: _Input, layout: _Layout,
             + "))"
         )
         # A key a step lacks reads as null; dropping it (merge_patch into {} drops null members) rewrites the
-        # JSON, so only steps lacking one pay for it.
+        # JSON, so only steps with some but not all of the keys pay for it (records of another environment in
+        # the same file usually have none of them).
         complete = " AND ".join(f's."{_quote_identifier(k)}" IS NOT NULL' for k in extra_keys)
+        none = " AND ".join(f's."{_quote_identifier(k)}" IS NULL' for k in extra_keys)
         sparse = f"nullif(json_merge_patch('{{}}'::JSON, {packed})::VARCHAR, '{{}}')::JSON"
-        extra = f"CASE WHEN {complete} THEN {packed} ELSE {sparse} END"
+        extra = f"CASE WHEN {complete} THEN {packed} WHEN {none} THEN NULL::JSON ELSE {sparse} END"
     tokens = ", ".join(f"{s[name]} AS {name}" for name in TOKEN_COLUMN_NAMES)
     cur.execute(
         f"""INSERT INTO step_rows BY NAME

@@ -63,6 +63,8 @@ def test_fast_path_and_validating_reader_store_the_same_rows(arith: Path, monkey
     records = _lines(arith)
     records[0]["steps"][0]["logprobs"] = [-0.1, -0.2]  # an extra step key
     records[1]["seed"] = 3  # an extra top-level key
+    canonical = {"state", "action", "reward", "label", "node", "parent", "valid", "prm", "value"}
+    records[2]["steps"] = [{k: v for k, v in step.items() if k in canonical} for step in records[2]["steps"]]
     _write(arith, records)
     fast = Store.open(":memory:")
     assert ingest(fast, [str(arith)]).sources[0].fast_path
@@ -79,6 +81,9 @@ def test_fast_path_and_validating_reader_store_the_same_rows(arith: Path, monkey
     meta = lambda s: queries.trajectories(s, run_id="arithmetic").set_index("traj_id")["meta"].map(json.loads)  # noqa: E731
     assert meta(fast).to_dict() == meta(slow).to_dict()
     assert meta(fast)[records[1]["trajectory"]]["seed"] == 3
+    n_steps = lambda s: queries.trajectories(s, run_id="arithmetic").set_index("traj_id")["n_steps"].to_dict()  # noqa: E731
+    assert n_steps(fast) == n_steps(slow) == {r["trajectory"]: len(r["steps"]) for r in records}
+    assert a.loc[a.traj_id == records[2]["trajectory"], "extra"].isna().all()  # no extra key: no JSON at all
     extra = json.loads(a.loc[(a.traj_id == records[0]["trajectory"]) & (a.step_idx == 0), "extra"].iloc[0])
     assert extra["logprobs"] == [-0.1, -0.2]
 
@@ -207,6 +212,7 @@ def test_integers_in_the_sample_do_not_round_a_later_decimal(store: Store, tmp_p
         ({"outcome": "0.5"}, r"outcome: expected number"),
         ({"outcome": True}, r"outcome: expected number"),
         ({"prompt": 5}, r"prompt: expected text"),
+        ({"steps": []}, r"steps: expected a non-empty list"),
         (
             {"steps": [{"action": "a", "label": 7}]},
             r"steps\[0\]\.label: expected a label in \[0, 1\] \(1 good, 0 bad\), got 7",
