@@ -209,6 +209,9 @@ NEEDLES = [
 def test_search_equals_a_literal_scan(search_store: Store, needle: str) -> None:
     got = queries.groups(search_store, "m", search=needle)
     assert list(got[GROUP_KEY].itertuples(index=False, name=None)) == _legacy_search(search_store, "m", needle)
+    paged = queries.groups_page(search_store, "m", search=needle, limit=2, offset=1)
+    rows = lambda frame: list(frame[GROUP_KEY].itertuples(index=False, name=None))  # noqa: E731
+    assert (paged.total, rows(paged.frame)) == (len(got), rows(got)[1:3])
 
 
 def test_search_equals_a_literal_scan_on_random_substrings(search_store: Store) -> None:
