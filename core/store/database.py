@@ -155,15 +155,23 @@ class Store:
 
     def _migrate(self) -> None:
         current = self._schema_version()
+        if current == SCHEMA_VERSION:
+            return
         cur = self._conn.cursor()
+        # Every pending migration in one transaction: a file is never left between two versions, and a new
+        # database costs one commit instead of one per migration.
         try:
+            cur.execute("BEGIN")
             cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             for version in range(current, SCHEMA_VERSION):
-                cur.execute("BEGIN")
                 step = MIGRATIONS[version]
                 step(cur) if callable(step) else cur.execute(step)
                 cur.execute("INSERT INTO schema_version VALUES (?)", [version + 1])
-                cur.execute("COMMIT")
+            cur.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                cur.execute("ROLLBACK")
+            raise
         finally:
             cur.close()
 

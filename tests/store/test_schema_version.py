@@ -8,6 +8,7 @@ import pytest
 
 from core.cli import main
 from core.errors import CreditscopeError
+from core.store import database
 from core.store.database import Store
 from core.store.migrations import SCHEMA_VERSION
 
@@ -45,3 +46,20 @@ def test_current_databases_open_both_ways(tmp_path: Path) -> None:
     Store.open(path).close()
     Store.open(path, read_only=True).close()
     Store.open(path).close()
+
+
+def test_a_failed_migration_leaves_the_old_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "old.duckdb"
+    monkeypatch.setattr(database, "SCHEMA_VERSION", 2)
+    Store.open(path).close()  # a database written by a creditscope with two migrations
+    monkeypatch.setattr(database, "SCHEMA_VERSION", SCHEMA_VERSION)
+    broken = (*database.MIGRATIONS[: SCHEMA_VERSION - 1], "CREATE TABLE runs (x INTEGER)")  # fails: runs exists
+    monkeypatch.setattr(database, "MIGRATIONS", broken)
+    with pytest.raises(CreditscopeError):
+        Store.open(path)
+    monkeypatch.undo()
+    store = Store.open(path, read_only=True)  # nothing of the failed upgrade stayed: still version 2
+    assert store.schema_version == 2
+    store.close()
+    Store.open(path).close()  # and the real migrations still apply
+    assert Store.open(path, read_only=True).schema_version == SCHEMA_VERSION
