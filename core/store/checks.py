@@ -56,15 +56,21 @@ def check_sources(cur: duckdb.DuckDBPyConnection, sources: Sequence[SourceInfo],
     ids = {"ids": list(by_id)}
     # One query covers repeats inside a source, between the sources of this load and with earlier sources of the
     # same runs; the paths listed are the others' (a repeat inside the file is not "already ingested").
+    # Finding a repeat is one grouping of the ids; which files hold it is asked only when there is one (the
+    # lists for every id cost ten times as much).
     dup = cur.execute(
-        f"""SELECT t.traj_id, list(DISTINCT t.source_id), list_distinct(list(s.path))
-        FROM trajectories t LEFT JOIN sources s USING (source_id)
-        WHERE t.run_id IN (SELECT DISTINCT run_id FROM trajectories WHERE {_MINE})
-        GROUP BY t.run_id, t.traj_id HAVING count(*) > 1 LIMIT 1""",
+        f"""SELECT run_id, traj_id FROM trajectories
+        WHERE run_id IN (SELECT DISTINCT run_id FROM trajectories WHERE {_MINE})
+        GROUP BY run_id, traj_id HAVING count(*) > 1 LIMIT 1""",
         ids,
     ).fetchall()
     if dup:
-        traj_id, source_ids, recorded = dup[0]
+        (traj_id, source_ids, recorded), *_ = cur.execute(
+            """SELECT t.traj_id, list(DISTINCT t.source_id), list_distinct(list(s.path))
+            FROM trajectories t LEFT JOIN sources s USING (source_id)
+            WHERE t.run_id = $run AND t.traj_id = $traj GROUP BY t.traj_id""",
+            {"run": dup[0][0], "traj": dup[0][1]},
+        ).fetchall()
         blamed = next(src for src in sources if src.source_id in source_ids)
         others = {by_id[i].path for i in source_ids if i in by_id and i != blamed.source_id}
         others |= {path for path in recorded if path is not None and path != blamed.path}
