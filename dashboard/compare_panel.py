@@ -29,7 +29,8 @@ def default_schemes(coverage: pd.Series, n: int) -> list[str]:
 
 def group_heatmaps(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
     """One group's heatmaps on one colour scale, then scheme A minus scheme B; a cell click opens its step."""
-    groups = steps[["iteration", "group_id"]].drop_duplicates().apply(lambda r: f"{r.iteration} / {r.group_id}", axis=1)
+    keys = steps[["iteration", "group_id"]].drop_duplicates()
+    groups = keys["iteration"].astype(str) + " / " + keys["group_id"].astype(str)
     top = st.columns([3, 1])
     choice = top[0].selectbox("Group (iteration / group)", groups.tolist(), key="cmp_group")
     with top[1]:
@@ -130,13 +131,17 @@ def scatter(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
 
 
 def export(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
-    """A CSV with the step keys and one column per chosen scheme."""
-    out = steps[["run_id", "iteration", "group_id", "traj_id", "step_idx"]].copy()
-    for label, values in results.items():
-        out[label] = values
+    """A CSV with the step keys and one column per chosen scheme, written only when the button is clicked."""
+
+    def csv() -> bytes:  # runs on its own thread after the click: the page never waits for it
+        out = steps[["run_id", "iteration", "group_id", "traj_id", "step_idx"]].copy()
+        for label, values in results.items():
+            out[label] = values
+        return out.to_csv(index=False).encode()
+
     st.download_button(
         "Download advantages (CSV)",
-        out.to_csv(index=False).encode(),
+        csv,
         file_name="advantages.csv",
         mime="text/csv",
         key="cmp_download",
