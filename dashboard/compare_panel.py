@@ -65,13 +65,7 @@ def _clickable(figure: go.Figure, key: str, run: str) -> None:
 
 def whole_run(path: str, run: str, key: tuple, slots: list[tuple[str, dict]]) -> RunSummary:
     """The whole-run summary, streamed with a progress bar the first time (then cached)."""
-    bar = st.progress(0.0, text="Reading the run iteration by iteration…")
-
-    def advance(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"{done:,} / {total:,} steps through every scheme")
-
-    summary = res.whole_run(path, run, key, _overrides(slots), _progress=advance)
-    bar.empty()
+    summary = res.whole_run(path, run, key, _overrides(slots))
     st.caption(
         f"Ranking and agreement cover all {summary.n_steps:,} steps of the run, computed iteration by iteration; "
         f"heatmaps, scatter and download show {len(summary.sample_steps):,} steps of "

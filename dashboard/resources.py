@@ -6,7 +6,6 @@ Pages stay thin: they ask these helpers for data and hand it to the pure figure 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -168,20 +167,30 @@ def whole_run(
     run_id: str,
     slots: tuple[tuple[str, tuple[tuple[str, object], ...]], ...],
     overrides: tuple[tuple[str, tuple], ...],
-    _progress: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
-    """Ranking, agreement and a sample of groups over a whole run, streamed by iteration (bounded memory)."""
+    """Ranking, agreement and a sample of groups over a whole run, streamed by iteration (bounded memory).
+
+    The progress bar is drawn in here: a later run that finds the result cached replays the bar (finished
+    and emptied) instead of updating an element of an earlier run, which Streamlit refuses.
+    """
+    bar = st.progress(0.0, text="Reading the run iteration by iteration…")
+
+    def advance(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{done:,} / {total:,} steps through every scheme")
+
     store = get_store(path)
     plan = plan_chunks(store, run_id)
     sample = set(queries.spread_groups(store, run_id, WHOLE_RUN_SAMPLE_GROUPS))
-    return summarise_run(
+    summary = summarise_run(
         iter_chunks(store, run_id, plan),
         {slot_label(name, dict(params)): (name, dict(params)) for name, params in slots},
         rank_params={name: dict(params) for name, params in overrides},
         total_steps=plan.n_steps,
-        progress=_progress,
+        progress=advance,
         sample=sample,
     )
+    bar.empty()
+    return summary
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
