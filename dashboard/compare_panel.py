@@ -16,7 +16,7 @@ from dashboard import resources as res
 from dashboard.drill import clicked_step, open_trajectory
 from dashboard.figures.compare import correlation_figure, scatter_figure
 from dashboard.figures.heatmap import heatmap_figure, robust_limit
-from dashboard.widgets import colour_limit_input
+from dashboard.widgets import colour_limit_input, keep, kept_index
 
 PREFERRED = ("grpo", "gigpo", "treerl", "prm", "mc_value", "gae", "salt", "spa")
 
@@ -29,9 +29,14 @@ def default_schemes(coverage: pd.Series, n: int) -> list[str]:
 
 def group_heatmaps(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
     """One group's heatmaps on one colour scale, then scheme A minus scheme B; a cell click opens its step."""
-    groups = steps[["iteration", "group_id"]].drop_duplicates().apply(lambda r: f"{r.iteration} / {r.group_id}", axis=1)
+    keys = steps[["iteration", "group_id"]].drop_duplicates()
+    groups = keys["iteration"].astype(str) + " / " + keys["group_id"].astype(str)
     top = st.columns([3, 1])
-    choice = top[0].selectbox("Group (iteration / group)", groups.tolist(), key="cmp_group")
+    options = groups.tolist()
+    choice = top[0].selectbox(
+        "Group (iteration / group)", options, index=kept_index("cmp_group", options), key="cmp_group"
+    )
+    keep("cmp_group", choice)
     with top[1]:
         chosen_limit = colour_limit_input("cmp_heat_limit")
     it, gid = choice.split(" / ", 1)
@@ -47,8 +52,8 @@ def group_heatmaps(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
             _clickable(figure, f"cmp_heat_{label}", run)
     labels = list(results)
     a, b = st.columns(2)
-    first = a.selectbox("A", labels, index=0, key="cmp_diff_a")
-    second = b.selectbox("B", labels, index=1, key="cmp_diff_b")
+    first = keep("cmp_diff_a", a.selectbox("A", labels, index=kept_index("cmp_diff_a", labels, 0), key="cmp_diff_a"))
+    second = keep("cmp_diff_b", b.selectbox("B", labels, index=kept_index("cmp_diff_b", labels, 1), key="cmp_diff_b"))
     diff = results[first][mask] - results[second][mask]
     figure = heatmap_figure(steps[mask], diff, title=f"{first} − {second}", colorbar_title="A − B", limit=chosen_limit)
     _clickable(figure, "cmp_heat_diff", run)
@@ -64,13 +69,7 @@ def _clickable(figure: go.Figure, key: str, run: str) -> None:
 
 def whole_run(path: str, run: str, key: tuple, slots: list[tuple[str, dict]]) -> RunSummary:
     """The whole-run summary, streamed with a progress bar the first time (then cached)."""
-    bar = st.progress(0.0, text="Reading the run iteration by iteration…")
-
-    def advance(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"{done:,} / {total:,} steps through every scheme")
-
-    summary = res.whole_run(path, run, key, _overrides(slots), _progress=advance)
-    bar.empty()
+    summary = res.whole_run(path, run, key, _overrides(slots))
     st.caption(
         f"Ranking and agreement cover all {summary.n_steps:,} steps of the run, computed iteration by iteration; "
         f"heatmaps, scatter and download show {len(summary.sample_steps):,} steps of "
@@ -107,7 +106,9 @@ def ranking_table(
 
 def agreement(results: dict[str, np.ndarray], whole: RunSummary | None = None) -> None:
     """Spearman correlation / sign agreement between the chosen schemes over every step."""
-    metric = st.radio("Metric", ["spearman", "sign_agreement"], horizontal=True, key="cmp_metric")
+    metrics = ["spearman", "sign_agreement"]
+    metric = st.radio("Metric", metrics, index=kept_index("cmp_metric", metrics), horizontal=True, key="cmp_metric")
+    keep("cmp_metric", metric)
     table = whole.agreement if whole is not None else agreement_table(results)
     st.plotly_chart(correlation_figure(table, list(results), metric), key="cmp_corr")
 
@@ -116,8 +117,8 @@ def scatter(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
     """Any two schemes' per-step credit; clicking a point opens that step's trajectory."""
     labels = list(results)
     a, b = st.columns(2)
-    x = a.selectbox("x", labels, index=0, key="cmp_x")
-    y = b.selectbox("y", labels, index=1, key="cmp_y")
+    x = keep("cmp_x", a.selectbox("x", labels, index=kept_index("cmp_x", labels, 0), key="cmp_x"))
+    y = keep("cmp_y", b.selectbox("y", labels, index=kept_index("cmp_y", labels, 1), key="cmp_y"))
     event = st.plotly_chart(
         scatter_figure(steps, results[x], results[y], x, y),
         key="cmp_scatter",
@@ -130,13 +131,17 @@ def scatter(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
 
 
 def export(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
-    """A CSV with the step keys and one column per chosen scheme."""
-    out = steps[["run_id", "iteration", "group_id", "traj_id", "step_idx"]].copy()
-    for label, values in results.items():
-        out[label] = values
+    """A CSV with the step keys and one column per chosen scheme, written only when the button is clicked."""
+
+    def csv() -> bytes:  # runs on its own thread after the click: the page never waits for it
+        out = steps[["run_id", "iteration", "group_id", "traj_id", "step_idx"]].copy()
+        for label, values in results.items():
+            out[label] = values
+        return out.to_csv(index=False).encode()
+
     st.download_button(
         "Download advantages (CSV)",
-        out.to_csv(index=False).encode(),
+        csv,
         file_name="advantages.csv",
         mime="text/csv",
         key="cmp_download",

@@ -6,13 +6,12 @@ Pages stay thin: they ask these helpers for data and hand it to the pure figure 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.credit import SCHEMES, compute, prepare, rank_schemes
+from core.credit import SCHEMES, PreparedSteps, compute, prepare, rank_schemes
 from core.credit.streaming import RunSummary, summarise_run
 from core.store import queries
 from core.store.database import Store
@@ -42,6 +41,7 @@ def store() -> Store:
 def clear_data_caches() -> None:
     """Forget cached query results after the database changed (ingest, rescore)."""
     st.cache_data.clear()
+    scope_steps.clear()
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -131,18 +131,30 @@ def group_credit(
     return pd.Series(compute(steps, scheme, **dict(params)), index=steps.index)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=4)
+def scope_steps(path: str, run_id: str, iteration: int | None) -> PreparedSteps:
+    """Steps of a run (or one iteration), read and prepared once for both :func:`scope_credit` and :func:`ranking`.
+
+    A resource rather than cached data: the frame (tens of MB on a 10M-step run's iteration) is shared as
+    is, not pickled on every read. Callers must not modify it; :func:`clear_data_caches` forgets it.
+    """
+    steps = queries.steps(get_store(path), run_id=run_id, iteration=iteration, with_token_stats=True)
+    return prepare(steps)
+
+
 def scope_credit(
     path: str, run_id: str, iteration: int | None, slots: tuple[tuple[str, tuple[tuple[str, object], ...]], ...]
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Steps of a run (or one iteration) and each chosen scheme's credit on them, keyed by slot label."""
-    steps = queries.steps(get_store(path), run_id=run_id, iteration=iteration, with_token_stats=True)
-    prepared = prepare(steps)
-    results = {}
-    for name, params in slots:
-        label = slot_label(name, dict(params))
-        results[label] = compute(prepared, name, **dict(params))
-    return steps, results
+    return scope_steps(path, run_id, iteration).frame, _scope_results(path, run_id, iteration, slots)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _scope_results(
+    path: str, run_id: str, iteration: int | None, slots: tuple[tuple[str, tuple[tuple[str, object], ...]], ...]
+) -> dict[str, np.ndarray]:
+    prepared = scope_steps(path, run_id, iteration)
+    return {slot_label(name, dict(params)): compute(prepared, name, **dict(params)) for name, params in slots}
 
 
 WHOLE_RUN_SAMPLE_GROUPS = 100
@@ -155,27 +167,36 @@ def whole_run(
     run_id: str,
     slots: tuple[tuple[str, tuple[tuple[str, object], ...]], ...],
     overrides: tuple[tuple[str, tuple], ...],
-    _progress: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
-    """Ranking, agreement and a sample of groups over a whole run, streamed by iteration (bounded memory)."""
+    """Ranking, agreement and a sample of groups over a whole run, streamed by iteration (bounded memory).
+
+    The progress bar is drawn in here: a later run that finds the result cached replays the bar (finished
+    and emptied) instead of updating an element of an earlier run, which Streamlit refuses.
+    """
+    bar = st.progress(0.0, text="Reading the run iteration by iteration…")
+
+    def advance(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{done:,} / {total:,} steps through every scheme")
+
     store = get_store(path)
     plan = plan_chunks(store, run_id)
     sample = set(queries.spread_groups(store, run_id, WHOLE_RUN_SAMPLE_GROUPS))
-    return summarise_run(
+    summary = summarise_run(
         iter_chunks(store, run_id, plan),
         {slot_label(name, dict(params)): (name, dict(params)) for name, params in slots},
         rank_params={name: dict(params) for name, params in overrides},
         total_steps=plan.n_steps,
-        progress=_progress,
+        progress=advance,
         sample=sample,
     )
+    bar.empty()
+    return summary
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def ranking(path: str, run_id: str, iteration: int | None, overrides: tuple[tuple[str, tuple], ...]) -> pd.DataFrame:
     """Every scheme scored against the step labels of a run or iteration (``core.credit.rank_schemes``)."""
-    steps = queries.steps(get_store(path), run_id=run_id, iteration=iteration, with_token_stats=True)
-    return rank_schemes(prepare(steps), params={name: dict(params) for name, params in overrides})
+    return rank_schemes(scope_steps(path, run_id, iteration), params={name: dict(params) for name, params in overrides})
 
 
 def slot_label(name: str, params: dict[str, object]) -> str:

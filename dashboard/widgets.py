@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import streamlit as st
 
 from core.credit import SCHEMES
@@ -72,9 +75,37 @@ LIMIT_HELP = "Credit where the colours saturate (±). Empty: the 99th percentile
 def colour_limit_input(key: str) -> float | None:
     """A heatmap's colour limit: None (empty, the default) means the robust automatic limit."""
     limit = st.number_input(
-        "Colour limit", min_value=0.0, value=None, placeholder="auto: p99 of |credit|", key=key, help=LIMIT_HELP
-    )
+        "Colour limit", min_value=0.0, value=kept(key, None), placeholder="auto: p99 of |credit|", key=key,
+        help=LIMIT_HELP,
+    )  # fmt: skip
+    keep(key, limit)
     return float(limit) if limit else None
+
+
+_KEPT = "_kept_widget_values"
+
+
+def kept(key: str, default: Any) -> Any:  # noqa: ANN401 - any widget's value
+    """The value to draw widget ``key`` with: its last value when a lazy tab left it out of the previous run.
+
+    Streamlit forgets the state of a widget that a run does not draw (a tab that skips its hidden content),
+    so without this a choice made there would be lost on every tab switch. Pair with :func:`keep`.
+    """
+    if key in st.session_state:
+        return default  # the widget is live: its own state wins, the default is ignored
+    return st.session_state.get(_KEPT, {}).get(key, default)
+
+
+def keep(key: str, value: Any) -> Any:  # noqa: ANN401
+    """Remember what widget ``key`` shows now (for :func:`kept`); returns ``value``."""
+    st.session_state.setdefault(_KEPT, {})[key] = value
+    return value
+
+
+def kept_index(key: str, options: Sequence[object], default: int = 0) -> int:
+    """:func:`kept` for a selectbox or radio: the index of its last choice, if still an option, else ``default``."""
+    last = kept(key, None)
+    return list(options).index(last) if last is not None and last in options else default
 
 
 def iteration_from_url(raw: str | None, iterations: list[int], instead: str) -> int | None:

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.stats import rankdata, spearmanr
 
 from core.credit.engine import compute_with_info, get_scheme
-from core.credit.prepared import PreparedSteps, prepare
+from core.credit.prepared import PreparedSteps, combine_codes, dense_codes, prepare
 from core.credit.registry import SCHEMES
 from core.errors import CreditscopeError
 
@@ -68,6 +68,51 @@ class FirstErrorScore:
     n_correct: int
 
 
+class FirstErrors:
+    """The labelled trajectories of one step frame, set up once to score many schemes' first-error F1.
+
+    Rows with a label are grouped by (run_id, traj_id); each trajectory's first step labelled bad (inf:
+    none) is found once, so scoring a scheme is a few vectorised passes (:meth:`score`) instead of a
+    grouping of string keys per scheme.
+    """
+
+    def __init__(self, steps: pd.DataFrame) -> None:
+        label = pd.to_numeric(steps["label"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        # Rows without a label, or without a key (which a grouping would drop), take no part.
+        self.keep = ~np.isnan(label) & steps["run_id"].notna().to_numpy() & steps["traj_id"].notna().to_numpy()
+        codes, _ = combine_codes(dense_codes(steps["run_id"]), dense_codes(steps["traj_id"]))
+        codes = codes[self.keep]
+        self.order = np.argsort(codes, kind="stable")
+        codes = codes[self.order]
+        self.starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, np.int64)
+        self.step = steps["step_idx"].to_numpy(dtype=np.float64)[self.keep][self.order]
+        bad = label[self.keep][self.order] < 0.5
+        # inf marks "no bad step"; the minimum over the trajectory is the first one.
+        self.true_bad = self._first(np.where(bad, self.step, np.inf))
+        self.has_error = np.isfinite(self.true_bad)
+
+    def _first(self, values: np.ndarray) -> np.ndarray:
+        return np.minimum.reduceat(values, self.starts) if len(self.starts) else np.zeros(0)
+
+    def score(self, scores: np.ndarray, threshold: float = 0.0) -> FirstErrorScore:
+        """First-error F1 of ``scores`` (one per row of the frame) at ``threshold``; see :func:`first_error_f1`."""
+        score = np.asarray(scores, dtype=np.float64)[self.keep][self.order]
+        hit = self.true_bad == self._first(np.where(score < threshold, self.step, np.inf))
+        has_error = self.has_error
+        n_err, n_ok = int(has_error.sum()), int((~has_error).sum())
+        acc_err = float(hit[has_error].mean()) if n_err else float("nan")
+        acc_ok = float(hit[~has_error].mean()) if n_ok else float("nan")
+        # NaN compares false, so without the explicit test a label set with one kind of trajectory would
+        # score 0 ("always wrong") instead of undefined.
+        if math.isnan(acc_err) or math.isnan(acc_ok):
+            f1 = float("nan")
+        else:
+            f1 = 2 * acc_err * acc_ok / (acc_err + acc_ok) if (acc_err + acc_ok) > 0 else 0.0
+        return FirstErrorScore(
+            f1=float(f1), acc_erroneous=acc_err, acc_correct=acc_ok, n_erroneous=n_err, n_correct=n_ok
+        )
+
+
 def first_error_f1(steps: pd.DataFrame, scores: np.ndarray, threshold: float = 0.0) -> FirstErrorScore:
     """First-error F1 of ``scores`` against the ``label`` column (only labelled steps are considered).
 
@@ -78,34 +123,10 @@ def first_error_f1(steps: pd.DataFrame, scores: np.ndarray, threshold: float = 0
 
     Returns:
         The score; trajectories without any labelled step are ignored. F1 is NaN when the labels hold
-        no erroneous or no error-free trajectory (one of the two accuracies is then undefined).
+        no erroneous or no error-free trajectory (one of the two accuracies is then undefined). To score
+        many schemes on one frame, build :class:`FirstErrors` once and call its ``score``.
     """
-    frame = pd.DataFrame(
-        {
-            "run": steps["run_id"].to_numpy(),
-            "traj": steps["traj_id"].to_numpy(),
-            "step": steps["step_idx"].to_numpy(),
-            "label": pd.to_numeric(steps["label"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan),
-            "score": np.asarray(scores, dtype=np.float64),
-        }
-    )
-    frame = frame[frame["label"].notna()]
-    # inf marks "no bad step"; min over the trajectory gives the first one.
-    frame["true_bad"] = np.where(frame["label"] < 0.5, frame["step"], np.inf)
-    frame["pred_bad"] = np.where(frame["score"] < threshold, frame["step"], np.inf)
-    per_traj = frame.groupby(["run", "traj"], sort=False)[["true_bad", "pred_bad"]].min()
-    has_error = np.isfinite(per_traj["true_bad"].to_numpy())
-    hit = per_traj["true_bad"].to_numpy() == per_traj["pred_bad"].to_numpy()
-    n_err, n_ok = int(has_error.sum()), int((~has_error).sum())
-    acc_err = float(hit[has_error].mean()) if n_err else float("nan")
-    acc_ok = float(hit[~has_error].mean()) if n_ok else float("nan")
-    # NaN compares false, so without the explicit test a label set with one kind of trajectory would
-    # score 0 ("always wrong") instead of undefined.
-    if math.isnan(acc_err) or math.isnan(acc_ok):
-        f1 = float("nan")
-    else:
-        f1 = 2 * acc_err * acc_ok / (acc_err + acc_ok) if (acc_err + acc_ok) > 0 else 0.0
-    return FirstErrorScore(f1=float(f1), acc_erroneous=acc_err, acc_correct=acc_ok, n_erroneous=n_err, n_correct=n_ok)
+    return FirstErrors(steps).score(scores, threshold)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -164,6 +185,7 @@ def rank_schemes(
     prep = prepare(steps)
     frame = prep.frame
     labels = pd.to_numeric(frame["label"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    first_errors = FirstErrors(frame)
     rows = []
     for name in schemes or SCHEMES:
         spec = get_scheme(name)
@@ -179,7 +201,7 @@ def rank_schemes(
         except CreditscopeError as error:
             row.update(auc=np.nan, first_error_f1=np.nan, acc_erroneous=np.nan, acc_correct=np.nan, note=str(error))
         else:
-            first_error = first_error_f1(frame, credit, row["threshold"])
+            first_error = first_errors.score(credit, row["threshold"])
             row.update(
                 auc=roc_auc(credit, labels),
                 first_error_f1=first_error.f1,

@@ -149,8 +149,10 @@ class PreparedSteps:
         if key not in self._columns:
             # Factorised in canonical row order, so first-appearance codes do not depend on input order.
             codes, size = dense_codes(self.frame[name].take(self.order), sort=False)
-            self._columns[key] = codes
+            # Count first: a prepared frame may be shared between threads (the dashboard's sessions), and a
+            # reader that finds the codes must find their count too.
             self._code_counts[name] = size
+            self._columns[key] = codes
         return self._columns[key], self._code_counts[name]
 
     @cached_property

@@ -209,19 +209,24 @@ def steps(
             *(["v.extra"] if with_extra else []),
         ]
     )
+    where = """($run IS NULL OR {t}run_id = $run) AND ($it IS NULL OR {t}iteration = $it)
+             AND ($grp IS NULL OR {t}group_id = $grp) AND ($trajs IS NULL OR list_contains($trajs, {t}traj_id))
+             AND {t}iteration BETWEEN $first AND $last"""
     join = ""
     if with_token_stats:
         mean_prob, mean_logprob = TOKEN_STAT_INPUTS
-        cols += (
-            f", list_avg(list_transform(t.token_logprobs, lambda x: exp(x))) AS {mean_prob}"
-            f", list_avg(t.token_logprobs) AS {mean_logprob}"
-        )
-        join = "LEFT JOIN step_rows t ON t.run_id = v.run_id AND t.traj_id = v.traj_id AND t.step_idx = v.step_idx"
+        cols += f", t.{mean_prob}, t.{mean_logprob}"
+        # The arrays are read with the same filter as the steps: joined unfiltered, a one-iteration read of a
+        # 10M-step run would take the whole step table into the join.
+        join = f"""LEFT JOIN (
+             SELECT run_id, traj_id, step_idx,
+                    list_avg(list_transform(token_logprobs, lambda x: exp(x))) AS {mean_prob},
+                    list_avg(token_logprobs) AS {mean_logprob}
+             FROM step_rows WHERE {where.format(t="")}
+           ) t ON t.run_id = v.run_id AND t.traj_id = v.traj_id AND t.step_idx = v.step_idx"""
     return store.query_df(
         f"""SELECT {cols} FROM steps v {join}
-           WHERE ($run IS NULL OR v.run_id = $run) AND ($it IS NULL OR v.iteration = $it)
-             AND ($grp IS NULL OR v.group_id = $grp) AND ($trajs IS NULL OR list_contains($trajs, v.traj_id))
-             AND v.iteration BETWEEN $first AND $last
+           WHERE {where.format(t="v.")}
            ORDER BY v.run_id, v.iteration, v.group_id, v.traj_id, v.step_idx""",
         {
             "run": run_id,

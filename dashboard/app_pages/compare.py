@@ -41,13 +41,17 @@ if len(results) < 2:
     st.info("Pick at least two different schemes (or parameter settings).")
     st.stop()
 
-heat, rank, agree, scatter = st.tabs(["Group heatmaps", "Ranking vs labels", "Agreement", "Scatter"])
-with heat:
-    panel.group_heatmaps(steps, results)
-with rank:
-    panel.ranking_table(run, iteration, slots, bool(coverage["label"] > 0), whole)
-with agree:
-    panel.agreement(results, whole)
-with scatter:
-    panel.scatter(steps, results)
+# Re-running on a tab switch lets the hidden tabs skip their work: on an iteration of a 10M-step run the
+# scatter alone is 50,000 points to build, send and draw. Their widgets keep their choices (widgets.kept).
+tabs = st.tabs(["Group heatmaps", "Ranking vs labels", "Agreement", "Scatter"], key="cmp_view", on_change="rerun")
+views = (
+    lambda: panel.group_heatmaps(steps, results),
+    lambda: panel.ranking_table(run, iteration, slots, bool(coverage["label"] > 0), whole),
+    lambda: panel.agreement(results, whole),
+    lambda: panel.scatter(steps, results),
+)
+for tab, view in zip(tabs, views, strict=True):
+    if tab.open is not False:  # None when tabs track no state: then every tab runs
+        with tab:
+            view()
 panel.export(steps, results)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 
+import pandas as pd
+
 
 def hover_text(text: object, max_chars: int = 400, max_lines: int | None = None) -> str:
     """Return ``text`` as safe plotly hover markup: cut to size, HTML-escaped, newlines as ``<br>``.
@@ -23,3 +25,13 @@ def hover_text(text: object, max_chars: int = 400, max_lines: int | None = None)
     if len(raw) > max_chars:
         raw = raw[: max_chars - 1] + "…"
     return html.escape(raw, quote=False).replace("\n", "<br>")
+
+
+def hover_texts(values: pd.Series, max_chars: int = 400) -> pd.Series:
+    """:func:`hover_text` of every value of a column at once (vectorised; nulls become the empty string)."""
+    text = values.astype("string").fillna("")
+    long = text.str.len() > max_chars
+    text = text.where(~long, text.str.slice(0, max_chars - 1) + "…")
+    for raw, markup in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\n", "<br>")):
+        text = text.str.replace(raw, markup, regex=False)
+    return text

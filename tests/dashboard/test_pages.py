@@ -114,19 +114,44 @@ def test_empty_database_points_to_ingest(tmp_path: Path, open_page) -> None:
     assert "No runs yet" in at.info[0].value
 
 
+def _open_compare_tab(at, tab: str):  # noqa: ANN001, ANN202 - AppTest
+    """Switch the Compare page to ``tab`` (hidden tabs draw nothing) and rerun."""
+    at.session_state["cmp_view"] = tab
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def test_compare_page_ranks_schemes_against_labels(open_page) -> None:
     at = open_page("app_pages/compare.py", run="arithmetic")
-    ranking = next(df.value for df in at.dataframe if "auc" in df.value.columns)
-    assert len(ranking) >= 19 and ranking["auc"].dropna().between(0, 1).all()
-    assert ranking["auc"].iloc[0] == ranking["auc"].max()
     heatmaps = _heatmaps(at)
     assert len(heatmaps) == 3 + 1  # three schemes on one scale, plus the difference view
     zmax = {_trace(s, "credit")["zmax"] for s in heatmaps[:3]}
     assert len(zmax) == 1
+    assert not [df for df in at.dataframe if "auc" in df.value.columns]  # a hidden tab does no work
+    _open_compare_tab(at, "Ranking vs labels")
+    ranking = next(df.value for df in at.dataframe if "auc" in df.value.columns)
+    assert len(ranking) >= 19 and ranking["auc"].dropna().between(0, 1).all()
+    assert ranking["auc"].iloc[0] == ranking["auc"].max()
+    assert not _heatmaps(at)
+
+
+def test_compare_tabs_keep_their_choices_while_hidden(open_page) -> None:
+    at = open_page("app_pages/compare.py", run="tree")
+    group = at.selectbox(key="cmp_group").options[2]
+    at.selectbox(key="cmp_group").set_value(group).run()
+    at.selectbox(key="cmp_diff_b").set_value(at.selectbox(key="cmp_diff_b").options[2]).run()
+    _open_compare_tab(at, "Scatter")
+    at.selectbox(key="cmp_y").set_value(at.selectbox(key="cmp_y").options[0]).run()
+    _open_compare_tab(at, "Group heatmaps")
+    assert at.selectbox(key="cmp_group").value == group
+    assert at.selectbox(key="cmp_diff_b").value == at.selectbox(key="cmp_diff_b").options[2]
+    _open_compare_tab(at, "Scatter")
+    assert at.selectbox(key="cmp_y").value == at.selectbox(key="cmp_y").options[0]
 
 
 def test_compare_scatter_click_opens_the_step(open_page) -> None:
-    at = open_page("app_pages/compare.py", run="tree")
+    at = _open_compare_tab(open_page("app_pages/compare.py", run="tree"), "Scatter")
     at.session_state["cmp_scatter"] = {"selection": {"points": [{"customdata": ["it2-p0-r3", "1"]}]}}
     at.run()
     assert not at.exception
@@ -149,5 +174,5 @@ def test_big_groups_keep_a_labelled_row_per_rollout(open_page) -> None:
 
 
 def test_compare_warns_when_groups_are_singletons(open_page) -> None:
-    at = open_page("app_pages/compare.py", run="samples_prm800k")
+    at = _open_compare_tab(open_page("app_pages/compare.py", run="samples_prm800k"), "Ranking vs labels")
     assert any("single trajectory" in w.value for w in at.warning)
