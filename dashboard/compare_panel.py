@@ -16,7 +16,7 @@ from dashboard import resources as res
 from dashboard.drill import clicked_step, open_trajectory
 from dashboard.figures.compare import correlation_figure, scatter_figure
 from dashboard.figures.heatmap import heatmap_figure, robust_limit
-from dashboard.widgets import colour_limit_input, keep, kept_index
+from dashboard.widgets import colour_limit_input, kept_choice
 
 PREFERRED = ("grpo", "gigpo", "treerl", "prm", "mc_value", "gae", "salt", "spa")
 
@@ -32,11 +32,7 @@ def group_heatmaps(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
     keys = steps[["iteration", "group_id"]].drop_duplicates()
     groups = keys["iteration"].astype(str) + " / " + keys["group_id"].astype(str)
     top = st.columns([3, 1])
-    options = groups.tolist()
-    choice = top[0].selectbox(
-        "Group (iteration / group)", options, index=kept_index("cmp_group", options), key="cmp_group"
-    )
-    keep("cmp_group", choice)
+    choice = kept_choice(top[0].selectbox, "Group (iteration / group)", groups.tolist(), "cmp_group")
     with top[1]:
         chosen_limit = colour_limit_input("cmp_heat_limit")
     it, gid = choice.split(" / ", 1)
@@ -52,8 +48,8 @@ def group_heatmaps(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
             _clickable(figure, f"cmp_heat_{label}", run)
     labels = list(results)
     a, b = st.columns(2)
-    first = keep("cmp_diff_a", a.selectbox("A", labels, index=kept_index("cmp_diff_a", labels, 0), key="cmp_diff_a"))
-    second = keep("cmp_diff_b", b.selectbox("B", labels, index=kept_index("cmp_diff_b", labels, 1), key="cmp_diff_b"))
+    first = kept_choice(a.selectbox, "A", labels, "cmp_diff_a")
+    second = kept_choice(b.selectbox, "B", labels, "cmp_diff_b", default=1)
     diff = results[first][mask] - results[second][mask]
     figure = heatmap_figure(steps[mask], diff, title=f"{first} − {second}", colorbar_title="A − B", limit=chosen_limit)
     _clickable(figure, "cmp_heat_diff", run)
@@ -106,9 +102,7 @@ def ranking_table(
 
 def agreement(results: dict[str, np.ndarray], whole: RunSummary | None = None) -> None:
     """Spearman correlation / sign agreement between the chosen schemes over every step."""
-    metrics = ["spearman", "sign_agreement"]
-    metric = st.radio("Metric", metrics, index=kept_index("cmp_metric", metrics), horizontal=True, key="cmp_metric")
-    keep("cmp_metric", metric)
+    metric = kept_choice(st.radio, "Metric", ["spearman", "sign_agreement"], "cmp_metric", horizontal=True)
     table = whole.agreement if whole is not None else agreement_table(results)
     st.plotly_chart(correlation_figure(table, list(results), metric), key="cmp_corr")
 
@@ -117,8 +111,8 @@ def scatter(steps: pd.DataFrame, results: dict[str, np.ndarray]) -> None:
     """Any two schemes' per-step credit; clicking a point opens that step's trajectory."""
     labels = list(results)
     a, b = st.columns(2)
-    x = keep("cmp_x", a.selectbox("x", labels, index=kept_index("cmp_x", labels, 0), key="cmp_x"))
-    y = keep("cmp_y", b.selectbox("y", labels, index=kept_index("cmp_y", labels, 1), key="cmp_y"))
+    x = kept_choice(a.selectbox, "x", labels, "cmp_x")
+    y = kept_choice(b.selectbox, "y", labels, "cmp_y", default=1)
     event = st.plotly_chart(
         scatter_figure(steps, results[x], results[y], x, y),
         key="cmp_scatter",

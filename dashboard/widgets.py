@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import streamlit as st
@@ -106,6 +106,13 @@ def kept_index(key: str, options: Sequence[object], default: int = 0) -> int:
     """:func:`kept` for a selectbox or radio: the index of its last choice, if still an option, else ``default``."""
     last = kept(key, None)
     return list(options).index(last) if last is not None and last in options else default
+
+
+def kept_choice(
+    widget: Callable[..., Any], label: str, options: Sequence[Any], key: str, default: int = 0, **kwargs: Any
+) -> Any:  # noqa: ANN401 - any widget's value
+    """``widget`` (``st.selectbox``, ``st.radio`` or a column's) drawn with its kept choice, which it then keeps."""
+    return keep(key, widget(label, options, index=kept_index(key, options, default), key=key, **kwargs))
 
 
 def iteration_from_url(raw: str | None, iterations: list[int], instead: str) -> int | None:

@@ -133,11 +133,12 @@ def groups_page(
             match = "SEMI JOIN cs_match USING (iteration, group_id)"
         frame = cur.execute(_GROUPS.format(match=match, order=order), {**scope, "limit": limit, "offset": offset}).df()
         total = len(frame)
-        if search and (limit is not None or offset):  # the matches are distinct groups of the run and scope
-            total = int(cur.execute("SELECT count(*) FROM cs_match").fetchone()[0])  # type: ignore[index]
-        elif limit is not None or offset:
-            count = "SELECT count(*) FROM group_stats WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"
-            total = int(cur.execute(count, scope).fetchone()[0])  # type: ignore[index]
+        if limit is not None or offset:
+            if search:  # the matches are distinct groups of the run and scope
+                total = int(cur.execute("SELECT count(*) FROM cs_match").fetchone()[0])  # type: ignore[index]
+            else:
+                count = "SELECT count(*) FROM group_stats WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"
+                total = int(cur.execute(count, scope).fetchone()[0])  # type: ignore[index]
         if search:
             frame = _with_match_locations(cur, frame, run_id, needle.text)
             cur.execute("DROP TABLE cs_match")
