@@ -13,6 +13,7 @@ import pytest
 from dashboard.drill import clicked_step
 from dashboard.figures.heatmap import CLICK_LAYER, NEUTRAL, heatmap_figure, heatmap_grid, robust_limit, row_height
 from dashboard.figures.steps_html import credit_colour, first_line, scroll_script, step_list_html
+from dashboard.figures.text import hover_text, hover_texts
 from dashboard.formatting import default_scheme, md_escape, parse_iteration
 
 HOSTILE = "**bold** ![x](http://127.0.0.1:9/x.png) [l](javascript:alert(1)) $x^2$ <b>b</b> <script>x()</script> &amp;"
@@ -182,3 +183,9 @@ def test_md_unescape_reads_back_what_md_escape_wrote() -> None:
 
     for text in [HOSTILE, "a\\b", "- item\n1. one", ""]:
         assert md_unescape(md_escape(text)) == text
+
+
+def test_hover_texts_equals_hover_text_value_by_value() -> None:
+    values = ["plain", "<b>bold</b> & co", "line\nbreak", "x" * 500, "<" * 300, None, "", "é\n<img src=x>"]
+    for max_chars in (10, 160, 400):
+        assert hover_texts(pd.Series(values), max_chars).tolist() == [hover_text(v, max_chars) for v in values]

@@ -76,6 +76,24 @@ def test_compare_scatter_point_opens_its_step(page: Page, served_app: str) -> No
     assert_opened_at(page, traj, int(step))
 
 
+def test_compare_tab_choices_survive_switching_tabs_with_the_mouse(page: Page, served_app: str) -> None:
+    # Hidden Compare tabs draw nothing (they rerun on a switch); a choice made in one must still be there.
+    open_url(page, f"{served_app}/compare?run=tree")
+    page.get_by_role("tab", name="Agreement").click()
+    wait_idle(page)
+    page.get_by_text("sign_agreement", exact=True).click()
+    wait_idle(page)
+    expect(page.get_by_role("radio", name="sign_agreement")).to_be_checked()
+    page.get_by_role("tab", name="Scatter").click()
+    wait_idle(page)
+    expect(chart(page, "cmp_scatter")).to_be_visible()
+    expect(page.get_by_role("radio", name="sign_agreement")).to_have_count(0)  # the Agreement tab drew nothing
+    page.get_by_role("tab", name="Agreement").click()
+    wait_idle(page)
+    expect(page.get_by_role("radio", name="sign_agreement")).to_be_checked()
+    no_exception(page)
+
+
 def _open_tab(page: Page, url: str, tab: str) -> None:
     open_url(page, url)
     page.get_by_role("tab", name=tab).click()
