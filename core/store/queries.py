@@ -140,28 +140,22 @@ def groups_page(
                 count = "SELECT count(*) FROM group_stats WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"
                 total = int(cur.execute(count, scope).fetchone()[0])  # type: ignore[index]
         if search:
-            frame = _with_match_locations(cur, frame, run_id, needle.text)
+            frame = _with_match_locations(cur, frame, run_id, needle)
             cur.execute("DROP TABLE cs_match")
     return GroupsPage(frame, total)
 
 
 def _with_match_locations(
-    cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame, run_id: str, needle: str
+    cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame, run_id: str, needle: search_index.Needle
 ) -> pd.DataFrame:
     """Add where each listed group first contains ``needle`` (reads only those groups' rows)."""
-    frame = frame.copy()
     if frame.empty:
         return frame.assign(matched_in=pd.Series(dtype=object), match=pd.Series(dtype=object))
     found = cur.execute(
-        search_index.where_matched_sql(),
-        {"run": run_id, "needle": needle, "its": frame["iteration"].tolist(), "gids": frame["group_id"].tolist()},
+        search_index.where_matched_sql(needle),
+        {"run": run_id, "needle": needle.text, "its": frame["iteration"].tolist(), "gids": frame["group_id"].tolist()},
     ).df()
-    where = found.apply(
-        lambda r: "prompt" if pd.isna(r["step_idx"]) else f"{r['traj_id']} step {int(r['step_idx'])}", axis=1
-    )
-    located = found.assign(matched_in=where if len(found) else pd.Series(dtype=object))
-    located = located[["iteration", "group_id", "matched_in", "snippet"]].rename(columns={"snippet": "match"})
-    return frame.merge(located, on=["iteration", "group_id"], how="left")
+    return frame.merge(found, on=["iteration", "group_id"], how="left")
 
 
 def spread_groups(store: Store, run_id: str, n: int) -> list[tuple[int, str]]:

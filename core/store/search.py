@@ -13,6 +13,13 @@ groups that can match, never decides alone, except where that is exact:
   (last token). Groups passing that test are candidates; their prompts and actions are then
   matched literally, which reads only those groups' rows.
 - A needle of separators only ("*", " ") cannot use the index and is matched against every row.
+
+Text is matched with ``ILIKE`` and the needle inlined as a constant pattern: DuckDB then compares
+case-insensitively in place, where ``contains(lower(x), needle)`` first writes a lower-cased copy of
+every string read (a quarter less time over the actions of 10M steps). Both lower-case with the same
+function, so they agree on every text (tested, accented and special-cased letters included). A needle
+holding a LIKE wildcard (``%``, ``_``) would need an ``ESCAPE`` clause, which DuckDB runs about four
+times slower than ``lower`` + ``contains``; such needles keep the latter.
 """
 
 from __future__ import annotations
@@ -59,6 +66,14 @@ def parse(cur: duckdb.DuckDBPyConnection, needle: str) -> Needle:
     )
 
 
+def contains_sql(column: str, needle: Needle) -> str:
+    """SQL: ``column`` contains the needle's text, case-insensitively (see the module's note on ILIKE)."""
+    if any(c in needle.text for c in "%_") or not needle.text.isprintable():
+        return f"contains(lower({column}), $needle)"
+    quoted = needle.text.replace("'", "''")
+    return f"{column} ILIKE '%{quoted}%'"
+
+
 def _term_condition(index: int, needle: Needle) -> str:
     """SQL condition on ``term`` for token ``index`` (parameter ``$t{index}``)."""
     left, right = needle.bounded_left[index], needle.bounded_right[index]
@@ -76,14 +91,15 @@ def matching_groups_sql(needle: Needle) -> tuple[str, dict[str, object]]:
 
     ``$run`` is the run and ``$it`` an iteration or NULL for all; the caller binds both.
     """
-    literal = """
-        SELECT t.iteration, t.group_id FROM trajectories t {join}
-        WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it) AND contains(lower(t.prompt), $needle)
-        UNION
-        SELECT s.iteration, s.group_id FROM step_rows s {join}
-        WHERE s.run_id = $run AND ($it IS NULL OR s.iteration = $it) AND contains(lower(s.action), $needle)"""
+    in_prompt, in_action = contains_sql("t.prompt", needle), contains_sql("s.action", needle)
     if not needle.tokens:
-        return literal.format(join=""), {"needle": needle.text}
+        literal = f"""
+            SELECT t.iteration, t.group_id FROM trajectories t
+            WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it) AND {in_prompt}
+            UNION
+            SELECT s.iteration, s.group_id FROM step_rows s
+            WHERE s.run_id = $run AND ($it IS NULL OR s.iteration = $it) AND {in_action}"""
+        return literal, _needle_param(literal, needle)
     conditions = [_term_condition(i, needle) for i in range(len(needle.tokens))]
     params: dict[str, object] = {f"t{i}": token for i, token in enumerate(needle.tokens)}
     if len(conditions) == 1:  # one token: a filter on the postings (a fifth of the time of the general form)
@@ -102,27 +118,31 @@ def matching_groups_sql(needle: Needle) -> tuple[str, dict[str, object]]:
         GROUP BY p.iteration, p.group_id HAVING {having}"""
     if needle.exact_by_index:
         return candidates, params
-    params["needle"] = needle.text
     # Prompts first (one per trajectory); only candidates no prompt confirmed have their actions read.
     verified = f"""
         WITH cand AS ({candidates}),
         by_prompt AS MATERIALIZED (
             SELECT DISTINCT t.iteration, t.group_id FROM trajectories t SEMI JOIN cand USING (iteration, group_id)
-            WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it) AND contains(lower(t.prompt), $needle)),
+            WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it) AND {in_prompt}),
         rest AS (SELECT * FROM cand ANTI JOIN by_prompt USING (iteration, group_id))
         SELECT iteration, group_id FROM by_prompt
         UNION ALL
         SELECT DISTINCT s.iteration, s.group_id FROM step_rows s SEMI JOIN rest USING (iteration, group_id)
-        WHERE s.run_id = $run AND ($it IS NULL OR s.iteration = $it) AND contains(lower(s.action), $needle)"""
-    return verified, params
+        WHERE s.run_id = $run AND ($it IS NULL OR s.iteration = $it) AND {in_action}"""
+    return verified, {**params, **_needle_param(verified, needle)}
 
 
-def where_matched_sql() -> str:
+def _needle_param(sql: str, needle: Needle) -> dict[str, object]:
+    # DuckDB refuses a parameter the statement does not use, and an inlined ILIKE pattern uses none.
+    return {"needle": needle.text} if "$needle" in sql else {}
+
+
+def where_matched_sql(needle: Needle) -> str:
     """SQL locating the first match in each listed group: the prompt, else the first matching step.
 
     Parameters: ``$run``, ``$needle`` (lower-cased), ``$its`` and ``$gids`` (the groups, as two
-    aligned lists). Returns ``iteration, group_id, traj_id, step_idx, snippet``; ``step_idx`` is NULL
-    for a prompt match.
+    aligned lists). Returns ``iteration, group_id, matched_in, match``: ``matched_in`` is ``prompt``
+    or ``TRAJ step K``, and ``match`` the text around the first occurrence.
     """
     snippet = "substr({x}, greatest(1, instr(lower({x}), $needle) - 40), length($needle) + 80)"
     return f"""
@@ -132,7 +152,7 @@ def where_matched_sql() -> str:
                    arg_min({snippet.format(x="t.prompt")}, t.traj_id) AS snippet, 0 AS rank
             FROM trajectories t SEMI JOIN page USING (iteration, group_id)
             WHERE t.run_id = $run AND t.iteration BETWEEN list_min($its) AND list_max($its)
-              AND contains(lower(t.prompt), $needle)
+              AND {contains_sql("t.prompt", needle)}
             GROUP BY ALL),
         actions AS (
             SELECT s.iteration, s.group_id, arg_min(s.traj_id, (s.traj_id, s.step_idx)) AS traj_id,
@@ -140,9 +160,12 @@ def where_matched_sql() -> str:
                    arg_min({snippet.format(x="s.action")}, (s.traj_id, s.step_idx)) AS snippet, 1 AS rank
             FROM step_rows s SEMI JOIN page USING (iteration, group_id)
             WHERE s.run_id = $run AND s.iteration BETWEEN list_min($its) AND list_max($its)
-              AND contains(lower(s.action), $needle)
+              AND {contains_sql("s.action", needle)}
             GROUP BY ALL)
-        SELECT iteration, group_id, first.traj_id, first.step_idx, first.snippet
+        SELECT iteration, group_id,
+               CASE WHEN first.step_idx IS NULL THEN 'prompt' ELSE first.traj_id || ' step ' || first.step_idx END
+                   AS matched_in,
+               first.snippet AS match
         FROM (SELECT iteration, group_id,
                      arg_min({{'traj_id': traj_id, 'step_idx': step_idx, 'snippet': snippet}}, rank) AS first
               FROM (SELECT * FROM prompts UNION ALL SELECT * FROM actions)

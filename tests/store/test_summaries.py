@@ -192,6 +192,8 @@ def search_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     # Text with non-ASCII letters, CJK, punctuation runs and separators at the edges.
     recs[0]["steps"][0]["action"] = "Ça marche: naïve café — 東京。 [x_1]* (2+2)=4!!"
     recs[1]["prompt"] = "  leading  spaces\tand\ttabs  "
+    # Letters whose lower case is special (dotted I, sharp s, the Kelvin sign, Greek sigma): ILIKE and lower() agree.
+    recs[2]["steps"][0]["action"] = "İstanbul STRASSE straße \u212a-band ΣΊΣΥΦΟΣ it's"
     _write(folder / "m.jsonl", recs)
     store = Store.open(":memory:")
     ingest(store, [str(folder / "m.jsonl")])
@@ -201,7 +203,8 @@ def search_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 NEEDLES = [
     "garden", "GARDEN", "go garden", "17", "7 * 3", "= 5", "* ", " *", "*", " ", "take key", "key.", ".", "ça",
     "naïve café", "東京", "京。", "x_1]", "[x", "(2+2)=4!!", "!!", "start with", "with 1", "nothing like this",
-    "an", "a", "r0", "s  a", "ading  spa", "\tand\t",
+    "an", "a", "r0", "s  a", "ading  spa", "\tand\t", "İSTANBUL", "straße", "STRASSE", "k-band", "σίσυφος", "ΣΊΣ",
+    "it's", "'",
 ]  # fmt: skip
 
 
@@ -223,3 +226,9 @@ def test_search_equals_a_literal_scan_on_random_substrings(search_store: Store) 
         needle = needle.upper() if rng.random() < 0.3 else needle
         got = queries.groups(search_store, "m", search=needle)
         assert list(got[GROUP_KEY].itertuples(index=False, name=None)) == _legacy_search(search_store, "m", needle)
+
+
+@pytest.mark.parametrize("needle", ["İSTANBUL", "straße", "k-band", "ΣΊΣΥΦΟΣ", "it's"])
+def test_search_finds_letters_with_special_lower_case(search_store: Store, needle: str) -> None:
+    # The literal-scan comparison above would also pass if both sides missed these; they must be found.
+    assert len(queries.groups(search_store, "m", search=needle)) == 1
