@@ -6,7 +6,7 @@ or   ``.venv/bin/python bench/pages.py --steps 5e5 --steps 1e7 [--dir DIR]`` (da
 For each database, ``creditscope serve`` is started afresh for every repeat (so Streamlit's query
 caches start cold, as for a user opening the database; databases alternate from repeat to repeat, so
 machine noise hits each alike), and each page is opened by URL in a new
-browser tab: Runs, Groups (all iterations), Groups with a search, Group, Trajectory, Compare, Rescore
+browser tab: Runs, Groups (all iterations), Groups with each search text, Group, Trajectory, Compare, Rescore
 and Ingest. With ``--whole-run`` the Compare page is also switched to
 "whole run" once per database (every scheme streamed over every step) and the server's memory read
 after it. A page is *ready* when its title is shown, the script has stopped running and no
@@ -48,10 +48,10 @@ class Target:
     iteration: int
     group: str
     traj: str
-    search: str
+    searches: tuple[str, ...]
 
 
-def pick_target(db: Path, search: str) -> Target:
+def pick_target(db: Path, searches: tuple[str, ...]) -> Target:
     """The first run, its middle iteration, that iteration's first group and the group's first trajectory."""
     from core.store import queries
     from core.store.database import Store
@@ -65,7 +65,7 @@ def pick_target(db: Path, search: str) -> Target:
         traj = str(queries.trajectories(store, run_id=run, iteration=iteration, group_id=group)["traj_id"].iloc[0])
     finally:
         store.close()
-    return Target(run, iteration, group, traj, search)
+    return Target(run, iteration, group, traj, searches)
 
 
 def pages(t: Target) -> list[tuple[str, str, str, str | None]]:
@@ -74,7 +74,7 @@ def pages(t: Target) -> list[tuple[str, str, str, str | None]]:
     return [
         ("Runs", "/", "Runs", None),
         ("Groups (all iterations)", "/groups?" + q({"run": t.run}), "Groups", None),
-        ("Groups + search", "/groups?" + q({"run": t.run}), "Groups", t.search),
+        *((f"Groups + search {text!r}", "/groups?" + q({"run": t.run}), "Groups", text) for text in t.searches),
         ("Group", "/group?" + q({"run": t.run, "iteration": t.iteration, "group": t.group}), "Group", None),
         ("Trajectory", "/trajectory?" + q({"run": t.run, "traj": t.traj}), "Trajectory", None),
         ("Compare", "/compare?" + q({"run": t.run}), "Compare schemes", None),
@@ -123,16 +123,28 @@ def memory_kib(pid: int) -> dict[str, int]:
     return out
 
 
+READY_JS = """heading => {
+    const shown = [...document.querySelectorAll("h1, h2, h3")].some(
+        h => h.textContent.trim() === heading && h.checkVisibility());
+    return shown && document.querySelector("[data-testid='stApp'][data-test-script-state='notRunning']") !== null
+        && document.querySelector("[data-testid='stSkeleton'], [data-testid='stSpinner']") === null;
+}"""
+"""Ready: the title shown, the script finished, no skeleton or spinner left. Checked on every animation frame:
+Playwright's ``expect`` retries at growing intervals (up to a second apart), which would round a page's time
+up to its next retry."""
+
+
+GROUPS_CAPTION_JS = """() => [...document.querySelectorAll("[data-testid='stCaptionContainer']")]
+    .map(e => e.textContent).find(t => t.includes(" groups · "))"""
+"""The Groups page's count line ("N groups · rows ..."), which a search changes."""
+
+
 def wait_ready(page, heading: str) -> None:  # noqa: ANN001 - playwright's Page
-    """Title shown, script finished, no skeleton or spinner left."""
+    """Title shown, script finished, no skeleton or spinner left (checked every frame, then once more by role)."""
     from playwright.sync_api import expect
 
-    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=READY_TIMEOUT_MS)
-    page.wait_for_selector(
-        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=READY_TIMEOUT_MS, state="attached"
-    )
-    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=READY_TIMEOUT_MS)
-    expect(page.get_by_test_id("stSpinner")).to_have_count(0, timeout=READY_TIMEOUT_MS)
+    page.wait_for_function(READY_JS, arg=heading, polling="raf", timeout=READY_TIMEOUT_MS)
+    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=1000)
 
 
 def whole_run_compare(browser, url: str, target: Target) -> float:  # noqa: ANN001 - playwright's Browser
@@ -158,8 +170,6 @@ def whole_run_compare(browser, url: str, target: Target) -> float:  # noqa: ANN0
 
 def visit_all(browser, url: str, target: Target) -> dict[str, float]:  # noqa: ANN001 - playwright's Browser
     """Open every page once in a fresh tab; seconds to readiness per page."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     times = {}
     for name, path, heading, search in pages(target):
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -171,12 +181,15 @@ def visit_all(browser, url: str, target: Target) -> dict[str, float]:  # noqa: A
         wait_ready(page, heading)
         if search is not None:  # timed from typing the text to the filtered table
             box = page.get_by_label("Search prompts and actions")
+            before = page.evaluate(GROUPS_CAPTION_JS)
             started = time.perf_counter()
             box.fill(search)
             box.press("Enter")
-            with contextlib.suppress(PlaywrightTimeout):  # a fast rerun may finish before we look
-                page.wait_for_selector("[data-testid='stApp'][data-test-script-state='running']", timeout=2000)
-            wait_ready(page, heading)
+            # Ready again and the count line changed: the rerun with the search has finished, however fast.
+            page.wait_for_function(
+                f"before => ({GROUPS_CAPTION_JS})() !== before && ({READY_JS})({json.dumps(heading)})",
+                arg=before, polling="raf", timeout=READY_TIMEOUT_MS,
+            )  # fmt: skip
         times[name] = time.perf_counter() - started
         exceptions = page.get_by_test_id("stException").count()
         if exceptions or errors:
@@ -210,7 +223,10 @@ def main() -> None:
     parser.add_argument("--steps", type=float, action="append", default=[], help="or: scale_data.py databases")
     parser.add_argument("--dir", type=Path, default=None, help="where scale_data.py caches its databases")
     parser.add_argument("--repeats", type=int, default=3, help="server starts per database (cold caches each time)")
-    parser.add_argument("--search", default="garden", help="text typed into the Groups search")
+    parser.add_argument(
+        "--search", action="append", default=[], help="text typed into the Groups search, one page each "
+        "(default: 'garden', decided by the word index alone, and '17 * 3', whose common words make it read text)"
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write raw timings here")
     parser.add_argument("--whole-run", action="store_true", help="also time Compare over the whole run (once per db)")
     args = parser.parse_args()
@@ -230,7 +246,7 @@ def main() -> None:
         )
         targets = {}
         for db in args.db:
-            targets[db] = pick_target(db, args.search)
+            targets[db] = pick_target(db, tuple(args.search or ["garden", "17 * 3"]))
             t = targets[db]
             print(f"{db}: run {t.run!r}, iteration {t.iteration}, group {t.group!r}, traj {t.traj!r}")
             results.append({"db": str(db), "target": vars(t), "runs": [], "memory_kib": [], "whole_run": {}})
@@ -239,7 +255,7 @@ def main() -> None:
                 one_repeat(db, targets[db], i, browser, result, args.whole_run)
         browser.close()
 
-    names = [name for name, *_ in pages(Target("", 0, "", "", ""))]
+    names = [name for name, *_ in pages(next(iter(targets.values())))]
     medians = [{n: statistics.median(r[n] for r in res["runs"]) for n in names} for res in results]
     header = "| page | " + " | ".join(Path(r["db"]).name for r in results)
     header += "".join(f" | ratio {Path(r['db']).name}" for r in results[1:]) + " |"
