@@ -128,20 +128,19 @@ def groups_page(
         if search:
             # Matching groups once, for both the page and the count.
             needle = search_index.parse(cur, search)
-            sql, extra = search_index.matching_groups_sql(needle)
-            cur.execute(f"CREATE OR REPLACE TEMP TABLE cs_match AS {sql}", {**scope, **extra})
-            match = "SEMI JOIN cs_match USING (iteration, group_id)"
+            search_index.create_matches(cur, needle, scope)
+            match = f"SEMI JOIN {search_index.MATCHES} USING (iteration, group_id)"
         frame = cur.execute(_GROUPS.format(match=match, order=order), {**scope, "limit": limit, "offset": offset}).df()
         total = len(frame)
         if limit is not None or offset:
             if search:  # the matches are distinct groups of the run and scope
-                total = int(cur.execute("SELECT count(*) FROM cs_match").fetchone()[0])  # type: ignore[index]
+                total = int(cur.execute(f"SELECT count(*) FROM {search_index.MATCHES}").fetchone()[0])  # type: ignore[index]
             else:
                 count = "SELECT count(*) FROM group_stats WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"
                 total = int(cur.execute(count, scope).fetchone()[0])  # type: ignore[index]
         if search:
             frame = _with_match_locations(cur, frame, run_id, needle)
-            cur.execute("DROP TABLE cs_match")
+            cur.execute(f"DROP TABLE {search_index.MATCHES}")
     return GroupsPage(frame, total)
 
 

@@ -11,7 +11,9 @@ groups that can match, never decides alone, except where that is exact:
 - A needle with separators ("17 * 3", "go garden") needs, for each of its tokens, a token of the
   group that equals it (between two separators), ends with it (first token) or starts with it
   (last token). Groups passing that test are candidates; their prompts and actions are then
-  matched literally, which reads only those groups' rows.
+  matched literally. DuckDB applies that match inside its scan of the rows, so candidates spread over
+  a whole run (needles of common words) cost about one scan of the text; rare words give few
+  candidates, and none reads nothing.
 - A needle of separators only ("*", " ") cannot use the index and is matched against every row.
 
 Text is matched with ``ILIKE`` and the needle inlined as a constant pattern: DuckDB then compares
@@ -66,9 +68,14 @@ def parse(cur: duckdb.DuckDBPyConnection, needle: str) -> Needle:
     )
 
 
+def _inlined(needle: Needle) -> bool:
+    """Whether the needle is matched by an inlined ILIKE pattern (else by ``contains`` on ``$needle``)."""
+    return not any(c in needle.text for c in "%_") and needle.text.isprintable()
+
+
 def contains_sql(column: str, needle: Needle) -> str:
     """SQL: ``column`` contains the needle's text, case-insensitively (see the module's note on ILIKE)."""
-    if any(c in needle.text for c in "%_") or not needle.text.isprintable():
+    if not _inlined(needle):
         return f"contains(lower({column}), $needle)"
     quoted = needle.text.replace("'", "''")
     return f"{column} ILIKE '%{quoted}%'"
@@ -86,55 +93,92 @@ def _term_condition(index: int, needle: Needle) -> str:
     return f"contains(term, $t{index})"
 
 
-def matching_groups_sql(needle: Needle) -> tuple[str, dict[str, object]]:
-    """SQL (and its parameters, besides ``$run`` and ``$it``) selecting (iteration, group_id) of matches.
+MATCHES = "cs_match"
+"""Temporary table :func:`create_matches` leaves the matching groups in: (iteration, group_id)."""
 
-    ``$run`` is the run and ``$it`` an iteration or NULL for all; the caller binds both.
+_LISTED_ITERATIONS = 1000
+"""Up to this many candidate iterations are written into the confirming scans as constants, so DuckDB skips
+the row groups of other iterations (rows are stored in load order, which is mostly iteration order)."""
+
+
+def create_matches(cur: duckdb.DuckDBPyConnection, needle: Needle, scope: dict[str, object]) -> None:
+    """Leave the groups matching ``needle`` in temp table :data:`MATCHES` (replacing an earlier one).
+
+    ``scope`` binds ``run`` (the run) and ``it`` (an iteration, or None for all).
     """
     in_prompt, in_action = contains_sql("t.prompt", needle), contains_sql("s.action", needle)
-    if not needle.tokens:
+    if not needle.tokens:  # separators only: nothing to look up
         literal = f"""
             SELECT t.iteration, t.group_id FROM trajectories t
             WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it) AND {in_prompt}
             UNION
             SELECT s.iteration, s.group_id FROM step_rows s
             WHERE s.run_id = $run AND ($it IS NULL OR s.iteration = $it) AND {in_action}"""
-        return literal, _needle_param(literal, needle)
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {literal}", {**scope, **_needle_param(needle)})
+        return
+    candidates, params = _candidates_sql(needle)
+    if needle.exact_by_index:
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {candidates}", {**scope, **params})
+        return
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE cs_candidates AS {candidates}", {**scope, **params})
+    try:
+        its = cur.execute("SELECT list(DISTINCT iteration ORDER BY iteration) FROM cs_candidates").fetchone()[0]  # type: ignore[index]
+        # No candidate: no text to read (DuckDB would still scan every row against an empty join).
+        only = "FALSE" if not its else _iteration_filter([int(i) for i in its])
+        # Prompts first (one per trajectory); only candidates no prompt confirmed have their actions read.
+        verified = f"""
+            WITH by_prompt AS MATERIALIZED (
+                SELECT DISTINCT t.iteration, t.group_id
+                FROM trajectories t SEMI JOIN cs_candidates USING (iteration, group_id)
+                WHERE t.run_id = $run AND {only.format(x="t")} AND {in_prompt}),
+            rest AS (SELECT * FROM cs_candidates ANTI JOIN by_prompt USING (iteration, group_id))
+            SELECT iteration, group_id FROM by_prompt
+            UNION ALL
+            SELECT DISTINCT s.iteration, s.group_id FROM step_rows s SEMI JOIN rest USING (iteration, group_id)
+            WHERE s.run_id = $run AND {only.format(x="s")} AND {in_action}"""
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {verified}", {"run": scope["run"], **_needle_param(needle)}
+        )
+    finally:
+        cur.execute("DROP TABLE IF EXISTS cs_candidates")
+
+
+def _iteration_filter(its: list[int]) -> str:
+    """SQL keeping rows of the candidates' iterations (``{x}`` the table alias), as constants DuckDB prunes by."""
+    if len(its) > _LISTED_ITERATIONS or its[-1] - its[0] + 1 == len(its):  # a range is cheaper per row than a list
+        return f"{{x}}.iteration BETWEEN {its[0]} AND {its[-1]}"
+    return f"{{x}}.iteration IN ({', '.join(str(i) for i in its)})"
+
+
+def _candidates_sql(needle: Needle) -> tuple[str, dict[str, object]]:
+    """SQL selecting (iteration, group_id) of the groups whose words can hold the needle, and its parameters."""
     conditions = [_term_condition(i, needle) for i in range(len(needle.tokens))]
     params: dict[str, object] = {f"t{i}": token for i, token in enumerate(needle.tokens)}
     if len(conditions) == 1:  # one token: a filter on the postings (a fifth of the time of the general form)
-        candidates = f"""
+        return (
+            f"""
         SELECT DISTINCT iteration, group_id FROM search_postings
         WHERE run_id = $run AND ($it IS NULL OR iteration = $it)
-          AND term_id IN (SELECT term_id FROM search_vocab WHERE {conditions[0]})"""
-    else:  # every token must be matched by some term of the group
-        hits = ", ".join(conditions)
-        having = " AND ".join(f"bool_or(hits[{i + 1}])" for i in range(len(conditions)))
-        candidates = f"""
+          AND term_id IN (SELECT term_id FROM search_vocab WHERE {conditions[0]})""",
+            params,
+        )
+    # Several tokens: every one must be matched by some term of the group.
+    hits = ", ".join(conditions)
+    having = " AND ".join(f"bool_or(hits[{i + 1}])" for i in range(len(conditions)))
+    return (
+        f"""
         SELECT p.iteration, p.group_id
         FROM search_postings p
         JOIN (SELECT term_id, [{hits}] AS hits FROM search_vocab WHERE {" OR ".join(conditions)}) m USING (term_id)
         WHERE p.run_id = $run AND ($it IS NULL OR p.iteration = $it)
-        GROUP BY p.iteration, p.group_id HAVING {having}"""
-    if needle.exact_by_index:
-        return candidates, params
-    # Prompts first (one per trajectory); only candidates no prompt confirmed have their actions read.
-    verified = f"""
-        WITH cand AS ({candidates}),
-        by_prompt AS MATERIALIZED (
-            SELECT DISTINCT t.iteration, t.group_id FROM trajectories t SEMI JOIN cand USING (iteration, group_id)
-            WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it) AND {in_prompt}),
-        rest AS (SELECT * FROM cand ANTI JOIN by_prompt USING (iteration, group_id))
-        SELECT iteration, group_id FROM by_prompt
-        UNION ALL
-        SELECT DISTINCT s.iteration, s.group_id FROM step_rows s SEMI JOIN rest USING (iteration, group_id)
-        WHERE s.run_id = $run AND ($it IS NULL OR s.iteration = $it) AND {in_action}"""
-    return verified, {**params, **_needle_param(verified, needle)}
+        GROUP BY p.iteration, p.group_id HAVING {having}""",
+        params,
+    )
 
 
-def _needle_param(sql: str, needle: Needle) -> dict[str, object]:
+def _needle_param(needle: Needle) -> dict[str, object]:
     # DuckDB refuses a parameter the statement does not use, and an inlined ILIKE pattern uses none.
-    return {"needle": needle.text} if "$needle" in sql else {}
+    return {} if _inlined(needle) else {"needle": needle.text}
 
 
 def where_matched_sql(needle: Needle) -> str:

@@ -204,7 +204,7 @@ NEEDLES = [
     "garden", "GARDEN", "go garden", "17", "7 * 3", "= 5", "* ", " *", "*", " ", "take key", "key.", ".", "ça",
     "naïve café", "東京", "京。", "x_1]", "[x", "(2+2)=4!!", "!!", "start with", "with 1", "nothing like this",
     "an", "a", "r0", "s  a", "ading  spa", "\tand\t", "İSTANBUL", "straße", "STRASSE", "k-band", "σίσυφος", "ΣΊΣ",
-    "it's", "'",
+    "it's", "'", "$needle", "'$needle'", "%'",
 ]  # fmt: skip
 
 
@@ -215,6 +215,8 @@ def test_search_equals_a_literal_scan(search_store: Store, needle: str) -> None:
     paged = queries.groups_page(search_store, "m", search=needle, limit=2, offset=1)
     rows = lambda frame: list(frame[GROUP_KEY].itertuples(index=False, name=None))  # noqa: E731
     assert (paged.total, rows(paged.frame)) == (len(got), rows(got)[1:3])
+    one_iteration = queries.groups(search_store, "m", 1, search=needle)
+    assert rows(one_iteration) == [key for key in _legacy_search(search_store, "m", needle) if key[0] == 1]
 
 
 def test_search_equals_a_literal_scan_on_random_substrings(search_store: Store) -> None:
