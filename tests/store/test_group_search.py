@@ -64,3 +64,24 @@ def test_search_keeps_every_rollout_of_a_matching_group_and_says_where_it_matche
     assert row["match"] == "17 * 3 = 51"
     # A prompt match is reported as such.
     assert queries.groups(store, "r", search="start with 17")["matched_in"].tolist() == ["prompt"]
+
+
+def test_search_across_files_and_runs(tmp_path: Path) -> None:
+    # Group g's rollouts come from two files; "take key" occurs only in b.jsonl, and "key take" nowhere,
+    # though both words are in both files. Run "other" says "take key" too but is not searched.
+    def rollout(run: str, traj: str, action: str) -> dict:
+        return {"run": run, "group": "g", "prompt": "p", "trajectory": traj, "outcome": 1.0,
+                "steps": [{"action": action}]}  # fmt: skip
+
+    (tmp_path / "a.jsonl").write_text(
+        json.dumps(rollout("r", "t1", "key then take")) + "\n" + json.dumps(rollout("other", "o1", "take key")) + "\n"
+    )
+    (tmp_path / "b.jsonl").write_text(json.dumps(rollout("r", "t2", "take key, then key")) + "\n")
+    store = Store.open(":memory:")
+    ingest(store, [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")])
+    found = queries.groups(store, "r", search="take key")
+    assert found[["group_id", "n", "matched_in"]].values.tolist() == [["g", 2, "t2 step 0"]]
+    assert queries.groups(store, "r", search="key take").empty
+    assert queries.groups(store, "r", search="then take")["matched_in"].tolist() == ["t1 step 0"]
+    assert queries.groups(store, "other", search="take key")["group_id"].tolist() == ["g"]
+    assert queries.groups(store, "other", search="then key").empty
