@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from core.errors import CreditscopeError
 from core.interrupts import INTERRUPTED, caused_by_ctrl_c, noting_ctrl_c
@@ -150,6 +152,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         bar.total = total
         bar.update(done - bar.n)
 
+    interrupted = False
     with noting_ctrl_c() as ctrl_c:
         try:
             report = rescore(
@@ -182,17 +185,32 @@ def cmd_rescore(args: argparse.Namespace) -> int:
             # engine writes its cache in one transaction at the end, so it left nothing.
             kept = "trajectories scored so far are cached" if args.engine == "ray" else "nothing was written"
             print(f"creditscope: interrupted; {kept}, rerun to score the rest", file=sys.stderr)
+            interrupted = True
             return INTERRUPTED
         finally:
             for bar in bars:
                 bar.close()
             store.close()
+            if interrupted and args.engine == "ray":
+                _exit_leaving_ray(INTERRUPTED)
     print(report.summary())
     if report.truncated_trajectories:
         shown = ", ".join(report.truncated_trajectories[:10])
         more = "" if len(report.truncated_trajectories) <= 10 else f" (+{len(report.truncated_trajectories) - 10})"
         print(f"truncated at the model's max length: {shown}{more}")
     return 0
+
+
+def _exit_leaving_ray(status: int) -> NoReturn:
+    """End the process now, without Ray's own exit handler (see ``core.prm.ray_engine.fill_cache``).
+
+    After a Ctrl-C, Ray Data's prefetch threads may still be calling Ray; its shutdown at exit would then make
+    Ray end the process with status 1 instead of ``status``. The database is closed and every cached block
+    committed before this.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _ray_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.interrupts import caused_by_ctrl_c
 from core.prm.checks import PrmRefused, one_line
 from core.prm.ray_actor import ScoringActor
 from core.prm.types import ProgressCallback, ScorerSpec, step_content_hashes
@@ -166,6 +167,13 @@ def fill_cache(
         if missing:
             raise PrmRefused(f"the Ray job ended with {missing} trajectories unscored; rerun to score them")
         return fill
+    except BaseException as exc:
+        if caused_by_ctrl_c(exc):
+            # No ray.shutdown(): Ray Data's prefetch threads may still be calling Ray, and a call after the shutdown
+            # makes Ray end the process with status 1. The caller exits the process at once instead; the cluster
+            # then reaps this driver's actors as it does when a driver is killed.
+            session.owned = False
+        raise
     finally:
         session.close()
 
