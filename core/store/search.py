@@ -11,9 +11,9 @@ groups that can match, never decides alone, except where that is exact:
 - A needle with separators ("17 * 3", "go garden") needs, for each of its tokens, a token of the
   group that equals it (between two separators), ends with it (first token) or starts with it
   (last token). Groups passing that test are candidates; their prompts and actions are then
-  matched literally. DuckDB applies that match inside its scan of the rows, so candidates spread over
-  a whole run (needles of common words) cost about one scan of the text; rare words give few
-  candidates, and none reads nothing.
+  matched literally, in the candidates' iterations only. DuckDB applies that match inside its scan
+  of those rows, so candidates spread over a whole run (needles of common words) cost about one
+  scan of the text; rare words give few candidates in few iterations, and no candidate reads nothing.
 - A needle of separators only ("*", " ") cannot use the index and is matched against every row.
 
 Text is matched with ``ILIKE`` and the needle inlined as a constant pattern: DuckDB then compares
