@@ -169,10 +169,7 @@ def fill_cache(
         return fill
     except BaseException as exc:
         if caused_by_ctrl_c(exc):
-            # No ray.shutdown(): Ray Data's prefetch threads may still be calling Ray, and a call after the shutdown
-            # makes Ray end the process with status 1. The caller exits the process at once instead; the cluster
-            # then reaps this driver's actors as it does when a driver is killed.
-            session.owned = False
+            session.leave_running()
         raise
     finally:
         session.close()
@@ -332,6 +329,15 @@ class _RaySession:
             if _caused_by(exc, KeyboardInterrupt):
                 raise KeyboardInterrupt from exc  # Ctrl-C that Ray Data's threads wrapped is still Ctrl-C
             raise _unwrap(exc) from exc
+
+    def leave_running(self) -> None:
+        """Make :meth:`close` skip ``ray.shutdown()``, after a Ctrl-C.
+
+        Ray Data's prefetch threads may still be calling Ray, and a call after the shutdown makes Ray end the
+        process with status 1. The caller exits the process at once instead; the cluster then reaps this
+        driver's actors as it does when a driver is killed.
+        """
+        self.owned = False
 
     def close(self) -> None:
         if self.owned and self.ray is not None:

@@ -73,7 +73,7 @@ def _inlined(needle: Needle) -> bool:
     return not any(c in needle.text for c in "%_") and needle.text.isprintable()
 
 
-def contains_sql(column: str, needle: Needle) -> str:
+def _contains_sql(column: str, needle: Needle) -> str:
     """SQL: ``column`` contains the needle's text, case-insensitively (see the module's note on ILIKE)."""
     if not _inlined(needle):
         return f"contains(lower({column}), $needle)"
@@ -106,7 +106,7 @@ def create_matches(cur: duckdb.DuckDBPyConnection, needle: Needle, scope: dict[s
 
     ``scope`` binds ``run`` (the run) and ``it`` (an iteration, or None for all).
     """
-    in_prompt, in_action = contains_sql("t.prompt", needle), contains_sql("s.action", needle)
+    in_prompt, in_action = _contains_sql("t.prompt", needle), _contains_sql("s.action", needle)
     if not needle.tokens:  # separators only: nothing to look up
         literal = f"""
             SELECT t.iteration, t.group_id FROM trajectories t
@@ -122,20 +122,19 @@ def create_matches(cur: duckdb.DuckDBPyConnection, needle: Needle, scope: dict[s
         return
     cur.execute(f"CREATE OR REPLACE TEMP TABLE cs_candidates AS {candidates}", {**scope, **params})
     try:
-        its = cur.execute("SELECT list(DISTINCT iteration ORDER BY iteration) FROM cs_candidates").fetchone()[0]  # type: ignore[index]
-        # No candidate: no text to read (DuckDB would still scan every row against an empty join).
-        only = "FALSE" if not its else _iteration_filter([int(i) for i in its])
+        listed = "SELECT coalesce(list(DISTINCT iteration ORDER BY iteration), []) FROM cs_candidates"
+        its = [int(i) for i in cur.execute(listed).fetchone()[0]]  # type: ignore[index]
         # Prompts first (one per trajectory); only candidates no prompt confirmed have their actions read.
         verified = f"""
             WITH by_prompt AS MATERIALIZED (
                 SELECT DISTINCT t.iteration, t.group_id
                 FROM trajectories t SEMI JOIN cs_candidates USING (iteration, group_id)
-                WHERE t.run_id = $run AND {only.format(x="t")} AND {in_prompt}),
+                WHERE t.run_id = $run AND {_in_iterations("t", its)} AND {in_prompt}),
             rest AS (SELECT * FROM cs_candidates ANTI JOIN by_prompt USING (iteration, group_id))
             SELECT iteration, group_id FROM by_prompt
             UNION ALL
             SELECT DISTINCT s.iteration, s.group_id FROM step_rows s SEMI JOIN rest USING (iteration, group_id)
-            WHERE s.run_id = $run AND {only.format(x="s")} AND {in_action}"""
+            WHERE s.run_id = $run AND {_in_iterations("s", its)} AND {in_action}"""
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {verified}", {"run": scope["run"], **_needle_param(needle)}
         )
@@ -143,11 +142,16 @@ def create_matches(cur: duckdb.DuckDBPyConnection, needle: Needle, scope: dict[s
         cur.execute("DROP TABLE IF EXISTS cs_candidates")
 
 
-def _iteration_filter(its: list[int]) -> str:
-    """SQL keeping rows of the candidates' iterations (``{x}`` the table alias), as constants DuckDB prunes by."""
+def _in_iterations(alias: str, its: list[int]) -> str:
+    """SQL keeping ``alias``'s rows of the candidates' iterations, as constants DuckDB prunes row groups by.
+
+    Without candidates it is FALSE and no text is read (DuckDB would still scan every row against an empty join).
+    """
+    if not its:
+        return "FALSE"
     if len(its) > _LISTED_ITERATIONS or its[-1] - its[0] + 1 == len(its):  # a range is cheaper per row than a list
-        return f"{{x}}.iteration BETWEEN {its[0]} AND {its[-1]}"
-    return f"{{x}}.iteration IN ({', '.join(str(i) for i in its)})"
+        return f"{alias}.iteration BETWEEN {its[0]} AND {its[-1]}"
+    return f"{alias}.iteration IN ({', '.join(map(str, its))})"
 
 
 def _candidates_sql(needle: Needle) -> tuple[str, dict[str, object]]:
@@ -196,7 +200,7 @@ def where_matched_sql(needle: Needle) -> str:
                    arg_min({snippet.format(x="t.prompt")}, t.traj_id) AS snippet, 0 AS rank
             FROM trajectories t SEMI JOIN page USING (iteration, group_id)
             WHERE t.run_id = $run AND t.iteration BETWEEN list_min($its) AND list_max($its)
-              AND {contains_sql("t.prompt", needle)}
+              AND {_contains_sql("t.prompt", needle)}
             GROUP BY ALL),
         actions AS (
             SELECT s.iteration, s.group_id, arg_min(s.traj_id, (s.traj_id, s.step_idx)) AS traj_id,
@@ -204,7 +208,7 @@ def where_matched_sql(needle: Needle) -> str:
                    arg_min({snippet.format(x="s.action")}, (s.traj_id, s.step_idx)) AS snippet, 1 AS rank
             FROM step_rows s SEMI JOIN page USING (iteration, group_id)
             WHERE s.run_id = $run AND s.iteration BETWEEN list_min($its) AND list_max($its)
-              AND {contains_sql("s.action", needle)}
+              AND {_contains_sql("s.action", needle)}
             GROUP BY ALL)
         SELECT iteration, group_id,
                CASE WHEN first.step_idx IS NULL THEN 'prompt' ELSE first.traj_id || ' step ' || first.step_idx END
