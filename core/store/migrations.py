@@ -13,7 +13,7 @@ from collections.abc import Callable
 import duckdb
 
 from core.schema import STEP_COLUMNS
-from core.store.summaries import rebuild_all
+from core.store.summaries import rebuild_all, rebuild_search_index
 
 _STEP_PHYSICAL = ",\n    ".join(
     f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" if c.name != "prm" else "prm_logged DOUBLE"
@@ -49,6 +49,15 @@ CREATE TABLE search_postings (
 """
     )
     rebuild_all(cur)
+
+
+def _pair_terms(cur: duckdb.DuckDBPyConnection) -> None:
+    """Re-index the search text as pair terms, and store group_stats in iteration order as loads now write it."""
+    rebuild_search_index(cur)
+    cur.execute("CREATE TEMP TABLE cs_sorted AS SELECT * FROM group_stats ORDER BY run_id, iteration, group_id")
+    cur.execute("DELETE FROM group_stats")
+    cur.execute("INSERT INTO group_stats SELECT * FROM cs_sorted ORDER BY run_id, iteration, group_id")
+    cur.execute("DROP TABLE cs_sorted")
 
 
 Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
@@ -166,6 +175,10 @@ LEFT JOIN prm_active act ON act.run_id = s.run_id
 LEFT JOIN prm_step_scores p
   ON p.run_id = s.run_id AND p.traj_id = s.traj_id AND p.step_idx = s.step_idx AND p.scorer_id = act.scorer_id;
 """,
+    # 7: the search index holds pair terms (a separator run with the words beside it) instead of single words,
+    # so a search with at most one separator run ("17 * 3", "take key") is decided without reading any text;
+    # group_stats is stored in iteration order.
+    _pair_terms,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -86,7 +86,7 @@ _GROUPS = """
     SELECT iteration, group_id, n, mean_outcome, std_outcome, min_outcome = max_outcome AS zero_variance,
            sum_steps / n AS mean_steps, prompt
     FROM group_stats {match}
-    WHERE run_id = $run AND ($it IS NULL OR iteration = $it)
+    WHERE run_id = $run AND ($it IS NULL OR iteration = $it) {span}
     ORDER BY {order} LIMIT $limit OFFSET $offset"""
 
 
@@ -124,13 +124,16 @@ def groups_page(
     order = ", ".join(f"{c}{direction}" for c in GROUP_SORTS[sort].split(", ")) + ", iteration, group_id"
     scope = {"run": run_id, "it": iteration}
     with store.reader() as cur:
-        match = ""
+        match, span, paging = "", "", {"limit": limit, "offset": offset}
         if search:
             # Matching groups once, for both the page and the count.
             needle = search_index.parse(cur, search)
             search_index.create_matches(cur, needle, scope)
             match = f"SEMI JOIN {search_index.MATCHES} USING (iteration, group_id)"
-        frame = cur.execute(_GROUPS.format(match=match, order=order), {**scope, "limit": limit, "offset": offset}).df()
+            if sort == "iteration" and limit is not None:
+                match, span = _page_of_matches(cur, direction, limit, offset)
+                paging = {"limit": None, "offset": 0}
+        frame = cur.execute(_GROUPS.format(match=match, order=order, span=span), {**scope, **paging}).df()
         total = len(frame)
         if limit is not None or offset:
             if search:  # the matches are distinct groups of the run and scope
@@ -141,7 +144,27 @@ def groups_page(
         if search:
             frame = _with_match_locations(cur, frame, run_id, needle)
             cur.execute(f"DROP TABLE {search_index.MATCHES}")
+            cur.execute(f"DROP TABLE IF EXISTS {_PAGE}")
     return GroupsPage(frame, total)
+
+
+_PAGE = "cs_page"
+
+
+def _page_of_matches(cur: duckdb.DuckDBPyConnection, direction: str, limit: int, offset: int) -> tuple[str, str]:
+    """Pick a page of matches in iteration order from the matches alone; return the page query's join and filter.
+
+    The groups' statistics are then read for those groups only, their iterations written in as constants, so
+    DuckDB skips the row groups of ``group_stats`` (stored in iteration order) holding none of them.
+    """
+    cur.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_PAGE} AS SELECT iteration, group_id FROM {search_index.MATCHES}
+            ORDER BY iteration{direction}, group_id{direction} LIMIT $limit OFFSET $offset""",
+        {"limit": limit, "offset": offset},
+    )
+    low, high = cur.execute(f"SELECT min(iteration), max(iteration) FROM {_PAGE}").fetchone()  # type: ignore[misc]
+    span = "AND FALSE" if low is None else f"AND iteration BETWEEN {int(low)} AND {int(high)}"
+    return f"SEMI JOIN {_PAGE} USING (iteration, group_id)", span
 
 
 def _with_match_locations(

@@ -1,20 +1,21 @@
-"""Groups search over prompts and step actions through the token index (``search_postings``).
+"""Groups search over prompts and step actions through the term index (``search_postings``).
 
 The search is a literal, case-insensitive substring match, as before the index existed: a group
-matches when its prompt or any step's action contains the typed text. The index only narrows the
-groups that can match, never decides alone, except where that is exact:
+matches when its prompt or any step's action contains the typed text. The index narrows the groups
+that can match, and decides alone wherever that is exact, which is most searches:
 
-- Text is split into tokens at the same separators when indexed and when searched
-  (:data:`core.store.summaries.SEPARATORS`). An occurrence of a needle without separators lies
-  inside one token of the text, so such a needle matches exactly the groups with a token
-  containing it: no text is read.
-- A needle with separators ("17 * 3", "go garden") needs, for each of its tokens, a token of the
-  group that equals it (between two separators), ends with it (first token) or starts with it
-  (last token). Groups passing that test are candidates; their prompts and actions are then
-  matched literally, in the candidates' iterations only. DuckDB applies that match inside its scan
-  of those rows, so candidates spread over a whole run (needles of common words) cost about one
-  scan of the text; rare words give few candidates in few iterations, and no candidate reads nothing.
-- A needle of separators only ("*", " ") cannot use the index and is matched against every row.
+- Text is indexed as *terms*: each run of separators (:data:`core.store.summaries.SEPARATORS`) with
+  the words on both sides (``'17 * 3 = 51'`` has the terms ``17 * 3`` and ``3 = 51``). A needle holding
+  at most one separator run (``garden``, ``17 * 3``, ``take key``, ``*``) occurs in a text exactly when it
+  occurs inside one of the text's terms, so the groups with a term containing it are the answer: no
+  text is read. Searched and indexed text are split by the same SQL, so both sides agree.
+- A longer needle (``start with 16``) is cut at its separator runs into overlapping pieces of one run
+  each; a group is a candidate when each piece is found in its terms, as a whole term where both its
+  words are whole, as a term's start or end where one is. Candidates' prompts and actions are then
+  matched literally, in the candidates' iterations only.
+- A needle holding the private-use characters that split text for indexing
+  (:data:`core.store.summaries.MARK`, :data:`~core.store.summaries.MARK_STANDIN`) is looked up as if
+  the first were the second, then always matched literally.
 
 Text is matched with ``ILIKE`` and the needle inlined as a constant pattern: DuckDB then compares
 case-insensitively in place, where ``contains(lower(x), needle)`` first writes a lower-cased copy of
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from core.store.summaries import SEPARATORS, tokens_sql
+from core.store.summaries import MARK, MARK_STANDIN, pieces_sql
 
 
 @dataclass(frozen=True)
@@ -39,33 +40,26 @@ class Needle:
 
     text: str
     """The lower-cased text matched literally."""
-    tokens: tuple[str, ...]
-    bounded_left: tuple[bool, ...]
-    """Per token: a separator precedes it in the needle, so a matching text token starts with it."""
-    bounded_right: tuple[bool, ...]
+    pieces: tuple[str, ...]
+    """The text split as indexed text is (:func:`core.store.summaries.pieces_sql`): word, separator run,
+    word, ..., with an empty word at an end that is a separator."""
+
+    @property
+    def runs(self) -> int:
+        """How many separator runs the needle holds."""
+        return (len(self.pieces) - 1) // 2
 
     @property
     def exact_by_index(self) -> bool:
-        """Whether the token index alone decides (one token, no separator anywhere)."""
-        return len(self.tokens) == 1 and not self.bounded_left[0] and not self.bounded_right[0]
+        """Whether the term index alone decides (at most one separator run; see the module's note)."""
+        return self.runs <= 1 and MARK not in self.text and MARK_STANDIN not in self.text
 
 
 def parse(cur: duckdb.DuckDBPyConnection, needle: str) -> Needle:
     """Split ``needle`` exactly as indexed text is split (by DuckDB itself, so both sides agree)."""
-    row = cur.execute(
-        f"""SELECT lower($n), list_filter({tokens_sql("$n")}, lambda t: t <> ''),
-                   regexp_matches(lower($n), '^{SEPARATORS}'), regexp_matches(lower($n), '{SEPARATORS}$')""",
-        {"n": needle},
-    ).fetchone()
+    row = cur.execute(f"SELECT lower($n), {pieces_sql('$n')}", {"n": needle}).fetchone()
     assert row is not None
-    text, tokens, starts_with_sep, ends_with_sep = row
-    n = len(tokens)
-    return Needle(
-        text=text,
-        tokens=tuple(tokens),
-        bounded_left=tuple(i > 0 or bool(starts_with_sep) for i in range(n)),
-        bounded_right=tuple(i < n - 1 or bool(ends_with_sep) for i in range(n)),
-    )
+    return Needle(text=row[0], pieces=tuple(row[1]))
 
 
 def _inlined(needle: Needle) -> bool:
@@ -81,16 +75,23 @@ def _contains_sql(column: str, needle: Needle) -> str:
     return f"{column} ILIKE '%{quoted}%'"
 
 
-def _term_condition(index: int, needle: Needle) -> str:
-    """SQL condition on ``term`` for token ``index`` (parameter ``$t{index}``)."""
-    left, right = needle.bounded_left[index], needle.bounded_right[index]
-    if left and right:
-        return f"term = $t{index}"
-    if left:
-        return f"starts_with(term, $t{index})"
-    if right:
-        return f"suffix(term, $t{index})"
-    return f"contains(term, $t{index})"
+def _term_conditions(needle: Needle) -> list[tuple[str, str]]:
+    """SQL conditions on ``term`` a group's terms must meet, one per piece of the needle, with each piece."""
+    p = needle.pieces
+    if needle.runs <= 1:
+        return [("contains(term, {})", "".join(p))]
+    conditions = []
+    for j in range(needle.runs):  # piece j: the separator run p[2j + 1] with the words beside it
+        piece = p[2 * j] + p[2 * j + 1] + p[2 * j + 2]
+        whole_left, whole_right = j > 0, j < needle.runs - 1  # a word between two runs is a whole word
+        if whole_left and whole_right:
+            sql = "term = {}"
+        elif whole_left:
+            sql = "starts_with(term, {})"
+        else:
+            sql = "suffix(term, {})"
+        conditions.append((sql, piece))
+    return conditions
 
 
 MATCHES = "cs_match"
@@ -106,20 +107,11 @@ def create_matches(cur: duckdb.DuckDBPyConnection, needle: Needle, scope: dict[s
 
     ``scope`` binds ``run`` (the run) and ``it`` (an iteration, or None for all).
     """
-    in_prompt, in_action = _contains_sql("t.prompt", needle), _contains_sql("s.action", needle)
-    if not needle.tokens:  # separators only: nothing to look up
-        literal = f"""
-            SELECT t.iteration, t.group_id FROM trajectories t
-            WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it) AND {in_prompt}
-            UNION
-            SELECT s.iteration, s.group_id FROM step_rows s
-            WHERE s.run_id = $run AND ($it IS NULL OR s.iteration = $it) AND {in_action}"""
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {literal}", {**scope, **_needle_param(needle)})
-        return
     candidates, params = _candidates_sql(needle)
     if needle.exact_by_index:
         cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {candidates}", {**scope, **params})
         return
+    in_prompt, in_action = _contains_sql("t.prompt", needle), _contains_sql("s.action", needle)
     cur.execute(f"CREATE OR REPLACE TEMP TABLE cs_candidates AS {candidates}", {**scope, **params})
     try:
         listed = "SELECT coalesce(list(DISTINCT iteration ORDER BY iteration), []) FROM cs_candidates"
@@ -155,10 +147,11 @@ def _in_iterations(alias: str, its: list[int]) -> str:
 
 
 def _candidates_sql(needle: Needle) -> tuple[str, dict[str, object]]:
-    """SQL selecting (iteration, group_id) of the groups whose words can hold the needle, and its parameters."""
-    conditions = [_term_condition(i, needle) for i in range(len(needle.tokens))]
-    params: dict[str, object] = {f"t{i}": token for i, token in enumerate(needle.tokens)}
-    if len(conditions) == 1:  # one token: a filter on the postings (a fifth of the time of the general form)
+    """SQL selecting (iteration, group_id) of the groups whose terms can hold the needle, and its parameters."""
+    pieces = _term_conditions(needle)
+    conditions = [sql.format(f"$t{i}") for i, (sql, _) in enumerate(pieces)]
+    params: dict[str, object] = {f"t{i}": piece for i, (_, piece) in enumerate(pieces)}
+    if len(conditions) == 1:  # one piece: a filter on the postings (a fifth of the time of the general form)
         return (
             f"""
         SELECT DISTINCT iteration, group_id FROM search_postings
@@ -166,7 +159,7 @@ def _candidates_sql(needle: Needle) -> tuple[str, dict[str, object]]:
           AND term_id IN (SELECT term_id FROM search_vocab WHERE {conditions[0]})""",
             params,
         )
-    # Several tokens: every one must be matched by some term of the group.
+    # Several pieces: every one must be met by some term of the group.
     hits = ", ".join(conditions)
     having = " AND ".join(f"bool_or(hits[{i + 1}])" for i in range(len(conditions)))
     return (

@@ -9,8 +9,9 @@ rows they summarise.
   remembers which sources have rows in which groups, so a reload recomputes exactly the groups the
   source had before and has now (a group may span several files).
 - ``source_coverage``: per source and run, how many steps carry each nullable column.
-- ``search_postings`` + ``search_vocab``: which word tokens occur in each group's prompt and step
-  actions, per source (the token index behind the Groups search; see :mod:`core.store.search`).
+- ``search_postings`` + ``search_vocab``: which *pair terms* (two neighbouring words and the separators
+  between them) occur in each group's prompt and step actions, per source (the index behind the Groups
+  search; see :mod:`core.store.search`).
 """
 
 from __future__ import annotations
@@ -20,16 +21,41 @@ import contextlib
 import duckdb
 
 SEPARATORS = r"[\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"
-"""Characters that split text into search tokens: ASCII other than letters, digits and ``_``.
+"""Characters that split text into words for the search index: ASCII other than letters, digits and ``_``.
 
-Everything else (accented letters, CJK, other scripts' punctuation) stays inside tokens; what matters
+Everything else (accented letters, CJK, other scripts' punctuation) stays inside words; what matters
 for exactness is only that indexed text and searched text are split alike (:mod:`core.store.search`).
 """
 
+MARK = "\ue000"
+"""Splits a text into its alternating words and separator runs (a private-use character; see :func:`terms_sql`)."""
+MARK_STANDIN = "\ue001"
+"""What :data:`MARK` is replaced by inside the indexed text, so the split never breaks a word or a run."""
 
-def tokens_sql(text: str) -> str:
-    """SQL for the list of search tokens of a text expression (lower-cased; may hold empty strings)."""
-    return f"string_split(regexp_replace(lower({text}), '{SEPARATORS}+', ' ', 'g'), ' ')"
+
+def pieces_sql(text: str) -> str:
+    """SQL: the lower-cased text as alternating words and separator runs, starting and ending with a word.
+
+    ``'17 * 3'`` gives ``['17', ' * ', '3']``; a text starting or ending with a separator has an empty
+    word there (``' a'`` gives ``['', ' ', 'a']``), so the list always has odd length.
+    """
+    lowered = f"replace(lower({text}), '{MARK}', '{MARK_STANDIN}')"
+    return f"string_split(regexp_replace({lowered}, '({SEPARATORS}+)', '{MARK}\\1{MARK}', 'g'), '{MARK}')"
+
+
+def terms_sql(text: str) -> str:
+    """SQL for the search terms of a text: each separator run with the words on both sides of it.
+
+    ``'17 * 3 = 51'`` gives ``['17 * 3', '3 = 51']``; a text without separators is its own single term.
+    Every stretch of the lower-cased text that holds at most one separator run lies inside some term,
+    which is what lets the search decide such needles from the index alone (:mod:`core.store.search`).
+    The list may hold empty strings.
+    """
+    pair = "lambda j: p[j - 1] || p[j] || p[j + 1]"
+    return (
+        f"list_transform([{pieces_sql(text)}], "
+        f"lambda p: CASE WHEN len(p) = 1 THEN p ELSE list_transform(range(2, len(p), 2), {pair}) END)[1]"
+    )
 
 
 GROUP_STATS_SELECT = """
@@ -37,8 +63,9 @@ GROUP_STATS_SELECT = """
            coalesce(stddev_samp(outcome), 0) AS std_outcome, min(outcome) AS min_outcome,
            max(outcome) AS max_outcome, count(*) FILTER (WHERE outcome > 0) AS n_success,
            sum(n_steps)::BIGINT AS sum_steps, left(min(prompt), 160) AS prompt
-    FROM trajectories {where} GROUP BY run_id, iteration, group_id"""
-"""Statistics of a group over every one of its trajectories, whichever file they came from."""
+    FROM trajectories {where} GROUP BY run_id, iteration, group_id ORDER BY run_id, iteration, group_id"""
+"""Statistics of a group over every one of its trajectories, whichever file they came from. Stored in iteration
+order, so a read of a few iterations skips the row groups of the others (pages ask by iteration)."""
 
 COVERAGE_SELECT = """
     SELECT source_id, run_id, count(*) AS steps, count(state) AS state, count(reward) AS reward,
@@ -47,21 +74,21 @@ COVERAGE_SELECT = """
     FROM step_rows WHERE {where} GROUP BY source_id, run_id"""
 
 
-def _words_select(keys: str) -> str:
+def _terms_select(keys: str) -> str:
     return f"""
-    SELECT DISTINCT {keys}, unnest({tokens_sql("text")}) AS term
-    FROM (SELECT {keys}, action AS text FROM step_rows WHERE {{where}}
+    SELECT DISTINCT {keys}, unnest({terms_sql("text")}) AS term
+    FROM (SELECT DISTINCT {keys}, action AS text FROM step_rows WHERE {{where}}
           UNION ALL
           SELECT DISTINCT {keys}, prompt AS text FROM trajectories WHERE {{where}} AND prompt IS NOT NULL)"""
 
 
-WORDS_SELECT = _words_select("source_id, run_id, iteration, group_id")
-"""Each group's prompt is usually the same for all its rollouts: tokenised once (DISTINCT first) it costs an
-eighth as much at ingest, for the same terms."""
+TERMS_SELECT = _terms_select("source_id, run_id, iteration, group_id")
+"""Texts are made distinct within their group before they are split: a group's rollouts usually share its
+prompt (an eighth of the work at ingest) and often steps (tree rollouts share their prefixes; a sixth less)."""
 
-ONE_SOURCE_WORDS_SELECT = f"SELECT $source AS source_id, * FROM ({_words_select('run_id, iteration, group_id')})"
-"""The same words for one source (``$source``): its id is added after DISTINCT rather than hashed with every
-token, a fifth less work for the index of a one-file load."""
+ONE_SOURCE_TERMS_SELECT = f"SELECT $source AS source_id, * FROM ({_terms_select('run_id, iteration, group_id')})"
+"""The same terms for one source (``$source``): its id is added after DISTINCT rather than hashed with every
+term, a fifth less work for the index of a one-file load."""
 
 
 def refresh_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
@@ -99,24 +126,31 @@ def refresh_sources(cur: duckdb.DuckDBPyConnection, source_ids: list[str]) -> No
     cur.execute(f"INSERT INTO source_coverage {COVERAGE_SELECT.format(where=mine)}", params)
     cur.execute(f"DELETE FROM search_postings WHERE {mine}", params)
     if len(source_ids) == 1:
-        _index_words(cur, ONE_SOURCE_WORDS_SELECT.format(where="source_id = $source"), {"source": source_ids[0]})
+        _index_terms(cur, ONE_SOURCE_TERMS_SELECT.format(where="source_id = $source"), {"source": source_ids[0]})
     else:
-        _index_words(cur, WORDS_SELECT.format(where=mine), params)
+        _index_terms(cur, TERMS_SELECT.format(where=mine), params)
 
 
 def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
     """Rebuild every summary from scratch (a database written before they existed)."""
-    for table in ("group_sources", "group_stats", "source_coverage", "search_postings", "search_vocab"):
+    for table in ("group_sources", "group_stats", "source_coverage"):
         cur.execute(f"DELETE FROM {table}")
     cur.execute("INSERT INTO group_sources SELECT DISTINCT source_id, run_id, iteration, group_id FROM trajectories")
     cur.execute(f"INSERT INTO group_stats {GROUP_STATS_SELECT.format(where='')}")
     cur.execute(f"INSERT INTO source_coverage {COVERAGE_SELECT.format(where='TRUE')}")
-    _index_words(cur, WORDS_SELECT.format(where="TRUE"), {})
+    rebuild_search_index(cur)
 
 
-def _index_words(cur: duckdb.DuckDBPyConnection, words_sql: str, params: dict) -> None:
-    """Add the words' new terms to the vocabulary, then their postings (one per group, source and term)."""
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE cs_words AS SELECT * FROM ({words_sql}) WHERE term <> ''", params)
+def rebuild_search_index(cur: duckdb.DuckDBPyConnection) -> None:
+    """Index every source's text from scratch (the terms changed meaning: see the README's schema changes)."""
+    cur.execute("DELETE FROM search_postings")
+    cur.execute("DELETE FROM search_vocab")
+    _index_terms(cur, TERMS_SELECT.format(where="TRUE"), {})
+
+
+def _index_terms(cur: duckdb.DuckDBPyConnection, terms_select: str, params: dict) -> None:
+    """Add the terms new to the vocabulary, then the postings (one per group, source and term)."""
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE cs_words AS SELECT * FROM ({terms_select}) WHERE term <> ''", params)
     try:
         # Terms are never removed from the vocabulary: one no posting refers to any more just matches nothing.
         cur.execute(

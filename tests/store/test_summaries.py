@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from core.ingest.follow import poll_once
 from core.ingest.runner import ingest
-from core.store import queries
+from core.store import database, queries, search
 from core.store.database import Store
-from core.store.summaries import rebuild_all
+from core.store.summaries import MARK, MARK_STANDIN, SEPARATORS, rebuild_all, terms_sql
 from core.synth import records
 
 GROUP_KEY = ["iteration", "group_id"]
@@ -194,6 +196,8 @@ def search_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     recs[1]["prompt"] = "  leading  spaces\tand\ttabs  "
     # Letters whose lower case is special (dotted I, sharp s, the Kelvin sign, Greek sigma): ILIKE and lower() agree.
     recs[2]["steps"][0]["action"] = "İstanbul STRASSE straße \u212a-band ΣΊΣΥΦΟΣ it's"
+    # The private-use characters the index splits text with, inside words and beside separators.
+    recs[3]["steps"][0]["action"] = "mark\ue000ed word, stand\ue001in \ue000 alone"
     _write(folder / "m.jsonl", recs)
     store = Store.open(":memory:")
     ingest(store, [str(folder / "m.jsonl")])
@@ -204,7 +208,8 @@ NEEDLES = [
     "garden", "GARDEN", "go garden", "17", "7 * 3", "= 5", "* ", " *", "*", " ", "take key", "key.", ".", "ça",
     "naïve café", "東京", "京。", "x_1]", "[x", "(2+2)=4!!", "!!", "start with", "with 1", "nothing like this",
     "an", "a", "r0", "s  a", "ading  spa", "\tand\t", "İSTANBUL", "straße", "STRASSE", "k-band", "σίσυφος", "ΣΊΣ",
-    "it's", "'", "$needle", "'$needle'", "%'",
+    "it's", "'", "$needle", "'$needle'", "%'", "start with 1", "go to the", "the garden", "= 5", ": naïve café —",
+    "k\ue000ed", "k\ue001ed", "\ue000", "\ue001", "d, stand\ue001i", " \ue000 ", "\ue000 alone", "word, stand",
 ]  # fmt: skip
 
 
@@ -215,6 +220,10 @@ def test_search_equals_a_literal_scan(search_store: Store, needle: str) -> None:
     paged = queries.groups_page(search_store, "m", search=needle, limit=2, offset=1)
     rows = lambda frame: list(frame[GROUP_KEY].itertuples(index=False, name=None))  # noqa: E731
     assert (paged.total, rows(paged.frame)) == (len(got), rows(got)[1:3])
+    backwards = queries.groups_page(search_store, "m", search=needle, descending=True, limit=3, offset=2)
+    assert (backwards.total, rows(backwards.frame)) == (len(got), rows(got)[::-1][2:5])
+    beyond = queries.groups_page(search_store, "m", search=needle, limit=2, offset=len(got))
+    assert (beyond.total, len(beyond.frame)) == (len(got), 0)
     one_iteration = queries.groups(search_store, "m", 1, search=needle)
     assert rows(one_iteration) == [key for key in _legacy_search(search_store, "m", needle) if key[0] == 1]
 
@@ -234,3 +243,81 @@ def test_search_equals_a_literal_scan_on_random_substrings(search_store: Store) 
 def test_search_finds_letters_with_special_lower_case(search_store: Store, needle: str) -> None:
     # The literal-scan comparison above would also pass if both sides missed these; they must be found.
     assert len(queries.groups(search_store, "m", search=needle)) == 1
+
+
+def _terms(texts: list[str]) -> list[list[str]]:
+    con = duckdb.connect()
+    return [con.execute(f"SELECT {terms_sql('$t')}", {"t": text}).fetchone()[0] for text in texts]
+
+
+def test_a_needle_with_at_most_one_separator_run_is_in_a_text_exactly_when_in_one_of_its_terms() -> None:
+    # What lets the search answer such needles from the index alone (core.store.search), checked on random
+    # texts of words, separator runs and the index's own splitting characters, against every substring.
+    rng = np.random.default_rng(3)
+    alphabet = list("ab1Z_é東") + list(" *,.-\t") + [MARK, MARK_STANDIN]
+    texts = ["".join(rng.choice(alphabet, size=int(rng.integers(0, 14)))) for _ in range(300)]
+    runs = re.compile(SEPARATORS + "+")
+    checked = 0
+    for text, terms in zip(texts, _terms(texts), strict=True):
+        lowered = text.lower()
+        indexed = lowered.replace(MARK, MARK_STANDIN)
+        for start in range(len(text)):
+            for end in range(start + 1, len(text) + 1):
+                needle = lowered[start:end]
+                if len(runs.findall(needle)) > 1 or MARK in needle or MARK_STANDIN in needle:
+                    continue
+                assert any(needle in term for term in terms) == (needle in indexed) == (needle in lowered)
+                checked += 1
+    assert checked > 4000
+
+
+def test_terms_pair_each_separator_run_with_its_words() -> None:
+    assert _terms(["17 * 3 = 51", " lead", "trail. ", "one", "", "a\ue000b c"]) == [
+        ["17 * 3", "3 = 51"], [" lead"], ["trail. "], ["one"], [""], ["a\ue001b c"]
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("needle", "exact"),
+    [
+        ("garden", True),
+        ("17 * 3", True),
+        (" * ", True),
+        ("*", True),
+        ("start with 16", False),
+        ("a\ue000b", False),
+        ("\ue001", False),
+    ],
+)
+def test_which_needles_the_index_decides_alone(needle: str, exact: bool) -> None:
+    with Store.open(":memory:").reader() as cur:
+        assert search.parse(cur, needle).exact_by_index is exact
+
+
+def test_a_version_6_database_is_reindexed_with_pair_terms_and_sorted_group_stats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, log = tmp_path / "v6.duckdb", tmp_path / "m.jsonl"
+    _write(log, _recs(prompts=3, iterations=3))
+    monkeypatch.setattr(database, "SCHEMA_VERSION", 6)
+    store = Store.open(path)
+    ingest(store, [str(log)], run="r")
+    with store.writer() as cur:  # what version 6 stored: single words, groups in no particular order
+        cur.execute("DELETE FROM search_postings")
+        cur.execute("DELETE FROM search_vocab")
+        cur.execute("INSERT INTO search_vocab VALUES (1, 'start')")
+        cur.execute(
+            "INSERT INTO search_postings SELECT DISTINCT source_id, run_id, iteration, group_id, 1 FROM trajectories"
+        )
+        cur.execute("CREATE TEMP TABLE g AS SELECT * FROM group_stats ORDER BY iteration DESC")
+        cur.execute("DELETE FROM group_stats")
+        cur.execute("INSERT INTO group_stats SELECT * FROM g ORDER BY iteration DESC")
+    store.close()
+    monkeypatch.undo()
+    store = Store.open(path)  # migrates to the current version
+    assert_consistent(store)
+    stored = store.query_df("SELECT iteration FROM group_stats")["iteration"].tolist()
+    assert stored == sorted(stored) and len(set(stored)) == 3
+    for needle in ("start with", "17", " = "):
+        got = queries.groups(store, "r", search=needle)
+        assert list(got[GROUP_KEY].itertuples(index=False, name=None)) == _legacy_search(store, "r", needle)
