@@ -225,7 +225,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="server starts per database (cold caches each time)")
     parser.add_argument(
         "--search", action="append", default=[], help="text typed into the Groups search, one page each "
-        "(default: 'garden', decided by the word index alone, and '17 * 3', whose common words make it read text)"
+        "(default: 'garden' and '17 * 3', decided by the term index alone, and 'start with 16', whose words are common "
+        "and whose two separator runs make it read text)"
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write raw timings here")
     parser.add_argument("--whole-run", action="store_true", help="also time Compare over the whole run (once per db)")
@@ -246,7 +247,7 @@ def main() -> None:
         )
         targets = {}
         for db in args.db:
-            targets[db] = pick_target(db, tuple(args.search or ["garden", "17 * 3"]))
+            targets[db] = pick_target(db, tuple(args.search or ["garden", "17 * 3", "start with 16"]))
             t = targets[db]
             print(f"{db}: run {t.run!r}, iteration {t.iteration}, group {t.group!r}, traj {t.traj!r}")
             results.append({"db": str(db), "target": vars(t), "runs": [], "memory_kib": [], "whole_run": {}})

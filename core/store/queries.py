@@ -25,6 +25,9 @@ from core.store.database import Store
 
 SUMMARIES_VERSION = 5
 """Schema version that added the per-source summaries (:mod:`core.store.summaries`)."""
+PAIR_TERMS_VERSION = 7
+"""Schema version whose search index holds pair terms (:mod:`core.store.search`); a database opened read-only
+before it is searched by reading its text."""
 
 
 _LEGACY_RUNS_SUMMARY = """
@@ -128,7 +131,7 @@ def groups_page(
         if search:
             # Matching groups once, for both the page and the count.
             needle = search_index.parse(cur, search)
-            search_index.create_matches(cur, needle, scope)
+            search_index.create_matches(cur, needle, scope, indexed=store.schema_version >= PAIR_TERMS_VERSION)
             match = f"SEMI JOIN {search_index.MATCHES} USING (iteration, group_id)"
             if sort == "iteration" and limit is not None:
                 match, span = _page_of_matches(cur, direction, limit, offset)

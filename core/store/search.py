@@ -102,11 +102,23 @@ _LISTED_ITERATIONS = 1000
 the row groups of other iterations (rows are stored in load order, which is mostly iteration order)."""
 
 
-def create_matches(cur: duckdb.DuckDBPyConnection, needle: Needle, scope: dict[str, object]) -> None:
+def create_matches(
+    cur: duckdb.DuckDBPyConnection, needle: Needle, scope: dict[str, object], *, indexed: bool = True
+) -> None:
     """Leave the groups matching ``needle`` in temp table :data:`MATCHES` (replacing an earlier one).
 
-    ``scope`` binds ``run`` (the run) and ``it`` (an iteration, or None for all).
+    ``scope`` binds ``run`` (the run) and ``it`` (an iteration, or None for all). Without ``indexed`` (a
+    database opened read-only before its index holds pair terms) every prompt and action is matched literally.
     """
+    if not indexed:
+        literal = f"""
+            SELECT t.iteration, t.group_id FROM trajectories t
+            WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it) AND {_contains_sql("t.prompt", needle)}
+            UNION
+            SELECT s.iteration, s.group_id FROM step_rows s
+            WHERE s.run_id = $run AND ($it IS NULL OR s.iteration = $it) AND {_contains_sql("s.action", needle)}"""
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {literal}", {**scope, **_needle_param(needle)})
+        return
     candidates, params = _candidates_sql(needle)
     if needle.exact_by_index:
         cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {candidates}", {**scope, **params})

@@ -321,3 +321,26 @@ def test_a_version_6_database_is_reindexed_with_pair_terms_and_sorted_group_stat
     for needle in ("start with", "17", " = "):
         got = queries.groups(store, "r", search=needle)
         assert list(got[GROUP_KEY].itertuples(index=False, name=None)) == _legacy_search(store, "r", needle)
+
+
+def test_a_version_6_database_opened_read_only_is_searched_by_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It cannot be re-indexed read-only, and its single-word index would answer "17 * 3" with nothing.
+    path, log = tmp_path / "v6.duckdb", tmp_path / "m.jsonl"
+    _write(log, _recs(prompts=3, iterations=3))
+    monkeypatch.setattr(database, "SCHEMA_VERSION", 6)
+    store = Store.open(path)
+    ingest(store, [str(log)], run="r")
+    with store.writer() as cur:
+        cur.execute("DELETE FROM search_postings")
+        cur.execute("DELETE FROM search_vocab")
+    store.close()
+    monkeypatch.undo()
+    store = Store.open(path, read_only=True)
+    assert store.schema_version == 6
+    for needle in ("start with", "17", " = "):
+        got = queries.groups_page(store, "r", search=needle, limit=5)
+        expected = _legacy_search(store, "r", needle)
+        assert got.total == len(expected) > 0
+        assert list(got.frame[GROUP_KEY].itertuples(index=False, name=None)) == expected[:5]
