@@ -33,14 +33,27 @@ MARK_STANDIN = "\ue001"
 """What :data:`MARK` is replaced by inside the indexed text, so the split never breaks a word or a run."""
 
 
+def marked_sql(text: str) -> str:
+    """SQL: the lower-cased text with :data:`MARK` on both sides of every separator run (see :func:`pieces_sql`)."""
+    lowered = f"replace(lower({text}), '{MARK}', '{MARK_STANDIN}')"
+    return f"regexp_replace({lowered}, '({SEPARATORS}+)', '{MARK}\\1{MARK}', 'g')"
+
+
 def pieces_sql(text: str) -> str:
     """SQL: the lower-cased text as alternating words and separator runs, starting and ending with a word.
 
     ``'17 * 3'`` gives ``['17', ' * ', '3']``; a text starting or ending with a separator has an empty
     word there (``' a'`` gives ``['', ' ', 'a']``), so the list always has odd length.
     """
-    lowered = f"replace(lower({text}), '{MARK}', '{MARK_STANDIN}')"
-    return f"string_split(regexp_replace({lowered}, '({SEPARATORS}+)', '{MARK}\\1{MARK}', 'g'), '{MARK}')"
+    return f"string_split({marked_sql(text)}, '{MARK}')"
+
+
+def _pairs(pieces: str) -> str:
+    pair = "lambda j: p[j - 1] || p[j] || p[j + 1]"
+    return (
+        f"list_transform([{pieces}], "
+        f"lambda p: CASE WHEN len(p) = 1 THEN p ELSE list_transform(range(2, len(p), 2), {pair}) END)[1]"
+    )
 
 
 def terms_sql(text: str) -> str:
@@ -51,11 +64,7 @@ def terms_sql(text: str) -> str:
     which is what lets the search decide such needles from the index alone (:mod:`core.store.search`).
     The list may hold empty strings.
     """
-    pair = "lambda j: p[j - 1] || p[j] || p[j + 1]"
-    return (
-        f"list_transform([{pieces_sql(text)}], "
-        f"lambda p: CASE WHEN len(p) = 1 THEN p ELSE list_transform(range(2, len(p), 2), {pair}) END)[1]"
-    )
+    return _pairs(pieces_sql(text))
 
 
 GROUP_STATS_SELECT = """
@@ -76,15 +85,17 @@ COVERAGE_SELECT = """
 
 def _terms_select(keys: str) -> str:
     return f"""
-    SELECT DISTINCT {keys}, unnest({terms_sql("text")}) AS term
-    FROM (SELECT DISTINCT {keys}, action AS text FROM step_rows WHERE {{where}}
+    SELECT DISTINCT {keys}, unnest({_pairs(f"string_split(marked, '{MARK}')")}) AS term
+    FROM (SELECT DISTINCT {keys}, {marked_sql("action")} AS marked FROM step_rows WHERE {{where}}
           UNION ALL
-          SELECT DISTINCT {keys}, prompt AS text FROM trajectories WHERE {{where}} AND prompt IS NOT NULL)"""
+          SELECT DISTINCT {keys}, {marked_sql("prompt")} FROM trajectories WHERE {{where}} AND prompt IS NOT NULL)"""
 
 
 TERMS_SELECT = _terms_select("source_id, run_id, iteration, group_id")
 """Texts are made distinct within their group before they are split: a group's rollouts usually share its
-prompt (an eighth of the work at ingest) and often steps (tree rollouts share their prefixes; a sixth less)."""
+prompt (an eighth of the work at ingest) and often steps (tree rollouts share their prefixes; a sixth less).
+They are marked before that (lower-cased, separator runs marked): DuckDB then marks each distinct text of a
+stored block once, and the rest of the work sees fewer texts (a fifth less time than marking after)."""
 
 ONE_SOURCE_TERMS_SELECT = f"SELECT $source AS source_id, * FROM ({_terms_select('run_id, iteration, group_id')})"
 """The same terms for one source (``$source``): its id is added after DISTINCT rather than hashed with every

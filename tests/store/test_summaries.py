@@ -294,27 +294,33 @@ def test_which_needles_the_index_decides_alone(needle: str, exact: bool) -> None
         assert search.parse(cur, needle).exact_by_index is exact
 
 
+def _version_6_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A database as version 6 wrote it: a single-word index, groups stored in no particular order."""
+    path, log = tmp_path / "v6.duckdb", tmp_path / "m.jsonl"
+    _write(log, _recs(prompts=3, iterations=3))
+    with monkeypatch.context() as patched:
+        patched.setattr(database, "SCHEMA_VERSION", 6)
+        store = Store.open(path)
+        ingest(store, [str(log)], run="r")
+        with store.writer() as cur:
+            cur.execute("DELETE FROM search_postings")
+            cur.execute("DELETE FROM search_vocab")
+            cur.execute("INSERT INTO search_vocab VALUES (1, 'start')")
+            cur.execute(
+                "INSERT INTO search_postings SELECT DISTINCT source_id, run_id, iteration, group_id, 1"
+                " FROM trajectories"
+            )
+            cur.execute("CREATE TEMP TABLE g AS SELECT * FROM group_stats ORDER BY iteration DESC")
+            cur.execute("DELETE FROM group_stats")
+            cur.execute("INSERT INTO group_stats SELECT * FROM g ORDER BY iteration DESC")
+        store.close()
+    return path
+
+
 def test_a_version_6_database_is_reindexed_with_pair_terms_and_sorted_group_stats(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path, log = tmp_path / "v6.duckdb", tmp_path / "m.jsonl"
-    _write(log, _recs(prompts=3, iterations=3))
-    monkeypatch.setattr(database, "SCHEMA_VERSION", 6)
-    store = Store.open(path)
-    ingest(store, [str(log)], run="r")
-    with store.writer() as cur:  # what version 6 stored: single words, groups in no particular order
-        cur.execute("DELETE FROM search_postings")
-        cur.execute("DELETE FROM search_vocab")
-        cur.execute("INSERT INTO search_vocab VALUES (1, 'start')")
-        cur.execute(
-            "INSERT INTO search_postings SELECT DISTINCT source_id, run_id, iteration, group_id, 1 FROM trajectories"
-        )
-        cur.execute("CREATE TEMP TABLE g AS SELECT * FROM group_stats ORDER BY iteration DESC")
-        cur.execute("DELETE FROM group_stats")
-        cur.execute("INSERT INTO group_stats SELECT * FROM g ORDER BY iteration DESC")
-    store.close()
-    monkeypatch.undo()
-    store = Store.open(path)  # migrates to the current version
+    store = Store.open(_version_6_database(tmp_path, monkeypatch))  # migrates to the current version
     assert_consistent(store)
     stored = store.query_df("SELECT iteration FROM group_stats")["iteration"].tolist()
     assert stored == sorted(stored) and len(set(stored)) == 3
@@ -327,17 +333,7 @@ def test_a_version_6_database_opened_read_only_is_searched_by_its_text(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # It cannot be re-indexed read-only, and its single-word index would answer "17 * 3" with nothing.
-    path, log = tmp_path / "v6.duckdb", tmp_path / "m.jsonl"
-    _write(log, _recs(prompts=3, iterations=3))
-    monkeypatch.setattr(database, "SCHEMA_VERSION", 6)
-    store = Store.open(path)
-    ingest(store, [str(log)], run="r")
-    with store.writer() as cur:
-        cur.execute("DELETE FROM search_postings")
-        cur.execute("DELETE FROM search_vocab")
-    store.close()
-    monkeypatch.undo()
-    store = Store.open(path, read_only=True)
+    store = Store.open(_version_6_database(tmp_path, monkeypatch), read_only=True)
     assert store.schema_version == 6
     for needle in ("start with", "17", " = "):
         got = queries.groups_page(store, "r", search=needle, limit=5)
