@@ -13,7 +13,7 @@ from collections.abc import Callable
 import duckdb
 
 from core.schema import STEP_COLUMNS
-from core.store.summaries import rebuild_all, rebuild_search_index
+from core.store.summaries import rebuild_all, rebuild_group_stats, rebuild_search_index
 
 _STEP_PHYSICAL = ",\n    ".join(
     f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" if c.name != "prm" else "prm_logged DOUBLE"
@@ -52,12 +52,9 @@ CREATE TABLE search_postings (
 
 
 def _pair_terms(cur: duckdb.DuckDBPyConnection) -> None:
-    """Re-index the search text as pair terms, and store group_stats in iteration order as loads now write it."""
+    """Re-index the search text as pair terms, and write group_stats in iteration order as loads now do."""
     rebuild_search_index(cur)
-    cur.execute("CREATE TEMP TABLE cs_sorted AS SELECT * FROM group_stats ORDER BY run_id, iteration, group_id")
-    cur.execute("DELETE FROM group_stats")
-    cur.execute("INSERT INTO group_stats SELECT * FROM cs_sorted ORDER BY run_id, iteration, group_id")
-    cur.execute("DROP TABLE cs_sorted")
+    rebuild_group_stats(cur)
 
 
 Migration = str | Callable[[duckdb.DuckDBPyConnection], None]

@@ -110,19 +110,16 @@ def create_matches(
     ``scope`` binds ``run`` (the run) and ``it`` (an iteration, or None for all). Without ``indexed`` (a
     database opened read-only before its index holds pair terms) every prompt and action is matched literally.
     """
-    if not indexed:
-        literal = f"""
-            SELECT t.iteration, t.group_id FROM trajectories t
-            WHERE t.run_id = $run AND ($it IS NULL OR t.iteration = $it) AND {_contains_sql("t.prompt", needle)}
-            UNION
-            SELECT s.iteration, s.group_id FROM step_rows s
-            WHERE s.run_id = $run AND ($it IS NULL OR s.iteration = $it) AND {_contains_sql("s.action", needle)}"""
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {literal}", {**scope, **_needle_param(needle)})
-        return
-    candidates, params = _candidates_sql(needle)
-    if needle.exact_by_index:
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {candidates}", {**scope, **params})
-        return
+    if indexed:
+        candidates, params = _candidates_sql(needle)
+        if needle.exact_by_index:
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {candidates}", {**scope, **params})
+            return
+    else:  # every group in scope is a candidate, confirmed by its text like any other
+        candidates = (
+            "SELECT iteration, group_id FROM group_stats WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"
+        )
+        params = {}
     in_prompt, in_action = _contains_sql("t.prompt", needle), _contains_sql("s.action", needle)
     cur.execute(f"CREATE OR REPLACE TEMP TABLE cs_candidates AS {candidates}", {**scope, **params})
     try:

@@ -45,7 +45,11 @@ def pieces_sql(text: str) -> str:
     ``'17 * 3'`` gives ``['17', ' * ', '3']``; a text starting or ending with a separator has an empty
     word there (``' a'`` gives ``['', ' ', 'a']``), so the list always has odd length.
     """
-    return f"string_split({marked_sql(text)}, '{MARK}')"
+    return _split_marked(marked_sql(text))
+
+
+def _split_marked(marked: str) -> str:
+    return f"string_split({marked}, '{MARK}')"
 
 
 def _pairs(pieces: str) -> str:
@@ -85,7 +89,7 @@ COVERAGE_SELECT = """
 
 def _terms_select(keys: str) -> str:
     return f"""
-    SELECT DISTINCT {keys}, unnest({_pairs(f"string_split(marked, '{MARK}')")}) AS term
+    SELECT DISTINCT {keys}, unnest({_pairs(_split_marked("marked"))}) AS term
     FROM (SELECT DISTINCT {keys}, {marked_sql("action")} AS marked FROM step_rows WHERE {{where}}
           UNION ALL
           SELECT DISTINCT {keys}, {marked_sql("prompt")} FROM trajectories WHERE {{where}} AND prompt IS NOT NULL)"""
@@ -144,12 +148,18 @@ def refresh_sources(cur: duckdb.DuckDBPyConnection, source_ids: list[str]) -> No
 
 def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
     """Rebuild every summary from scratch (a database written before they existed)."""
-    for table in ("group_sources", "group_stats", "source_coverage"):
+    for table in ("group_sources", "source_coverage"):
         cur.execute(f"DELETE FROM {table}")
     cur.execute("INSERT INTO group_sources SELECT DISTINCT source_id, run_id, iteration, group_id FROM trajectories")
-    cur.execute(f"INSERT INTO group_stats {GROUP_STATS_SELECT.format(where='')}")
+    rebuild_group_stats(cur)
     cur.execute(f"INSERT INTO source_coverage {COVERAGE_SELECT.format(where='TRUE')}")
     rebuild_search_index(cur)
+
+
+def rebuild_group_stats(cur: duckdb.DuckDBPyConnection) -> None:
+    """Recompute every group's statistics from its trajectories (written in iteration order)."""
+    cur.execute("DELETE FROM group_stats")
+    cur.execute(f"INSERT INTO group_stats {GROUP_STATS_SELECT.format(where='')}")
 
 
 def rebuild_search_index(cur: duckdb.DuckDBPyConnection) -> None:
