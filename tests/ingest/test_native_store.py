@@ -213,6 +213,9 @@ def test_integers_in_the_sample_do_not_round_a_later_decimal(store: Store, tmp_p
         ({"outcome": True}, r"outcome: expected number"),
         ({"prompt": 5}, r"prompt: expected text"),
         ({"steps": []}, r"steps: expected a non-empty list"),
+        ({"steps": None}, r"steps: expected a non-empty list"),
+        ({"steps": "a"}, r"steps: expected a non-empty list"),
+        ({"steps": [{"action": "a"}, 5]}, r"steps\[1\]: expected an object"),
         (
             {"steps": [{"action": "a", "label": 7}]},
             r"steps\[0\]\.label: expected a label in \[0, 1\] \(1 good, 0 bad\), got 7",
