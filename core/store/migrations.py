@@ -13,7 +13,7 @@ from collections.abc import Callable
 import duckdb
 
 from core.schema import STEP_COLUMNS
-from core.store.summaries import rebuild_all, rebuild_group_stats, rebuild_search_index
+from core.store.summaries import rebuild_group_stats, rebuild_group_summaries, rebuild_search
 
 _STEP_PHYSICAL = ",\n    ".join(
     f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" if c.name != "prm" else "prm_logged DOUBLE"
@@ -48,13 +48,24 @@ CREATE TABLE search_postings (
 );
 """
     )
-    rebuild_all(cur)
+    # The search index is filled by the last migration that changed what it holds (8), which always runs too:
+    # pending migrations run together, up to the current version.
+    rebuild_group_summaries(cur)
 
 
 def _pair_terms(cur: duckdb.DuckDBPyConnection) -> None:
-    """Re-index the search text as pair terms, and write group_stats in iteration order as loads now do."""
-    rebuild_search_index(cur)
+    """Write group_stats in iteration order as loads now do (the index of pair terms is built by migration 8)."""
     rebuild_group_stats(cur)
+
+
+def _group_prompts(cur: duckdb.DuckDBPyConnection) -> None:
+    """Keep each group's distinct prompts for the search, and index only the actions' terms."""
+    cur.execute(
+        """CREATE TABLE group_prompts (
+               run_id VARCHAR NOT NULL, iteration BIGINT NOT NULL, group_id VARCHAR NOT NULL, prompt VARCHAR NOT NULL
+           )"""
+    )
+    rebuild_search(cur)
 
 
 Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
@@ -176,6 +187,9 @@ LEFT JOIN prm_step_scores p
     # so a search with at most one separator run ("17 * 3", "take key") is decided without reading any text;
     # group_stats is stored in iteration order.
     _pair_terms,
+    # 8: each group's distinct prompts in their own table (group_prompts), which the search matches directly; the
+    # term index holds the actions' terms only (a prompt's terms were posted once per group: 40 % of the postings).
+    _group_prompts,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -25,9 +25,9 @@ from core.store.database import Store
 
 SUMMARIES_VERSION = 5
 """Schema version that added the per-source summaries (:mod:`core.store.summaries`)."""
-PAIR_TERMS_VERSION = 7
-"""Schema version whose search index holds pair terms (:mod:`core.store.search`); a database opened read-only
-before it is searched by reading its text."""
+SEARCH_VERSION = 8
+"""Schema version whose search reads ``group_prompts`` and the actions' pair-term index (:mod:`core.store.search`);
+a database opened read-only before it is searched by reading its text."""
 
 
 _LEGACY_RUNS_SUMMARY = """
@@ -131,7 +131,7 @@ def groups_page(
         if search:
             # Matching groups once, for both the page and the count.
             needle = search_index.parse(cur, search)
-            search_index.create_matches(cur, needle, scope, indexed=store.schema_version >= PAIR_TERMS_VERSION)
+            search_index.create_matches(cur, needle, scope, indexed=store.schema_version >= SEARCH_VERSION)
             match = f"SEMI JOIN {search_index.MATCHES} USING (iteration, group_id)"
             if sort == "iteration" and limit is not None:
                 match, span = _page_of_matches(cur, direction, limit, offset)
@@ -145,7 +145,7 @@ def groups_page(
                 count = "SELECT count(*) FROM group_stats WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"
                 total = int(cur.execute(count, scope).fetchone()[0])  # type: ignore[index]
         if search:
-            frame = _with_match_locations(cur, frame, run_id, needle)
+            frame = _with_match_locations(cur, frame, run_id, needle, store.schema_version >= SEARCH_VERSION)
             cur.execute(f"DROP TABLE {search_index.MATCHES}")
             cur.execute(f"DROP TABLE IF EXISTS {_PAGE}")
     return GroupsPage(frame, total)
@@ -171,13 +171,13 @@ def _page_of_matches(cur: duckdb.DuckDBPyConnection, direction: str, limit: int,
 
 
 def _with_match_locations(
-    cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame, run_id: str, needle: search_index.Needle
+    cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame, run_id: str, needle: search_index.Needle, indexed: bool
 ) -> pd.DataFrame:
     """Add where each listed group first contains ``needle`` (reads only those groups' rows)."""
     if frame.empty:
         return frame.assign(matched_in=pd.Series(dtype=object), match=pd.Series(dtype=object))
     found = cur.execute(
-        search_index.where_matched_sql(needle),
+        search_index.where_matched_sql(needle, indexed=indexed),
         {"run": run_id, "needle": needle.text, "its": frame["iteration"].tolist(), "gids": frame["group_id"].tolist()},
     ).df()
     return frame.merge(found, on=["iteration", "group_id"], how="left")

@@ -1,8 +1,10 @@
-"""Groups search over prompts and step actions through the term index (``search_postings``).
+"""Groups search over prompts and step actions: prompts read per group, actions through a term index.
 
 The search is a literal, case-insensitive substring match, as before the index existed: a group
-matches when its prompt or any step's action contains the typed text. The index narrows the groups
-that can match, and decides alone wherever that is exact, which is most searches:
+matches when its prompt or any step's action contains the typed text. Prompts are matched in
+``group_prompts``, one row per group as a rule (read once, not once per rollout). For actions, the term
+index (``search_postings``) narrows the groups that can match, and decides alone wherever that is exact,
+which is most searches:
 
 - Text is indexed as *terms*: each run of separators (:data:`core.store.summaries.SEPARATORS`) with
   the words on both sides (``'17 * 3 = 51'`` has the terms ``17 * 3`` and ``3 = 51``). A needle holding
@@ -11,8 +13,8 @@ that can match, and decides alone wherever that is exact, which is most searches
   text is read. Searched and indexed text are split by the same SQL, so both sides agree.
 - A longer needle (``start with 16``) is cut at its separator runs into overlapping pieces of one run
   each; a group is a candidate when each piece is found in its terms, as a whole term where both its
-  words are whole, as a term's start or end where one is. Candidates' prompts and actions are then
-  matched literally, in the candidates' iterations only.
+  words are whole, as a term's start or end where one is. Candidates whose prompt did not match have
+  their actions matched literally, in their iterations only.
 - A needle holding the private-use characters that split text for indexing
   (:data:`core.store.summaries.MARK`, :data:`~core.store.summaries.MARK_STANDIN`) is looked up as if
   the first were the second, then always matched literally.
@@ -108,39 +110,49 @@ def create_matches(
     """Leave the groups matching ``needle`` in temp table :data:`MATCHES` (replacing an earlier one).
 
     ``scope`` binds ``run`` (the run) and ``it`` (an iteration, or None for all). Without ``indexed`` (a
-    database opened read-only before its index holds pair terms) every prompt and action is matched literally.
+    database opened read-only before ``group_prompts`` and the actions' index existed) every group is a
+    candidate and every prompt and action is matched literally.
     """
+    in_prompt, in_action = _contains_sql("prompt", needle), _contains_sql("s.action", needle)
+    prompts = prompts_table(indexed)
+    by_prompt = f"""SELECT DISTINCT iteration, group_id FROM {prompts}
+                    WHERE run_id = $run AND ($it IS NULL OR iteration = $it) AND {in_prompt}"""
     if indexed:
         candidates, params = _candidates_sql(needle)
-        if needle.exact_by_index:
-            cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {candidates}", {**scope, **params})
-            return
-    else:  # every group in scope is a candidate, confirmed by its text like any other
+    else:
         candidates = (
             "SELECT iteration, group_id FROM group_stats WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"
         )
         params = {}
-    in_prompt, in_action = _contains_sql("t.prompt", needle), _contains_sql("s.action", needle)
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE cs_candidates AS {candidates}", {**scope, **params})
+    if indexed and needle.exact_by_index:
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {by_prompt} UNION {candidates}",
+            {**scope, **params, **_needle_param(needle)},
+        )
+        return
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {by_prompt}", {**scope, **_needle_param(needle)})
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE cs_candidates AS ({candidates}) EXCEPT (SELECT * FROM {MATCHES})",
+        {**scope, **params},
+    )
     try:
         listed = "SELECT coalesce(list(DISTINCT iteration ORDER BY iteration), []) FROM cs_candidates"
         its = [int(i) for i in cur.execute(listed).fetchone()[0]]  # type: ignore[index]
-        # Prompts first (one per trajectory); only candidates no prompt confirmed have their actions read.
-        verified = f"""
-            WITH by_prompt AS MATERIALIZED (
-                SELECT DISTINCT t.iteration, t.group_id
-                FROM trajectories t SEMI JOIN cs_candidates USING (iteration, group_id)
-                WHERE t.run_id = $run AND {_in_iterations("t", its)} AND {in_prompt}),
-            rest AS (SELECT * FROM cs_candidates ANTI JOIN by_prompt USING (iteration, group_id))
-            SELECT iteration, group_id FROM by_prompt
-            UNION ALL
-            SELECT DISTINCT s.iteration, s.group_id FROM step_rows s SEMI JOIN rest USING (iteration, group_id)
-            WHERE s.run_id = $run AND {_in_iterations("s", its)} AND {in_action}"""
+        # Only candidates no prompt matched have their actions read, in their iterations.
         cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {verified}", {"run": scope["run"], **_needle_param(needle)}
+            f"""INSERT INTO {MATCHES}
+                SELECT DISTINCT s.iteration, s.group_id
+                FROM step_rows s SEMI JOIN cs_candidates USING (iteration, group_id)
+                WHERE s.run_id = $run AND {_in_iterations("s", its)} AND {in_action}""",
+            {"run": scope["run"], **_needle_param(needle)},
         )
     finally:
         cur.execute("DROP TABLE IF EXISTS cs_candidates")
+
+
+def prompts_table(indexed: bool) -> str:
+    """Where prompts are matched: each group's distinct prompts, or (a database from before them) every trajectory's."""
+    return "group_prompts" if indexed else "trajectories"
 
 
 def _in_iterations(alias: str, its: list[int]) -> str:
@@ -187,20 +199,21 @@ def _needle_param(needle: Needle) -> dict[str, object]:
     return {} if _inlined(needle) else {"needle": needle.text}
 
 
-def where_matched_sql(needle: Needle) -> str:
+def where_matched_sql(needle: Needle, *, indexed: bool = True) -> str:
     """SQL locating the first match in each listed group: the prompt, else the first matching step.
 
     Parameters: ``$run``, ``$needle`` (lower-cased), ``$its`` and ``$gids`` (the groups, as two
     aligned lists). Returns ``iteration, group_id, matched_in, match``: ``matched_in`` is ``prompt``
-    or ``TRAJ step K``, and ``match`` the text around the first occurrence.
+    or ``TRAJ step K``, and ``match`` the text around the first occurrence (in the first matching prompt
+    in text order where a group has several).
     """
     snippet = "substr({x}, greatest(1, instr(lower({x}), $needle) - 40), length($needle) + 80)"
     return f"""
         WITH page AS (SELECT unnest($its) AS iteration, unnest($gids) AS group_id),
         prompts AS (
-            SELECT t.iteration, t.group_id, arg_min(t.traj_id, t.traj_id) AS traj_id, NULL::INTEGER AS step_idx,
-                   arg_min({snippet.format(x="t.prompt")}, t.traj_id) AS snippet, 0 AS rank
-            FROM trajectories t SEMI JOIN page USING (iteration, group_id)
+            SELECT t.iteration, t.group_id, NULL::VARCHAR AS traj_id, NULL::INTEGER AS step_idx,
+                   arg_min({snippet.format(x="t.prompt")}, t.prompt) AS snippet, 0 AS rank
+            FROM {prompts_table(indexed)} t SEMI JOIN page USING (iteration, group_id)
             WHERE t.run_id = $run AND t.iteration BETWEEN list_min($its) AND list_max($its)
               AND {_contains_sql("t.prompt", needle)}
             GROUP BY ALL),

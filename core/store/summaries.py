@@ -9,9 +9,12 @@ rows they summarise.
   remembers which sources have rows in which groups, so a reload recomputes exactly the groups the
   source had before and has now (a group may span several files).
 - ``source_coverage``: per source and run, how many steps carry each nullable column.
+- ``group_prompts``: each group's distinct prompts, one row per group as a rule (a group's rollouts share
+  their prompt), stored in iteration order. The Groups search matches prompts here: a group's prompt is
+  read once instead of once per rollout, and indexing it would post each of its terms per group.
 - ``search_postings`` + ``search_vocab``: which *pair terms* (two neighbouring words and the separators
-  between them) occur in each group's prompt and step actions, per source (the index behind the Groups
-  search; see :mod:`core.store.search`).
+  between them) occur in each group's step actions, per source (the index behind the Groups search; see
+  :mod:`core.store.search`).
 """
 
 from __future__ import annotations
@@ -87,19 +90,24 @@ COVERAGE_SELECT = """
     FROM step_rows WHERE {where} GROUP BY source_id, run_id"""
 
 
+GROUP_PROMPTS_SELECT = """
+    SELECT DISTINCT run_id, iteration, group_id, prompt FROM trajectories {where} AND prompt IS NOT NULL
+    ORDER BY run_id, iteration, group_id"""
+"""A group's distinct prompts, over all its trajectories whichever file they came from (``{where}`` starts with
+``WHERE`` or a join). In iteration order, so a search of one iteration skips the others' row groups."""
+
+
 def _terms_select(keys: str) -> str:
     return f"""
     SELECT DISTINCT {keys}, unnest({_pairs(_split_marked("marked"))}) AS term
-    FROM (SELECT DISTINCT {keys}, {marked_sql("action")} AS marked FROM step_rows WHERE {{where}}
-          UNION ALL
-          SELECT DISTINCT {keys}, {marked_sql("prompt")} FROM trajectories WHERE {{where}} AND prompt IS NOT NULL)"""
+    FROM (SELECT DISTINCT {keys}, {marked_sql("action")} AS marked FROM step_rows WHERE {{where}})"""
 
 
 TERMS_SELECT = _terms_select("source_id, run_id, iteration, group_id")
-"""Texts are made distinct within their group before they are split: a group's rollouts usually share its
-prompt (an eighth of the work at ingest) and often steps (tree rollouts share their prefixes; a sixth less).
-They are marked before that (lower-cased, separator runs marked): DuckDB then marks each distinct text of a
-stored block once, and the rest of the work sees fewer texts (15–20 % less time than marking after)."""
+"""Actions are made distinct within their group before they are split (tree rollouts share their prefixes, agents
+repeat commands). They are marked before that (lower-cased, separator runs marked): DuckDB then marks each
+distinct text of a stored block once, and the rest of the work sees fewer texts (15–20 % less time than marking
+after)."""
 
 ONE_SOURCE_TERMS_SELECT = f"SELECT $source AS source_id, * FROM ({_terms_select('run_id, iteration, group_id')})"
 """The same terms for one source (``$source``): its id is added after DISTINCT rather than hashed with every
@@ -135,6 +143,11 @@ def refresh_sources(cur: duckdb.DuckDBPyConnection, source_ids: list[str]) -> No
         )
         where = "SEMI JOIN cs_touched USING (run_id, iteration, group_id)"
         cur.execute(f"INSERT INTO group_stats {GROUP_STATS_SELECT.format(where=where)}")
+        cur.execute(
+            """DELETE FROM group_prompts g USING cs_touched t
+               WHERE g.run_id = t.run_id AND g.iteration = t.iteration AND g.group_id = t.group_id"""
+        )
+        cur.execute(f"INSERT INTO group_prompts {GROUP_PROMPTS_SELECT.format(where=where + ' WHERE TRUE')}")
     finally:
         _drop(cur, "cs_touched")
     cur.execute(f"DELETE FROM source_coverage WHERE {mine}", params)
@@ -147,13 +160,18 @@ def refresh_sources(cur: duckdb.DuckDBPyConnection, source_ids: list[str]) -> No
 
 
 def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild every summary from scratch (a database written before they existed)."""
+    """Rebuild every summary from scratch."""
+    rebuild_group_summaries(cur)
+    rebuild_search(cur)
+
+
+def rebuild_group_summaries(cur: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild the group statistics, the groups' sources and the column coverage from the rows."""
     for table in ("group_sources", "source_coverage"):
         cur.execute(f"DELETE FROM {table}")
     cur.execute("INSERT INTO group_sources SELECT DISTINCT source_id, run_id, iteration, group_id FROM trajectories")
     rebuild_group_stats(cur)
     cur.execute(f"INSERT INTO source_coverage {COVERAGE_SELECT.format(where='TRUE')}")
-    rebuild_search_index(cur)
 
 
 def rebuild_group_stats(cur: duckdb.DuckDBPyConnection) -> None:
@@ -162,8 +180,10 @@ def rebuild_group_stats(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute(f"INSERT INTO group_stats {GROUP_STATS_SELECT.format(where='')}")
 
 
-def rebuild_search_index(cur: duckdb.DuckDBPyConnection) -> None:
-    """Index every source's text from scratch (the terms changed meaning: see the README's schema changes)."""
+def rebuild_search(cur: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild what the search reads, the groups' prompts and the term index of the actions, from the rows."""
+    cur.execute("DELETE FROM group_prompts")
+    cur.execute(f"INSERT INTO group_prompts {GROUP_PROMPTS_SELECT.format(where='WHERE TRUE')}")
     cur.execute("DELETE FROM search_postings")
     cur.execute("DELETE FROM search_vocab")
     _index_terms(cur, TERMS_SELECT.format(where="TRUE"), {})

@@ -13,8 +13,9 @@ import pytest
 
 from core.ingest.follow import poll_once
 from core.ingest.runner import ingest
-from core.store import database, queries, search
+from core.store import queries, search
 from core.store.database import Store
+from core.store.migrations import SCHEMA_VERSION
 from core.store.summaries import MARK, MARK_STANDIN, SEPARATORS, rebuild_all, terms_sql
 from core.synth import records
 
@@ -64,6 +65,11 @@ def assert_consistent(store: Store) -> None:
              AND t.source_id = p.source_id"""
     )["n"].iloc[0]
     assert stale == 0
+    prompts = store.query_df("SELECT run_id, iteration, group_id, prompt FROM group_prompts ORDER BY ALL")
+    expected = store.query_df(
+        "SELECT DISTINCT run_id, iteration, group_id, prompt FROM trajectories WHERE prompt IS NOT NULL ORDER BY ALL"
+    )
+    pd.testing.assert_frame_equal(prompts, expected)
     with store.writer() as cur:  # a from-scratch rebuild gives the same postings as the incremental upkeep
         before = cur.execute(
             "SELECT source_id, run_id, iteration, group_id, term FROM search_postings JOIN search_vocab USING (term_id)"
@@ -153,7 +159,8 @@ def test_a_database_from_before_the_summaries_gets_them_on_open(tmp_path: Path) 
     ingest(store, [str(path)])
     expected = queries.groups(store, "r")
     with store.writer() as cur:  # back to schema 4: no summaries yet
-        for table in ("group_sources", "group_stats", "source_coverage", "search_vocab", "search_postings"):
+        tables = ("group_sources", "group_stats", "source_coverage", "search_vocab", "search_postings", "group_prompts")
+        for table in tables:
             cur.execute(f"DROP TABLE {table}")
         cur.execute("DELETE FROM schema_version WHERE version >= 5")
     store.close()
@@ -294,15 +301,30 @@ def test_which_needles_the_index_decides_alone(needle: str, exact: bool) -> None
         assert search.parse(cur, needle).exact_by_index is exact
 
 
-def _version_6_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A database as version 6 wrote it: a single-word index, groups stored in no particular order."""
-    path, log = tmp_path / "v6.duckdb", tmp_path / "m.jsonl"
+def _old_database(tmp_path: Path, version: int) -> Path:
+    """A database as an older version left it: no ``group_prompts``; at version 7 the prompts' pair terms indexed
+    with the actions', at version 6 a single-word index (faked) and groups stored in no particular order."""
+    path, log = tmp_path / f"v{version}.duckdb", tmp_path / "m.jsonl"
     _write(log, _recs(prompts=3, iterations=3))
-    with monkeypatch.context() as patched:
-        patched.setattr(database, "SCHEMA_VERSION", 6)
-        store = Store.open(path)
-        ingest(store, [str(log)], run="r")
-        with store.writer() as cur:
+    store = Store.open(path)
+    ingest(store, [str(log)], run="r")
+    with store.writer() as cur:
+        cur.execute("DROP TABLE group_prompts")
+        cur.execute(f"DELETE FROM schema_version WHERE version > {version}")
+        if version == 7:
+            cur.execute(
+                f"""CREATE TEMP TABLE p AS SELECT DISTINCT source_id, run_id, iteration, group_id, term
+                    FROM (SELECT *, unnest({terms_sql("prompt")}) AS term FROM trajectories) WHERE term <> ''"""
+            )
+            cur.execute(
+                """INSERT INTO search_vocab SELECT (SELECT max(term_id) FROM search_vocab) + row_number() OVER (), term
+                   FROM (SELECT DISTINCT term FROM p) ANTI JOIN search_vocab USING (term)"""
+            )
+            cur.execute(
+                """INSERT INTO search_postings SELECT source_id, run_id, iteration, group_id, term_id
+                   FROM p JOIN search_vocab USING (term)"""
+            )
+        else:
             cur.execute("DELETE FROM search_postings")
             cur.execute("DELETE FROM search_vocab")
             cur.execute("INSERT INTO search_vocab VALUES (1, 'start')")
@@ -313,30 +335,34 @@ def _version_6_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
             cur.execute("CREATE TEMP TABLE g AS SELECT * FROM group_stats ORDER BY iteration DESC")
             cur.execute("DELETE FROM group_stats")
             cur.execute("INSERT INTO group_stats SELECT * FROM g ORDER BY iteration DESC")
-        store.close()
+    store.close()
     return path
 
 
-def test_a_version_6_database_is_reindexed_with_pair_terms_and_sorted_group_stats(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = Store.open(_version_6_database(tmp_path, monkeypatch))  # migrates to the current version
+@pytest.mark.parametrize("version", [6, 7])
+def test_an_older_database_gets_group_prompts_and_the_actions_index_on_open(tmp_path: Path, version: int) -> None:
+    store = Store.open(_old_database(tmp_path, version))  # migrates to the current version
+    assert store.schema_version == SCHEMA_VERSION
     assert_consistent(store)
     stored = store.query_df("SELECT iteration FROM group_stats")["iteration"].tolist()
     assert stored == sorted(stored) and len(set(stored)) == 3
-    for needle in ("start with", "17", " = "):
+    indexed = store.query_df("SELECT DISTINCT term FROM search_postings JOIN search_vocab USING (term_id)")["term"]
+    actions = store.query_df(f"SELECT DISTINCT unnest({terms_sql('action')}) AS term FROM step_rows")["term"]
+    assert set(indexed) == set(actions) - {""}
+    for needle in ("start with", "17", " = ", "start with 16", "17 * 3"):
         got = queries.groups(store, "r", search=needle)
         assert list(got[GROUP_KEY].itertuples(index=False, name=None)) == _legacy_search(store, "r", needle)
 
 
-def test_a_version_6_database_opened_read_only_is_searched_by_its_text(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # It cannot be re-indexed read-only, and its single-word index would answer "17 * 3" with nothing.
-    store = Store.open(_version_6_database(tmp_path, monkeypatch), read_only=True)
-    assert store.schema_version == 6
+@pytest.mark.parametrize("version", [6, 7])
+def test_an_older_database_opened_read_only_is_searched_by_its_text(tmp_path: Path, version: int) -> None:
+    # It cannot be migrated read-only: it has no group_prompts, and at version 6 its single-word index would
+    # answer "start with" with nothing.
+    store = Store.open(_old_database(tmp_path, version), read_only=True)
+    assert store.schema_version == version
     for needle in ("start with", "17", " = "):
         got = queries.groups_page(store, "r", search=needle, limit=5)
         expected = _legacy_search(store, "r", needle)
         assert got.total == len(expected) > 0
         assert list(got.frame[GROUP_KEY].itertuples(index=False, name=None)) == expected[:5]
+        assert got.frame["matched_in"].notna().all()
