@@ -25,7 +25,7 @@ _STEP_VIEW_COLUMNS = ",\n    ".join(
 
 
 def _summaries(cur: duckdb.DuckDBPyConnection) -> None:
-    """Group statistics, column coverage and the search token index (core.store.summaries), for existing rows."""
+    """Group statistics, column coverage and the search index's tables (core.store.summaries), for existing rows."""
     cur.execute(
         """
 CREATE TABLE group_sources (
