@@ -238,7 +238,7 @@ def _check_step_counts(cur: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
     """Check that the two statements read the same files: each source's step rows number its steps counted.
 
     Both statements parse the whole file, so a file that changed between them (a trainer still writing)
-    shows here, and the load is retried by the Python reader from a snapshot of one moment.
+    shows here, and the load is retried as :class:`FastPathFailed` says for a refusal.
     """
     mine = "source_id IN (SELECT unnest($1))"
     row = cur.execute(

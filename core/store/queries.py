@@ -126,12 +126,13 @@ def groups_page(
     direction = " DESC" if descending else ""
     order = ", ".join(f"{c}{direction}" for c in GROUP_SORTS[sort].split(", ")) + ", iteration, group_id"
     scope = {"run": run_id, "it": iteration}
+    indexed = store.schema_version >= SEARCH_VERSION
     with store.reader() as cur:
         match, span, paging = "", "", {"limit": limit, "offset": offset}
         if search:
             # Matching groups once, for both the page and the count.
             needle = search_index.parse(cur, search)
-            search_index.create_matches(cur, needle, scope, indexed=store.schema_version >= SEARCH_VERSION)
+            search_index.create_matches(cur, needle, scope, indexed=indexed)
             match = f"SEMI JOIN {search_index.MATCHES} USING (iteration, group_id)"
             if sort == "iteration" and limit is not None:
                 match, span = _page_of_matches(cur, direction, limit, offset)
@@ -145,7 +146,7 @@ def groups_page(
                 count = "SELECT count(*) FROM group_stats WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"
                 total = int(cur.execute(count, scope).fetchone()[0])  # type: ignore[index]
         if search:
-            frame = _with_match_locations(cur, frame, run_id, needle, store.schema_version >= SEARCH_VERSION)
+            frame = _with_match_locations(cur, frame, run_id, needle, indexed)
             cur.execute(f"DROP TABLE {search_index.MATCHES}")
             cur.execute(f"DROP TABLE IF EXISTS {_PAGE}")
     return GroupsPage(frame, total)

@@ -91,10 +91,13 @@ COVERAGE_SELECT = """
 
 
 GROUP_PROMPTS_SELECT = """
-    SELECT DISTINCT run_id, iteration, group_id, prompt FROM trajectories {where} AND prompt IS NOT NULL
+    SELECT DISTINCT run_id, iteration, group_id, prompt FROM trajectories {where} WHERE prompt IS NOT NULL
     ORDER BY run_id, iteration, group_id"""
-"""A group's distinct prompts, over all its trajectories whichever file they came from (``{where}`` starts with
-``WHERE`` or a join). In iteration order, so a search of one iteration skips the others' row groups."""
+"""A group's distinct prompts, over all its trajectories whichever file they came from. In iteration order, so a
+search of one iteration skips the others' row groups."""
+
+_PER_GROUP = {"group_stats": GROUP_STATS_SELECT, "group_prompts": GROUP_PROMPTS_SELECT}
+"""The summaries kept per group (over all of a group's files), with their selects (``{where}``: empty or a join)."""
 
 
 def _terms_select(keys: str) -> str:
@@ -137,17 +140,14 @@ def refresh_sources(cur: duckdb.DuckDBPyConnection, source_ids: list[str]) -> No
                SELECT DISTINCT source_id, run_id, iteration, group_id FROM trajectories WHERE {mine}""",
             params,
         )
-        cur.execute(
-            """DELETE FROM group_stats g USING cs_touched t
-               WHERE g.run_id = t.run_id AND g.iteration = t.iteration AND g.group_id = t.group_id"""
-        )
-        where = "SEMI JOIN cs_touched USING (run_id, iteration, group_id)"
-        cur.execute(f"INSERT INTO group_stats {GROUP_STATS_SELECT.format(where=where)}")
-        cur.execute(
-            """DELETE FROM group_prompts g USING cs_touched t
-               WHERE g.run_id = t.run_id AND g.iteration = t.iteration AND g.group_id = t.group_id"""
-        )
-        cur.execute(f"INSERT INTO group_prompts {GROUP_PROMPTS_SELECT.format(where=where + ' WHERE TRUE')}")
+        for table, select in _PER_GROUP.items():
+            cur.execute(
+                f"""DELETE FROM {table} g USING cs_touched t
+                    WHERE g.run_id = t.run_id AND g.iteration = t.iteration AND g.group_id = t.group_id"""
+            )
+            cur.execute(
+                f"INSERT INTO {table} {select.format(where='SEMI JOIN cs_touched USING (run_id, iteration, group_id)')}"
+            )
     finally:
         _drop(cur, "cs_touched")
     cur.execute(f"DELETE FROM source_coverage WHERE {mine}", params)
@@ -176,17 +176,20 @@ def rebuild_group_summaries(cur: duckdb.DuckDBPyConnection) -> None:
 
 def rebuild_group_stats(cur: duckdb.DuckDBPyConnection) -> None:
     """Recompute every group's statistics from its trajectories (written in iteration order)."""
-    cur.execute("DELETE FROM group_stats")
-    cur.execute(f"INSERT INTO group_stats {GROUP_STATS_SELECT.format(where='')}")
+    _rebuild_per_group(cur, "group_stats")
 
 
 def rebuild_search(cur: duckdb.DuckDBPyConnection) -> None:
     """Rebuild what the search reads, the groups' prompts and the term index of the actions, from the rows."""
-    cur.execute("DELETE FROM group_prompts")
-    cur.execute(f"INSERT INTO group_prompts {GROUP_PROMPTS_SELECT.format(where='WHERE TRUE')}")
+    _rebuild_per_group(cur, "group_prompts")
     cur.execute("DELETE FROM search_postings")
     cur.execute("DELETE FROM search_vocab")
     _index_terms(cur, TERMS_SELECT.format(where="TRUE"), {})
+
+
+def _rebuild_per_group(cur: duckdb.DuckDBPyConnection, table: str) -> None:
+    cur.execute(f"DELETE FROM {table}")
+    cur.execute(f"INSERT INTO {table} {_PER_GROUP[table].format(where='')}")
 
 
 def _index_terms(cur: duckdb.DuckDBPyConnection, terms_select: str, params: dict) -> None:
