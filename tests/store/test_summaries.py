@@ -13,7 +13,7 @@ import pytest
 
 from core.ingest.follow import poll_once
 from core.ingest.runner import ingest
-from core.store import queries, search
+from core.store import queries, search, summaries
 from core.store.database import Store
 from core.store.migrations import SCHEMA_VERSION
 from core.store.summaries import MARK, MARK_STANDIN, SEPARATORS, rebuild_all, terms_sql
@@ -366,3 +366,46 @@ def test_an_older_database_opened_read_only_is_searched_by_its_text(tmp_path: Pa
         assert got.total == len(expected) > 0
         assert list(got.frame[GROUP_KEY].itertuples(index=False, name=None)) == expected[:5]
         assert got.frame["matched_in"].notna().all()
+
+
+def json_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _postings(store: Store) -> list[tuple]:
+    return (
+        store.query_df(
+            "SELECT source_id, run_id, iteration, group_id, term FROM search_postings JOIN search_vocab USING (term_id)"
+            " ORDER BY ALL"
+        )
+        .to_records(index=False)
+        .tolist()
+    )
+
+
+def test_the_index_splits_by_action_or_by_group_to_the_same_postings(tmp_path: Path, monkeypatch) -> None:
+    """Repeated actions are split once per distinct action, others per group: the postings are the same."""
+    agent = tmp_path / "agent.jsonl"
+    _write(agent, list(records("agent", prompts=5, iterations=3, seed=1, run="a")))
+    arithmetic = tmp_path / "arithmetic.jsonl"
+    _write(arithmetic, [{**r, "steps": r["steps"] + [{"action": "", "label": 1.0}]} for r in _recs(seed=2)])
+    made: list[str] = []
+    original = summaries._add_to_vocab
+    monkeypatch.setattr(summaries, "_add_to_vocab", lambda cur, table: made.append(table) or original(cur, table))
+    postings = {}
+    for way, repeats in (("by action", 0), ("by group", 10**9)):
+        monkeypatch.setattr(summaries, "REPEATED_ACTIONS", repeats)
+        store = Store.open(":memory:")
+        made.clear()
+        ingest(store, [str(tmp_path)])  # one load of two sources
+        _write(agent, [{**r, "outcome": 1.0 - r["outcome"]} for r in json_lines(agent)])
+        ingest(store, [str(agent)])  # one source
+        loaded = _postings(store)
+        with store.writer() as cur:
+            rebuild_all(cur)
+        assert _postings(store) == loaded
+        assert set(made) == {"cs_action_terms" if way == "by action" else "cs_words"}
+        postings[way] = loaded
+        assert_consistent(store)
+    assert postings["by action"] == postings["by group"]
+    assert {"go kitchen", "take sword"} <= {term for *_, term in postings["by group"]}
