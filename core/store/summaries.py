@@ -111,7 +111,7 @@ class _Terms:
 
     Actions are split one of two ways, by how often they repeat (DuckDB's estimate of the distinct actions):
     - by action, where actions repeat across groups (tool calls, arithmetic, game commands): each distinct
-      action is split once and its terms are joined to the groups holding it (a third less time at 5M steps
+      action is split once and its terms are joined to the groups holding it (a quarter less time at 5M steps
       of such actions);
     - by group, where they do not (free text): each group's distinct actions are split where they lie, which
       skips the join, twice as fast as splitting distinct actions and joining them back there.
