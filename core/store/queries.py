@@ -146,7 +146,7 @@ def groups_page(
                 count = "SELECT count(*) FROM group_stats WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"
                 total = int(cur.execute(count, scope).fetchone()[0])  # type: ignore[index]
         if search:
-            frame = _with_match_locations(cur, frame, run_id, needle)
+            frame = _with_match_locations(cur, frame, run_id, needle, indexed)
             cur.execute(f"DROP TABLE {search_index.MATCHES}")
             cur.execute(f"DROP TABLE IF EXISTS {_PAGE}")
     return GroupsPage(frame, total)
@@ -172,26 +172,15 @@ def _page_of_matches(cur: duckdb.DuckDBPyConnection, direction: str, limit: int,
 
 
 def _with_match_locations(
-    cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame, run_id: str, needle: search_index.Needle
+    cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame, run_id: str, needle: search_index.Needle, indexed: bool
 ) -> pd.DataFrame:
-    """Add where each listed group first contains ``needle``: its prompt as the search found it, else its actions.
-
-    Only the listed groups no prompt matched have their actions read (none, when the page matched in its prompts).
-    """
+    """Add where each listed group first contains ``needle`` (reads only those groups' rows)."""
     if frame.empty:
         return frame.assign(matched_in=pd.Series(dtype=object), match=pd.Series(dtype=object))
-    listed = frame[["iteration", "group_id"]]
     found = cur.execute(
-        search_index.prompt_matches_sql(),
-        {"needle": needle.text, "its": listed["iteration"].tolist(), "gids": listed["group_id"].tolist()},
+        search_index.where_matched_sql(needle, indexed=indexed),
+        {"run": run_id, "needle": needle.text, "its": frame["iteration"].tolist(), "gids": frame["group_id"].tolist()},
     ).df()
-    rest = listed.merge(found[["iteration", "group_id"]], how="left", indicator=True).query("_merge == 'left_only'")
-    if not rest.empty:
-        groups = {"its": rest["iteration"].tolist(), "gids": rest["group_id"].tolist()}
-        in_actions = cur.execute(
-            search_index.action_matches_sql(needle), {"run": run_id, "needle": needle.text, **groups}
-        ).df()
-        found = in_actions if found.empty else pd.concat([found, in_actions], ignore_index=True)
     return frame.merge(found, on=["iteration", "group_id"], how="left")
 
 

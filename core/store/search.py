@@ -96,12 +96,8 @@ def _term_conditions(needle: Needle) -> list[tuple[str, str]]:
     return conditions
 
 
-_SNIPPET = "substr({x}, greatest(1, instr(lower({x}), $needle) - 40), length($needle) + 80)"
-"""The text around the first occurrence of ``$needle`` in ``{x}``."""
-
 MATCHES = "cs_match"
-"""Temporary table :func:`create_matches` leaves the matching groups in: ``iteration, group_id, in_prompt``, the
-last the group's first matching prompt (text order), NULL where none did."""
+"""Temporary table :func:`create_matches` leaves the matching groups in: (iteration, group_id)."""
 
 _LISTED_ITERATIONS = 1000
 """Up to this many candidate iterations are written into the confirming scans as constants, so DuckDB skips
@@ -118,11 +114,9 @@ def create_matches(
     candidate and every prompt and action is matched literally.
     """
     in_prompt, in_action = _contains_sql("prompt", needle), _contains_sql("s.action", needle)
-    # The matching prompt is kept while the prompts are read: saying where a page matched then reads no prompt.
-    by_prompt = f"""SELECT iteration, group_id, min(prompt) AS in_prompt
-                    FROM {prompts_table(indexed)}
-                    WHERE run_id = $run AND ($it IS NULL OR iteration = $it) AND {in_prompt} GROUP BY ALL"""
-    prompt_params = {**scope, **_needle_param(needle)}
+    prompts = prompts_table(indexed)
+    by_prompt = f"""SELECT DISTINCT iteration, group_id FROM {prompts}
+                    WHERE run_id = $run AND ($it IS NULL OR iteration = $it) AND {in_prompt}"""
     if indexed:
         candidates, params = _candidates_sql(needle)
     else:
@@ -132,16 +126,13 @@ def create_matches(
         params = {}
     if indexed and needle.exact_by_index:
         cur.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {MATCHES} AS
-                SELECT iteration, group_id, max(in_prompt) AS in_prompt
-                FROM ({by_prompt} UNION ALL SELECT iteration, group_id, NULL FROM ({candidates})) GROUP BY ALL""",
-            {**prompt_params, **params},
+            f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {by_prompt} UNION {candidates}",
+            {**scope, **params, **_needle_param(needle)},
         )
         return
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {by_prompt}", prompt_params)
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {by_prompt}", {**scope, **_needle_param(needle)})
     cur.execute(
-        f"""CREATE OR REPLACE TEMP TABLE cs_candidates AS
-            ({candidates}) EXCEPT (SELECT iteration, group_id FROM {MATCHES})""",
+        f"CREATE OR REPLACE TEMP TABLE cs_candidates AS ({candidates}) EXCEPT (SELECT * FROM {MATCHES})",
         {**scope, **params},
     )
     try:
@@ -150,7 +141,7 @@ def create_matches(
         # Only candidates no prompt matched have their actions read, in their iterations.
         cur.execute(
             f"""INSERT INTO {MATCHES}
-                SELECT DISTINCT s.iteration, s.group_id, NULL
+                SELECT DISTINCT s.iteration, s.group_id
                 FROM step_rows s SEMI JOIN cs_candidates USING (iteration, group_id)
                 WHERE s.run_id = $run AND {_in_iterations("s", its)} AND {in_action}""",
             {"run": scope["run"], **_needle_param(needle)},
@@ -208,34 +199,37 @@ def _needle_param(needle: Needle) -> dict[str, object]:
     return {} if _inlined(needle) else {"needle": needle.text}
 
 
-_PAGE_GROUPS = """
-    WITH page AS (SELECT unnest($its) AS iteration, unnest($gids) AS group_id)"""
+def where_matched_sql(needle: Needle, *, indexed: bool = True) -> str:
+    """SQL locating the first match in each listed group: the prompt, else the first matching step.
 
-
-def prompt_matches_sql() -> str:
-    """SQL: the listed groups that matched in a prompt (:data:`MATCHES`), with the text around the match.
-
-    Parameters: ``$needle`` (lower-cased), ``$its`` and ``$gids`` (the groups, as two aligned lists). Returns
-    ``iteration, group_id, matched_in`` (``'prompt'``) ``, match``.
+    Parameters: ``$run``, ``$needle`` (lower-cased), ``$its`` and ``$gids`` (the groups, as two
+    aligned lists). Returns ``iteration, group_id, matched_in, match``: ``matched_in`` is ``prompt``
+    or ``TRAJ step K``, and ``match`` the text around the first occurrence (in the first matching prompt
+    in text order where a group has several).
     """
-    return f"""{_PAGE_GROUPS}
-        SELECT iteration, group_id, 'prompt' AS matched_in, {_SNIPPET.format(x="in_prompt")} AS match
-        FROM {MATCHES} SEMI JOIN page USING (iteration, group_id) WHERE in_prompt IS NOT NULL"""
-
-
-def action_matches_sql(needle: Needle) -> str:
-    """SQL: the first step (by trajectory, then step) of each listed group whose action contains the needle.
-
-    Parameters: ``$run``, ``$needle`` (lower-cased), ``$its`` and ``$gids`` (the groups, as two aligned lists).
-    Returns ``iteration, group_id, matched_in`` (``'TRAJ step K'``) ``, match``. Asked only for the groups no
-    prompt matched, so a page matched in its prompts reads no actions.
-    """
-    return f"""{_PAGE_GROUPS}
-        SELECT iteration, group_id, first.traj_id || ' step ' || first.step_idx AS matched_in, first.snippet AS match
-        FROM (SELECT s.iteration, s.group_id,
-                     arg_min({{'traj_id': s.traj_id, 'step_idx': s.step_idx,
-                               'snippet': {_SNIPPET.format(x="s.action")}}}, (s.traj_id, s.step_idx)) AS first
-              FROM step_rows s SEMI JOIN page USING (iteration, group_id)
-              WHERE s.run_id = $run AND s.iteration BETWEEN list_min($its) AND list_max($its)
-                AND {_contains_sql("s.action", needle)}
-              GROUP BY ALL)"""
+    snippet = "substr({x}, greatest(1, instr(lower({x}), $needle) - 40), length($needle) + 80)"
+    return f"""
+        WITH page AS (SELECT unnest($its) AS iteration, unnest($gids) AS group_id),
+        prompts AS (
+            SELECT t.iteration, t.group_id, NULL::VARCHAR AS traj_id, NULL::INTEGER AS step_idx,
+                   arg_min({snippet.format(x="t.prompt")}, t.prompt) AS snippet, 0 AS rank
+            FROM {prompts_table(indexed)} t SEMI JOIN page USING (iteration, group_id)
+            WHERE t.run_id = $run AND t.iteration BETWEEN list_min($its) AND list_max($its)
+              AND {_contains_sql("t.prompt", needle)}
+            GROUP BY ALL),
+        actions AS (
+            SELECT s.iteration, s.group_id, arg_min(s.traj_id, (s.traj_id, s.step_idx)) AS traj_id,
+                   arg_min(s.step_idx, (s.traj_id, s.step_idx)) AS step_idx,
+                   arg_min({snippet.format(x="s.action")}, (s.traj_id, s.step_idx)) AS snippet, 1 AS rank
+            FROM step_rows s SEMI JOIN page USING (iteration, group_id)
+            WHERE s.run_id = $run AND s.iteration BETWEEN list_min($its) AND list_max($its)
+              AND {_contains_sql("s.action", needle)}
+            GROUP BY ALL)
+        SELECT iteration, group_id,
+               CASE WHEN first.step_idx IS NULL THEN 'prompt' ELSE first.traj_id || ' step ' || first.step_idx END
+                   AS matched_in,
+               first.snippet AS match
+        FROM (SELECT iteration, group_id,
+                     arg_min({{'traj_id': traj_id, 'step_idx': step_idx, 'snippet': snippet}}, rank) AS first
+              FROM (SELECT * FROM prompts UNION ALL SELECT * FROM actions)
+              GROUP BY iteration, group_id)"""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.ingest.runner import ingest
-from core.store import queries, search
+from core.store import queries
 from core.store.database import Store
 
 PROMPTS = {"pct": "What is 50% of 8?", "five_hundred": "What is 500 of 8?", "under": "Name a_b.", "x": "Name axb."}
@@ -85,37 +85,3 @@ def test_search_across_files_and_runs(tmp_path: Path) -> None:
     assert queries.groups(store, "r", search="then take")["matched_in"].tolist() == ["t1 step 0"]
     assert queries.groups(store, "other", search="take key")["group_id"].tolist() == ["g"]
     assert queries.groups(store, "other", search="then key").empty
-
-
-def test_where_a_page_matched_reads_actions_only_for_groups_no_prompt_matched(tmp_path: Path, monkeypatch) -> None:
-    def rollout(group: str, prompt: str, traj: str, actions: list[str]) -> dict:
-        return {"run": "r", "group": group, "prompt": prompt, "trajectory": traj, "outcome": 1.0,
-                "steps": [{"action": a} for a in actions]}  # fmt: skip
-
-    records = [
-        rollout("both", "go to the garden", "b1", ["garden gate"]),  # prompt and action: the prompt is reported
-        rollout("acts", "a room", "a2", ["look", "the garden"]),
-        rollout("acts", "a room", "a1", ["walk", "garden", "garden"]),  # first by trajectory, then step
-        rollout("none", "a hall", "n1", ["look"]),
-    ]
-    path = tmp_path / "r.jsonl"
-    path.write_text("".join(json.dumps(record) + "\n" for record in records))
-    store = Store.open(":memory:")
-    ingest(store, [str(path)])
-    found = queries.groups(store, "r", search="Garden")
-    assert found[["group_id", "matched_in", "match"]].values.tolist() == [
-        ["acts", "a1 step 1", "garden"],
-        ["both", "prompt", "go to the garden"],
-    ]
-    asked: list[str] = []
-    original = search.action_matches_sql
-
-    def spy(needle: search.Needle) -> str:
-        asked.append(needle.text)
-        return original(needle)
-
-    monkeypatch.setattr(search, "action_matches_sql", spy)
-    assert queries.groups(store, "r", search="garden")["matched_in"].tolist() == ["a1 step 1", "prompt"]
-    assert asked == ["garden"]
-    assert queries.groups(store, "r", search="to the")["matched_in"].tolist() == ["prompt"]
-    assert asked == ["garden"]  # every listed group matched in its prompt: no action was read
