@@ -85,3 +85,25 @@ def test_search_across_files_and_runs(tmp_path: Path) -> None:
     assert queries.groups(store, "r", search="then take")["matched_in"].tolist() == ["t1 step 0"]
     assert queries.groups(store, "other", search="take key")["group_id"].tolist() == ["g"]
     assert queries.groups(store, "other", search="then key").empty
+
+
+def test_a_prompt_match_is_reported_before_an_action_match_and_actions_by_trajectory_then_step(tmp_path: Path) -> None:
+    def rollout(group: str, prompt: str, traj: str, actions: list[str]) -> dict:
+        return {"run": "r", "group": group, "prompt": prompt, "trajectory": traj, "outcome": 1.0,
+                "steps": [{"action": a} for a in actions]}  # fmt: skip
+
+    records = [
+        rollout("both", "go to the garden", "b1", ["garden gate"]),
+        rollout("acts", "a room", "a2", ["look", "the garden"]),
+        rollout("acts", "a room", "a1", ["walk", "garden", "garden"]),
+        rollout("none", "a hall", "n1", ["look"]),
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    store = Store.open(":memory:")
+    ingest(store, [str(path)])
+    found = queries.groups(store, "r", search="Garden")
+    assert found[["group_id", "matched_in", "match"]].values.tolist() == [
+        ["acts", "a1 step 1", "garden"],
+        ["both", "prompt", "go to the garden"],
+    ]
