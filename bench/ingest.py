@@ -17,6 +17,10 @@ Data: ``creditscope synth`` records of all three environments (arithmetic, tree,
 record by record, one file with the per-token arrays the environments log and one without them.
 ``--small-files N`` also splits the first size's file into N files holding the same records and
 compares ingesting that folder with ingesting the single file (goal: within 3x).
+
+``--free-text STEPS`` adds a file whose actions are free text (100 words each, drawn from a 20,000-word
+vocabulary with Zipf frequencies, with varied separators): the search index's cost grows with the terms of
+the actions, which the synth environments' short commands and equations keep small.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -72,6 +77,33 @@ def synth_file(steps: int, tokens: bool) -> tuple[Path, int]:
                 fh.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
                 n += len(rec["steps"])
         count.write_text(str(n))
+    return path, int(count.read_text())
+
+
+def free_text_file(steps: int) -> tuple[Path, int]:
+    """A native JSONL file of about ``steps`` steps whose actions are 100 words of free text each (cached)."""
+    CACHE.mkdir(exist_ok=True)
+    groups = max(1, steps // 64)  # 8 rollouts of 8 steps per group
+    path = CACHE / f"free-text-{groups}x8x8.jsonl"
+    count = path.with_suffix(".count")
+    if not count.exists():
+        rng = random.Random(0)
+        vocab = [f"w{i}" for i in range(20_000)]
+        weights = [1 / (i + 1) for i in range(len(vocab))]
+        separators = [" "] * 4 + [", ", ". ", " = ", "(", ") ", "\n"]
+
+        def text(words: int) -> str:
+            return "".join(w + rng.choice(separators) for w in rng.choices(vocab, weights, k=words))
+
+        with open(path, "w", encoding="utf-8") as fh:
+            for g in range(groups):
+                prompt = f"Task {g}: " + text(30)
+                for r in range(8):
+                    steps_ = [{"state": prompt, "action": text(100), "reward": 0.0} for _ in range(8)]
+                    record = {"run": "free-text", "iteration": g // 250, "group": f"g{g}", "trajectory": f"g{g}-r{r}",
+                              "prompt": prompt, "outcome": float(r % 2), "steps": steps_}  # fmt: skip
+                    fh.write(json.dumps(record) + "\n")
+        count.write_text(str(groups * 64))
     return path, int(count.read_text())
 
 
@@ -156,12 +188,15 @@ def main() -> None:
     parser.add_argument("--small-files", type=int, default=3000)
     parser.add_argument("--small-steps", type=int, default=120_000, help="steps of the many-small-files check")
     parser.add_argument("--skip-large", action="store_true", help="only the many-small-files check")
+    parser.add_argument("--free-text", type=int, default=0, help="steps of a file of free-text actions (0: none)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="creditscope-bench-") as tmp:
         if not args.skip_large:
             for steps in args.steps:
                 for tokens in (True, False):
                     bench_file(*synth_file(steps, tokens), args.repeats, Path(tmp))
+        if args.free_text:
+            bench_file(*free_text_file(args.free_text), args.repeats, Path(tmp))
         if args.small_files:
             bench_small_files(synth_file(args.small_steps, True)[0], args.small_files, args.repeats, Path(tmp))
 
