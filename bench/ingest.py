@@ -19,8 +19,8 @@ record by record, one file with the per-token arrays the environments log and on
 compares ingesting that folder with ingesting the single file (goal: within 3x).
 
 ``--free-text STEPS`` adds a file whose actions are free text (100 words each, drawn from a 20,000-word
-vocabulary with Zipf frequencies, with varied separators): the search index's cost grows with the terms of
-the actions, which the synth environments' short commands and equations keep small.
+vocabulary with Zipf frequencies, with varied separators). Such a file is left out of the search's term index
+(whose cost grows with the terms of the actions) and its search reads the actions instead.
 """
 
 from __future__ import annotations

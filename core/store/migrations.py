@@ -48,23 +48,28 @@ CREATE TABLE search_postings (
 );
 """
     )
-    # The search index is filled by the last migration that changed what it holds (8), which always runs too:
+    # The search index is filled by the last migration that changed what it holds (9), which always runs too:
     # pending migrations run together, up to the current version.
     rebuild_group_summaries(cur)
 
 
 def _pair_terms(cur: duckdb.DuckDBPyConnection) -> None:
-    """Write group_stats in iteration order as loads now do (the index of pair terms is built by migration 8)."""
+    """Write group_stats in iteration order as loads now do (the index of pair terms is built by migration 9)."""
     rebuild_group_stats(cur)
 
 
 def _group_prompts(cur: duckdb.DuckDBPyConnection) -> None:
-    """Keep each group's distinct prompts for the search, and index only the actions' terms."""
+    """Keep each group's distinct prompts for the search (filled, with the actions' index, by migration 9)."""
     cur.execute(
         """CREATE TABLE group_prompts (
                run_id VARCHAR NOT NULL, iteration BIGINT NOT NULL, group_id VARCHAR NOT NULL, prompt VARCHAR NOT NULL
            )"""
     )
+
+
+def _unindexed_sources(cur: duckdb.DuckDBPyConnection) -> None:
+    """List the sources whose actions are long free text, left out of the index, and rebuild what the search reads."""
+    cur.execute("CREATE TABLE search_unindexed (source_id VARCHAR NOT NULL)")
     rebuild_search(cur)
 
 
@@ -190,6 +195,9 @@ LEFT JOIN prm_step_scores p
     # 8: each group's distinct prompts in their own table (group_prompts), which the search matches directly; the
     # term index holds the actions' terms only (a prompt's terms were posted once per group: 40 % of the postings).
     _group_prompts,
+    # 9: sources whose actions are long free text (core.store.summaries.LONG_ACTIONS) stay out of the term index,
+    # listed in search_unindexed; the search reads their actions literally.
+    _unindexed_sources,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

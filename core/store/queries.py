@@ -28,6 +28,8 @@ SUMMARIES_VERSION = 5
 SEARCH_VERSION = 8
 """Schema version whose search reads ``group_prompts`` and the actions' pair-term index (:mod:`core.store.search`);
 a database opened read-only before it is searched by reading its text."""
+UNINDEXED_VERSION = 9
+"""Schema version that lists the sources left out of the term index (``search_unindexed``)."""
 
 
 _LEGACY_RUNS_SUMMARY = """
@@ -132,7 +134,9 @@ def groups_page(
         if search:
             # Matching groups once, for both the page and the count.
             needle = search_index.parse(cur, search)
-            search_index.create_matches(cur, needle, scope, indexed=indexed)
+            search_index.create_matches(
+                cur, needle, scope, indexed=indexed, lists_unindexed=store.schema_version >= UNINDEXED_VERSION
+            )
             match = f"SEMI JOIN {search_index.MATCHES} USING (iteration, group_id)"
             if sort == "iteration" and limit is not None:
                 match, span = _page_of_matches(cur, direction, limit, offset)

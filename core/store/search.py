@@ -105,13 +105,19 @@ the row groups of other iterations (rows are stored in load order, which is most
 
 
 def create_matches(
-    cur: duckdb.DuckDBPyConnection, needle: Needle, scope: dict[str, object], *, indexed: bool = True
+    cur: duckdb.DuckDBPyConnection,
+    needle: Needle,
+    scope: dict[str, object],
+    *,
+    indexed: bool = True,
+    lists_unindexed: bool = True,
 ) -> None:
     """Leave the groups matching ``needle`` in temp table :data:`MATCHES` (replacing an earlier one).
 
     ``scope`` binds ``run`` (the run) and ``it`` (an iteration, or None for all). Without ``indexed`` (a
     database opened read-only before ``group_prompts`` and the actions' index existed) every group is a
-    candidate and every prompt and action is matched literally.
+    candidate and every prompt and action is matched literally. With ``lists_unindexed`` (the database has
+    ``search_unindexed``), the groups holding a source left out of the index have their actions matched literally.
     """
     in_prompt, in_action = _contains_sql("prompt", needle), _contains_sql("s.action", needle)
     prompts = prompts_table(indexed)
@@ -124,15 +130,20 @@ def create_matches(
             "SELECT iteration, group_id FROM group_stats WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"
         )
         params = {}
+    unindexed = _unindexed_groups(cur) if indexed and lists_unindexed else None
     if indexed and needle.exact_by_index:
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {by_prompt} UNION {candidates}",
             {**scope, **params, **_needle_param(needle)},
         )
-        return
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {by_prompt}", {**scope, **_needle_param(needle)})
+        if unindexed is None:
+            return
+        to_confirm, params = unindexed, {}  # the index decided the rest
+    else:
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {by_prompt}", {**scope, **_needle_param(needle)})
+        to_confirm = candidates if unindexed is None else f"({candidates}) UNION ({unindexed})"
     cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE cs_candidates AS ({candidates}) EXCEPT (SELECT * FROM {MATCHES})",
+        f"CREATE OR REPLACE TEMP TABLE cs_candidates AS ({to_confirm}) EXCEPT (SELECT * FROM {MATCHES})",
         {**scope, **params},
     )
     try:
@@ -148,6 +159,18 @@ def create_matches(
         )
     finally:
         cur.execute("DROP TABLE IF EXISTS cs_candidates")
+
+
+def _unindexed_groups(cur: duckdb.DuckDBPyConnection) -> str | None:
+    """SQL selecting the groups of ``$run`` (and ``$it``) holding a source left out of the index.
+
+    None when no source is left out (the usual case; finding out is one lookup in a table of a few rows).
+    """
+    if not cur.execute("SELECT EXISTS (FROM search_unindexed)").fetchone()[0]:  # type: ignore[index]
+        return None
+    return """
+        SELECT DISTINCT iteration, group_id FROM group_sources SEMI JOIN search_unindexed USING (source_id)
+        WHERE run_id = $run AND ($it IS NULL OR iteration = $it)"""
 
 
 def prompts_table(indexed: bool) -> str:

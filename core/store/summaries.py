@@ -14,7 +14,8 @@ rows they summarise.
   read once instead of once per rollout, and indexing it would post each of its terms per group.
 - ``search_postings`` + ``search_vocab``: which *pair terms* (two neighbouring words and the separators
   between them) occur in each group's step actions, per source (the index behind the Groups search; see
-  :mod:`core.store.search`).
+  :mod:`core.store.search`). ``search_unindexed`` lists the sources whose actions are long free text
+  (:data:`LONG_ACTIONS`): they stay out of the index and the search reads their actions literally.
 """
 
 from __future__ import annotations
@@ -100,6 +101,14 @@ search of one iteration skips the others' row groups."""
 _PER_GROUP = {"group_stats": GROUP_STATS_SELECT, "group_prompts": GROUP_PROMPTS_SELECT}
 """The summaries kept per group (over all of a group's files), with their selects (``{where}``: empty or a join)."""
 
+
+LONG_ACTIONS = 256
+"""Mean bytes per action above which a source's actions stay out of the term index (``search_unindexed``).
+
+Free text posts about one pair term per word, nearly all distinct: indexing 100-word actions took 12x the time
+and 5x the memory of loading them (``bench/ingest.py --free-text``). The search reads such actions literally,
+as fast as a scan, while commands, tool calls and equations (tens of bytes) are indexed.
+"""
 
 REPEATED_ACTIONS = 4
 """Steps per distinct action from which the index splits each distinct action once (see :class:`_Terms`)."""
@@ -194,10 +203,13 @@ def refresh_sources(cur: duckdb.DuckDBPyConnection, source_ids: list[str]) -> No
     cur.execute(f"DELETE FROM source_coverage WHERE {mine}", params)
     cur.execute(f"INSERT INTO source_coverage {COVERAGE_SELECT.format(where=mine)}", params)
     cur.execute(f"DELETE FROM search_postings WHERE {mine}", params)
-    if len(source_ids) == 1:
-        _index_terms(cur, _Terms("source_id = $source", source="$source"), {"source": source_ids[0]})
-    else:
-        _index_terms(cur, _Terms(mine), params)
+    cur.execute(f"DELETE FROM search_unindexed WHERE {mine}", params)
+    left_out = _leave_out_long_actions(cur, mine, params)
+    indexed = [source for source in source_ids if source not in left_out]
+    if len(indexed) == 1:
+        _index_terms(cur, _Terms("source_id = $source", source="$source"), {"source": indexed[0]})
+    elif indexed:
+        _index_terms(cur, _Terms(mine), {"sources": indexed})
 
 
 def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
@@ -225,7 +237,19 @@ def rebuild_search(cur: duckdb.DuckDBPyConnection) -> None:
     _rebuild_per_group(cur, "group_prompts")
     cur.execute("DELETE FROM search_postings")
     cur.execute("DELETE FROM search_vocab")
-    _index_terms(cur, _Terms("TRUE"), {})
+    cur.execute("DELETE FROM search_unindexed")
+    _leave_out_long_actions(cur, "TRUE", {})
+    _index_terms(cur, _Terms("source_id NOT IN (SELECT source_id FROM search_unindexed)"), {})
+
+
+def _leave_out_long_actions(cur: duckdb.DuckDBPyConnection, where: str, params: dict) -> set[str]:
+    """Record the sources (among ``where``'s rows) whose actions are long free text; return their ids."""
+    rows = cur.execute(
+        f"""INSERT INTO search_unindexed SELECT source_id FROM step_rows WHERE {where}
+            GROUP BY source_id HAVING avg(strlen(action)) > {LONG_ACTIONS} RETURNING source_id""",
+        params,
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def _rebuild_per_group(cur: duckdb.DuckDBPyConnection, table: str) -> None:

@@ -16,7 +16,7 @@ from core.ingest.runner import ingest
 from core.store import queries, search, summaries
 from core.store.database import Store
 from core.store.migrations import SCHEMA_VERSION
-from core.store.summaries import MARK, MARK_STANDIN, SEPARATORS, rebuild_all, terms_sql
+from core.store.summaries import LONG_ACTIONS, MARK, MARK_STANDIN, SEPARATORS, rebuild_all, terms_sql
 from core.synth import records
 
 GROUP_KEY = ["iteration", "group_id"]
@@ -70,16 +70,24 @@ def assert_consistent(store: Store) -> None:
         "SELECT DISTINCT run_id, iteration, group_id, prompt FROM trajectories WHERE prompt IS NOT NULL ORDER BY ALL"
     )
     pd.testing.assert_frame_equal(prompts, expected)
-    with store.writer() as cur:  # a from-scratch rebuild gives the same postings as the incremental upkeep
-        before = cur.execute(
-            "SELECT source_id, run_id, iteration, group_id, term FROM search_postings JOIN search_vocab USING (term_id)"
-            " ORDER BY ALL"
-        ).fetchall()
+    # Exactly the sources whose actions are long free text are left out of the index, and have no postings.
+    long_text = store.query_df(
+        f"SELECT source_id FROM step_rows GROUP BY ALL HAVING avg(strlen(action)) > {LONG_ACTIONS} ORDER BY ALL"
+    )["source_id"].tolist()
+    assert store.query_df("SELECT source_id FROM search_unindexed ORDER BY ALL")["source_id"].tolist() == long_text
+    assert (
+        store.query_df("SELECT count(*) AS n FROM search_postings SEMI JOIN search_unindexed USING (source_id)")[
+            "n"
+        ].iloc[0]
+        == 0
+    )
+    index = """SELECT source_id, run_id, iteration, group_id, term
+               FROM search_postings JOIN search_vocab USING (term_id)
+               UNION ALL SELECT source_id, NULL, NULL, NULL, 'unindexed' FROM search_unindexed ORDER BY ALL"""
+    with store.writer() as cur:  # a from-scratch rebuild gives the same index as the incremental upkeep
+        before = cur.execute(index).fetchall()
         rebuild_all(cur)
-        after = cur.execute(
-            "SELECT source_id, run_id, iteration, group_id, term FROM search_postings JOIN search_vocab USING (term_id)"
-            " ORDER BY ALL"
-        ).fetchall()
+        after = cur.execute(index).fetchall()
     assert before == after
 
 
@@ -159,8 +167,8 @@ def test_a_database_from_before_the_summaries_gets_them_on_open(tmp_path: Path) 
     ingest(store, [str(path)])
     expected = queries.groups(store, "r")
     with store.writer() as cur:  # back to schema 4: no summaries yet
-        tables = ("group_sources", "group_stats", "source_coverage", "search_vocab", "search_postings", "group_prompts")
-        for table in tables:
+        tables = ("group_sources", "group_stats", "source_coverage", "search_vocab", "search_postings")
+        for table in (*tables, "group_prompts", "search_unindexed"):
             cur.execute(f"DROP TABLE {table}")
         cur.execute("DELETE FROM schema_version WHERE version >= 5")
     store.close()
@@ -302,15 +310,17 @@ def test_which_needles_the_index_decides_alone(needle: str, exact: bool) -> None
 
 
 def _old_database(tmp_path: Path, version: int) -> Path:
-    """A database as an older version left it: no ``group_prompts``; at version 7 the prompts' pair terms indexed
-    with the actions', at version 6 a single-word index (faked) and groups stored in no particular order."""
+    """A database as an older version left it: no ``search_unindexed``; before 8 no ``group_prompts``, at 7 the
+    prompts' pair terms indexed with the actions', at 6 a single-word index (faked) and groups in no order."""
     path, log = tmp_path / f"v{version}.duckdb", tmp_path / "m.jsonl"
     _write(log, _recs(prompts=3, iterations=3))
     store = Store.open(path)
     ingest(store, [str(log)], run="r")
     with store.writer() as cur:
-        cur.execute("DROP TABLE group_prompts")
+        cur.execute("DROP TABLE search_unindexed")
         cur.execute(f"DELETE FROM schema_version WHERE version > {version}")
+        if version < 8:
+            cur.execute("DROP TABLE group_prompts")
         if version == 7:
             cur.execute(
                 f"""CREATE TEMP TABLE p AS SELECT DISTINCT source_id, run_id, iteration, group_id, term
@@ -324,7 +334,7 @@ def _old_database(tmp_path: Path, version: int) -> Path:
                 """INSERT INTO search_postings SELECT source_id, run_id, iteration, group_id, term_id
                    FROM p JOIN search_vocab USING (term)"""
             )
-        else:
+        elif version == 6:
             cur.execute("DELETE FROM search_postings")
             cur.execute("DELETE FROM search_vocab")
             cur.execute("INSERT INTO search_vocab VALUES (1, 'start')")
@@ -339,7 +349,7 @@ def _old_database(tmp_path: Path, version: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("version", [6, 7])
+@pytest.mark.parametrize("version", [6, 7, 8])
 def test_an_older_database_gets_group_prompts_and_the_actions_index_on_open(tmp_path: Path, version: int) -> None:
     store = Store.open(_old_database(tmp_path, version))  # migrates to the current version
     assert store.schema_version == SCHEMA_VERSION
@@ -354,7 +364,7 @@ def test_an_older_database_gets_group_prompts_and_the_actions_index_on_open(tmp_
         assert list(got[GROUP_KEY].itertuples(index=False, name=None)) == _legacy_search(store, "r", needle)
 
 
-@pytest.mark.parametrize("version", [6, 7])
+@pytest.mark.parametrize("version", [6, 7, 8])
 def test_an_older_database_opened_read_only_is_searched_by_its_text(tmp_path: Path, version: int) -> None:
     # It cannot be migrated read-only: it has no group_prompts, and at version 6 its single-word index would
     # answer "start with" with nothing.
@@ -409,3 +419,35 @@ def test_the_index_splits_by_action_or_by_group_to_the_same_postings(tmp_path: P
         assert_consistent(store)
     assert postings["by action"] == postings["by group"]
     assert {"go kitchen", "take sword"} <= {term for *_, term in postings["by group"]}
+
+
+def test_long_free_text_actions_stay_out_of_the_index_and_are_searched_literally(tmp_path: Path) -> None:
+    """A source of long free-text actions is not indexed; its groups' actions are matched by reading them."""
+
+    def rollout(group: str, traj: str, action: str) -> dict:
+        return {"run": "r", "group": group, "prompt": f"task {group}", "trajectory": traj, "outcome": 1.0,
+                "steps": [{"action": action}]}  # fmt: skip
+
+    filler = " ".join(f"word{i}" for i in range(60))  # about 400 bytes: free text
+    short = tmp_path / "short.jsonl"
+    _write(short, [rollout("g1", "s1", "take key"), rollout("g2", "s2", "go north")])
+    free = tmp_path / "free.jsonl"
+    _write(free, [rollout("g2", "f1", f"{filler} then take key, 17 * 3 = 51"), rollout("g3", "f2", f"{filler} go")])
+    store = Store.open(":memory:")
+    ingest(store, [str(short), str(free)])
+    assert_consistent(store)
+    assert store.query_df("SELECT count(*) AS n FROM search_unindexed")["n"].iloc[0] == 1
+    for needle in ("take key", "17 * 3", "word5 word6", "then take key", "word59 go", "go", "north", "zzz"):
+        got = queries.groups(store, "r", search=needle)
+        assert list(got[GROUP_KEY].itertuples(index=False, name=None)) == _legacy_search(store, "r", needle), needle
+        if not got.empty:
+            assert got["matched_in"].notna().all()
+    assert queries.groups(store, "r", search="17 * 3")["matched_in"].tolist() == ["f1 step 0"]
+    # One iteration searched alone, and the page of a paged search, say the same.
+    assert queries.groups_page(store, "r", 0, "take key", limit=1).total == 2
+    # The file rewritten with short actions is indexed again; removed, it leaves nothing behind.
+    _write(free, [rollout("g3", "f2", "take key")])
+    ingest(store, [str(free)])
+    assert_consistent(store)
+    assert store.query_df("SELECT count(*) AS n FROM search_unindexed")["n"].iloc[0] == 0
+    assert queries.groups(store, "r", search="take key")["group_id"].tolist() == ["g1", "g3"]
