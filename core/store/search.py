@@ -15,6 +15,9 @@ which is most searches:
   each; a group is a candidate when each piece is found in its terms, as a whole term where both its
   words are whole, as a term's start or end where one is. Candidates whose prompt did not match have
   their actions matched literally, in their iterations only.
+- Files whose actions are long free text are left out of the index (``search_unindexed``, see
+  :data:`core.store.summaries.LONG_ACTIONS`): the groups holding one are candidates for every needle, their
+  actions matched literally.
 - A needle holding the private-use characters that split text for indexing
   (:data:`core.store.summaries.MARK`, :data:`~core.store.summaries.MARK_STANDIN`) is looked up as if
   the first were the second, then always matched literally.
